@@ -1,0 +1,132 @@
+"""``harness``: list suites and checks, run properties (and benchmarks) into a record, report.
+
+    harness list                      suites, their subjects and properties; every registered check
+    harness run [PATHS] [options]     properties on every device here -> results/runs/<record>.json
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Sequence
+
+SUBCOMMANDS: dict[str, tuple] = {}
+
+
+def subcommand(name: str, help: str):
+    def deco(fn):
+        SUBCOMMANDS[name] = (fn, help)
+        return fn
+    return deco
+
+
+def _impl_map(items: Sequence[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        name, sep, target = item.partition("=")
+        if not sep:
+            raise SystemExit(f"harness: --impl {item!r}: expected SUITE=pkg.module:Attr")
+        out[name] = target
+    return out
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="*", default=["suites"], help="suite files or directories (default: suites)")
+    p.add_argument("--impl", action="append", default=[], metavar="SUITE=pkg.module:Attr",
+                   help="test a third-party implementation in place of SUITE's subject")
+
+
+def _load(args: argparse.Namespace):
+    from harness.runner import load_all
+
+    suites, errors = load_all(args.paths, _impl_map(args.impl))
+    for e in errors:
+        print(e, file=sys.stderr)
+    return suites, errors
+
+
+@subcommand("list", "list suites, subjects, properties and registered checks")
+def cmd_list(args: argparse.Namespace) -> int:
+    from harness.registry import load_checks
+
+    suites, errors = _load(args)
+    for s in suites:
+        print(f"{s.path}  suite {s.name}: {s.title}")
+        print(f"  subject {s.subject.target}  seed {s.seed}")
+        for p in s.properties:
+            print(f"  - {p.id} ({p.check}) devices={','.join(p.devices)} dtypes={','.join(p.dtypes)}"
+                  + (f" marks={','.join(p.marks)}" if p.marks else ""))
+        for b in s.benchmarks:
+            print(f"  * bench {b.id}: {b.workload} batch={list(b.batch_sizes)} dtypes={','.join(b.dtypes)}")
+    checks = load_checks()
+    print(f"\n{len(checks)} registered checks:")
+    for name in sorted(checks):
+        c = checks[name]
+        print(f"  {name}  [{c.module.rsplit('.', 1)[-1]}]  {c.statement}")
+    return 1 if errors else 0
+
+
+@subcommand("run", "run properties on every device here and write a record")
+def cmd_run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from harness.records import atomic_write_json, make_record, new_record_path
+    from harness.runner import run_case
+
+    suites, errors = _load(args)
+    skip = set(args.skip_mark)
+    specs = [c for s in suites for c in s.cases() if not skip & set(c.marks)]
+    results = []
+    bar = tqdm(specs, unit="case", disable=args.quiet or None, dynamic_ncols=True, file=sys.stderr)
+    for spec in bar:
+        bar.set_postfix_str(spec.nodeid[-60:], refresh=False)
+        results.append(run_case(spec))
+    counts = Counter(r.status for r in results)
+    for r in results:
+        if r.status in ("failed", "error", "xpassed"):
+            print(f"{r.status.upper()} {r.nodeid}: {r.line}", file=sys.stderr)
+    bench_rows: list[dict] = []
+    extra: dict = {}
+    if args.bench and "bench" in SUBCOMMANDS:
+        from harness.bench import bench_suites
+
+        bench_rows, extra = bench_suites(suites, quick=args.quick)
+    rec = make_record([r.to_dict() for r in results], bench_rows, suites, runner="harness run",
+                      invalid_suites=[str(e) for e in errors], **extra)
+    path = atomic_write_json(Path(args.out) if args.out else new_record_path(label=args.label), rec)
+    print(f"{len(results)} cases: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) + f" -> {path}")
+    if args.report and "report" in SUBCOMMANDS:
+        from harness.report import render_report
+
+        print(f"report -> {render_report()}")
+    bad = counts["failed"] + counts["error"] + counts["xpassed"] + len(errors)
+    return 1 if bad else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="harness", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    for name, (fn, help_) in SUBCOMMANDS.items():
+        sp = sub.add_parser(name, help=help_)
+        _common(sp)
+        sp.set_defaults(func=fn)
+        if name == "run":
+            sp.add_argument("--skip-mark", action="append", default=[], metavar="MARK",
+                            help="leave out properties with this mark (e.g. slow)")
+            sp.add_argument("--out", help="record path (default results/runs/<label>-<time>-<commit>.json)")
+            sp.add_argument("--label", default="local", help="record name prefix naming the machine (default local: git-ignored)")
+            sp.add_argument("--no-bench", dest="bench", action="store_false", help="properties only")
+            sp.add_argument("--no-report", dest="report", action="store_false", help="do not render the HTML report")
+            sp.add_argument("--quick", action="store_true", help="benchmarks: smallest batch size only, short timing")
+            sp.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,178 @@
+"""Names to things: property checks (one decorator) and subjects (model factories).
+
+A check is a function ``fn(subject, case, **params) -> Outcome`` registered with
+:func:`check`. Its docstring's first paragraph states the property as a theorem; that text is
+what a failure prints. ``requires`` names the functional cores or attributes the subject must
+expose (the family's protocol), so a third-party implementation that lacks one is rejected at
+collection with the missing names, not with an AttributeError deep inside a check.
+
+Subjects are imported from ``reference_impls.*`` only, unless the command line names an
+implementation (``--impl SUITE=pkg.module:Attr``); see :func:`resolve_subject`.
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+import types
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+CHECKS: dict[str, "CheckSpec"] = {}
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    name: str
+    fn: Callable[..., Any]
+    requires: tuple[str, ...] = ()
+    tolerance: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    tolerance_why: str = ""
+    marks: tuple[str, ...] = ()
+    module: str = ""
+
+    @property
+    def statement(self) -> str:
+        """The property in words: the docstring's first paragraph on one line."""
+        doc = inspect.getdoc(self.fn) or self.name
+        return " ".join(doc.split("\n\n")[0].split())
+
+    @property
+    def parameters(self) -> dict[str, inspect.Parameter]:
+        """Keyword parameters a suite may set under ``with:``."""
+        sig = inspect.signature(self.fn)
+        return {n: p for n, p in list(sig.parameters.items())[2:] if p.kind is not p.VAR_KEYWORD}
+
+
+def check(
+    name: str | None = None,
+    *,
+    requires: tuple[str, ...] | list[str] = (),
+    tolerance: Mapping[str, Mapping[str, float]] | None = None,
+    why: str = "",
+    marks: tuple[str, ...] | list[str] = (),
+) -> Callable[[Callable], Callable]:
+    """Register ``fn(subject, case, **params) -> Outcome`` as a property check.
+
+    ``tolerance`` is the check's own default by dtype name, e.g.
+    ``{"float32": {"atol": 1e-5, "rtol": 1e-4}}``; ``why`` says where it comes from.
+    """
+
+    def deco(fn: Callable) -> Callable:
+        cname = name or fn.__name__
+        if cname in CHECKS and CHECKS[cname].fn.__qualname__ != fn.__qualname__:
+            raise ValueError(f"check {cname!r} registered twice ({CHECKS[cname].module} and {fn.__module__})")
+        params = list(inspect.signature(fn).parameters)
+        if params[:2] != ["subject", "case"]:
+            raise TypeError(f"check {cname!r} must take (subject, case, **params), got {params}")
+        if tolerance and not why:
+            raise ValueError(f"check {cname!r}: a default tolerance needs a `why`")
+        CHECKS[cname] = CheckSpec(cname, fn, tuple(requires), dict(tolerance or {}), why, tuple(marks), fn.__module__)
+        return fn
+
+    return deco
+
+
+_loaded = False
+
+
+def load_checks() -> dict[str, CheckSpec]:
+    """Import every module of :mod:`harness.checks` once; return the registry."""
+    global _loaded
+    if not _loaded:
+        import harness.checks as pkg
+
+        for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
+            importlib.import_module(f"{pkg.__name__}.{info.name}")
+        _loaded = True
+    return CHECKS
+
+
+class SubjectError(Exception):
+    """The subject named by a suite cannot be imported or does not satisfy its protocol."""
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What a suite tests: an imported object plus its constructor parameters.
+
+    ``obj`` is a module (a family of functions) or a callable (an ``nn.Module`` class or
+    factory). ``namespace`` is where the family's functional cores are looked up: the module
+    itself, or the module that defines the class. Checks call :meth:`fn` for cores and
+    :meth:`build` for a model.
+    """
+
+    target: str
+    obj: Any
+    params: Mapping[str, Any] = field(default_factory=dict)
+    namespace: Any = None
+
+    def __post_init__(self) -> None:
+        if self.namespace is None:
+            ns = self.obj if isinstance(self.obj, types.ModuleType) else importlib.import_module(self.obj.__module__)
+            object.__setattr__(self, "namespace", ns)
+
+    def has(self, name: str) -> bool:
+        return hasattr(self.namespace, name) or (not isinstance(self.obj, types.ModuleType) and hasattr(self.obj, name))
+
+    def fn(self, name: str) -> Any:
+        """The functional core ``name`` of this family (e.g. ``"gaussian_kl"``)."""
+        if hasattr(self.namespace, name):
+            return getattr(self.namespace, name)
+        if not isinstance(self.obj, types.ModuleType) and hasattr(self.obj, name):
+            return getattr(self.obj, name)
+        raise SubjectError(f"subject {self.target} has no {name!r}")
+
+    def build(self, case: Any = None, **overrides: Any) -> Any:
+        """Construct the model from ``params`` (with ``overrides``).
+
+        With a ``case``, parameters are initialised from the case's seed under a forked global
+        RNG (nothing leaks out) and the model is moved to the case's device and dtype.
+        """
+        if isinstance(self.obj, types.ModuleType):
+            raise SubjectError(f"subject {self.target} is a module of functions, not a model to build")
+        kwargs = {**self.params, **overrides}
+        if case is None:
+            return self.obj(**kwargs)
+        with case.fork_rng():
+            model = self.obj(**kwargs)
+        return model.to(device=case.device, dtype=case.dtype) if hasattr(model, "to") else model
+
+    def with_namespace(self, **overrides: Any) -> "Subject":
+        """A copy whose cores ``overrides`` replace the family's (for broken-variant tests)."""
+        ns = types.SimpleNamespace(**{k: getattr(self.namespace, k) for k in dir(self.namespace) if not k.startswith("__")})
+        for k, v in overrides.items():
+            setattr(ns, k, v)
+        return Subject(self.target + " (patched)", self.obj, self.params, ns)
+
+
+ALLOWED_PREFIX = "reference_impls."
+
+
+def import_target(target: str, *, allow_any: bool = False) -> Any:
+    """Import ``pkg.module`` or ``pkg.module:attr.path``."""
+    modname, _, attr = target.partition(":")
+    if not allow_any and not (modname == "reference_impls" or modname.startswith(ALLOWED_PREFIX)):
+        raise SubjectError(
+            f"subject factory {target!r} is outside reference_impls; name a third-party implementation "
+            f"on the command line instead (--impl SUITE={target})"
+        )
+    try:
+        obj = importlib.import_module(modname)
+    except ModuleNotFoundError as e:
+        raise SubjectError(f"cannot import module {modname!r} ({e.msg})") from None
+    for part in filter(None, attr.split(".")):
+        if not hasattr(obj, part):
+            public = [n for n in dir(obj) if not n.startswith("_")]
+            from difflib import get_close_matches
+
+            hint = get_close_matches(part, public, n=1)
+            raise SubjectError(
+                f"module {modname!r} has no {part!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
+            )
+        obj = getattr(obj, part)
+    return obj
+
+
+def resolve_subject(target: str, params: Mapping[str, Any], *, allow_any: bool = False) -> Subject:
+    return Subject(target, import_target(target, allow_any=allow_any), dict(params))
