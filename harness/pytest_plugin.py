@@ -111,8 +111,7 @@ class PropertyItem(pytest.Item):
             f"{spec.suite.path}:{spec.prop.line} {spec.id} {verdict}",
             f"  property: {check.statement}",
             f"  {body}",
-            f"  seed {case.seed} (suite seed {spec.suite.seed} + crc32('{spec.suite.name}/{spec.prop.id}')); "
-            f"tolerance {case.tolerance}",
+            f"  seed {case.seed} (suite seed {spec.suite.seed} + crc32('{spec.suite.name}/{spec.prop.id}'))",
             f"  repro: pytest \"{spec.nodeid}\"" + (f" {impl}" if impl else ""),
         ])
 
