@@ -27,10 +27,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="test a third-party implementation: replace SUITE's subject factory")
     g.addoption("--dlh-record", default=None, metavar="PATH",
                 help="also write the property outcomes as a dlharness run record (JSON) to PATH")
+    g.addoption("--dlh-bench", action="store_true", default=False,
+                help="also collect the suites' benchmarks as pytest-benchmark items (implied by --benchmark-only)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    for m in MARKS + ("cuda",):
+    for m in MARKS + ("cuda", "dlh_bench"):
         config.addinivalue_line("markers", f"{m}: dlharness suite mark")
     config._dlh_rows = []  # type: ignore[attr-defined]
 
@@ -67,6 +69,9 @@ class SuiteFile(pytest.File):
             if spec.xfail:
                 item.add_marker(pytest.mark.xfail(reason=spec.xfail, strict=True, raises=PropertyFailure))
             yield item
+        from harness.bench_pytest import collect as collect_benchmarks
+
+        yield from collect_benchmarks(self, suite)
 
 
 class PropertyFailure(Exception):
