@@ -62,8 +62,12 @@ def softmax(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
 
 
 def log_softmax(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
-    """log softmax(x)_i = x_i − logsumexp(x)."""
-    return x - torch.logsumexp(x, dim=dim, keepdim=True)
+    """log softmax(x)_i = x_i − logsumexp(x) = (x_i − m) − log Σ_j e^(x_j − m), m = max x.
+
+    Subtracting m first keeps float32 accuracy at large |x|: x_i − logsumexp(x) loses ulp(m).
+    """
+    shifted = x - x.amax(dim=dim, keepdim=True).detach()  # the value does not depend on m
+    return shifted - torch.log(torch.exp(shifted).sum(dim=dim, keepdim=True))
 
 
 def relu(x: torch.Tensor) -> torch.Tensor:

@@ -46,7 +46,7 @@ SANITY = [
     ("maxout_k1_is_identity", {}),
     ("maxout_represents_abs_and_relu", {}),
 ] + [("activation_matches_torch", {"activation": a}) for a in
-     ("linear", "sigmoid", "tanh", "hard_tanh", "softmax", "relu", "softplus")] + [
+     ("linear", "sigmoid", "tanh", "hard_tanh", "softmax", "log_softmax", "relu", "softplus")] + [
     ("activation_matches_torch", {"activation": "leaky_relu", "kwargs": {"a": 0.1}}),
     ("activation_matches_torch", {"activation": "leaky_relu", "kwargs": {"a": 0.01}}),
     ("activation_matches_torch", {"activation": "elu", "kwargs": {"alpha": 0.5}}),
@@ -132,6 +132,12 @@ def test_relu_worked_example_rejects_leaky():
 def test_activation_matches_torch_rejects(activation, kwargs, broken):
     bad = patched(REF, **{activation: broken})
     assert not run_check("activation_matches_torch", bad, activation=activation, kwargs=kwargs).passed
+
+
+def test_activation_matches_torch_rejects_unshifted_log_softmax_in_float32():
+    # x − logsumexp(x) is exact math but loses ulp(1e4) ≈ 1e-3 on the row of logits near −1e4
+    bad = patched(REF, log_softmax=lambda x, dim=-1: x - torch.logsumexp(x, dim=dim, keepdim=True))
+    assert not run_check("activation_matches_torch", bad, dtype="float32", activation="log_softmax").passed
 
 
 def test_maxout_matches_max_pool_rejects_strided_groups():

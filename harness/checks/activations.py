@@ -16,6 +16,8 @@ from harness.registry import check
 # float32 (~88.7) / float64 (~709.8) is passed by 1e4; ±80 is where naive exp(-x) forms lose
 # float32's range; 0 is the kink of ReLU-type functions.
 EXTREMES = (1e4, -1e4, 80.0, -80.0, 0.0, 1.0, -1.0, 1e-8, -1e-8)
+# A row of large equal-sign logits: log-softmax there needs the max subtracted first.
+NEAR_EXTREME_ROW = (-1e4, -1e4, -1e4 + 1, -1e4 + 2, -1e4, -1e4 + 0.5, -1e4, -1e4 + 3, -1e4)
 
 
 def _f64(t: torch.Tensor) -> torch.Tensor:
@@ -23,8 +25,9 @@ def _f64(t: torch.Tensor) -> torch.Tensor:
 
 
 def _inputs(case, rows: int, scale: float) -> torch.Tensor:
-    """(rows + 2, 9): random rows (N(0, scale²)) then two rows of :data:`EXTREMES`, the second reversed."""
-    ext = case.tensor([EXTREMES, EXTREMES[::-1]])
+    """(rows + 3, 9): random rows (N(0, scale²)), two rows of :data:`EXTREMES` (the second
+    reversed) and :data:`NEAR_EXTREME_ROW`."""
+    ext = case.tensor([EXTREMES, EXTREMES[::-1], NEAR_EXTREME_ROW])
     return torch.cat([case.randn(rows, len(EXTREMES)) * scale, ext], dim=0)
 
 
@@ -38,6 +41,7 @@ def _torch_oracle(activation: str, kwargs: dict):
         "tanh": torch.tanh,
         "hard_tanh": lambda x: F.hardtanh(x, -1.0, 1.0),
         "softmax": lambda x: F.softmax(x, dim=-1),
+        "log_softmax": lambda x: F.log_softmax(x, dim=-1),
         "relu": F.relu,
         "leaky_relu": lambda x: F.leaky_relu(x, negative_slope=float(kwargs.get("a", 0.01))),
         # threshold 40: torch returns x itself above the threshold; log1p(e^-40) = 4e-18 is below
@@ -167,15 +171,18 @@ def activation_matches_torch(subject, case, activation: str, kwargs: dict | None
     on the same inputs) on N(0, 9) draws and on the extremes ±1e4, ±80, ±1, ±1e-8, 0.
 
     ``activation`` names the subject's function; ``kwargs`` its keyword arguments (leaky_relu
-    ``a``, elu ``alpha``). softmax is taken along the last axis (rows of 9).
+    ``a``, elu ``alpha``). softmax and log_softmax are taken along the last axis (rows of 9).
     """
     kw = dict(kwargs or {})
     x = _inputs(case, rows, scale)
-    y = subject.fn(activation)(x, dim=-1) if activation == "softmax" else subject.fn(activation)(x, **kw)
+    if activation in ("softmax", "log_softmax"):
+        y = subject.fn(activation)(x, dim=-1)
+    else:
+        y = subject.fn(activation)(x, **kw)
     ref = _torch_oracle(activation, kw)(_f64(x))
     shown = ", ".join(f"{k}={v}" for k, v in kw.items())
     return case.close(f"{activation}({shown or 'x'}) vs torch.nn.functional in float64", y, ref,
-                      detail=f"{x.shape[0] - 2} random rows + 2 rows of extremes {EXTREMES}")
+                      detail=f"{x.shape[0] - 3} random rows + 3 rows of extremes")
 
 
 @check(requires=("maxout",))

@@ -1,0 +1,270 @@
+"""Checks for loss functions (CATALOGUE.md section A, notes 003 "Loss functions").
+
+Protocol (a module of functions, torch's argument order ``loss(prediction, target, reduction)``):
+``mse``, ``mae``, ``msle``, ``mape`` (in percent), ``hinge`` (labels ±1), ``binary_cross_entropy``
+(probabilities), ``binary_cross_entropy_with_logits``, ``nll_loss`` and ``cross_entropy``
+((N, K) scores, (N,) class indices), ``categorical_cross_entropy`` ((N, K) probabilities and
+one-hot targets), and ``entropy(p)``, ``discrete_cross_entropy(p, q)``, ``kl_divergence(p, q)``
+along the last axis. Oracles: scikit-learn's metrics, torch.nn.functional and scipy.stats in
+float64, autograd, and closed forms.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from harness.outcome import Outcome, all_of, bound, holds
+from harness.registry import check
+
+_SKLEARN_METRIC = {
+    "mse": "mean_squared_error",
+    "mae": "mean_absolute_error",
+    "msle": "mean_squared_log_error",
+    "mape": "mean_absolute_percentage_error",
+}
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().to("cpu", torch.float64).numpy()
+
+
+def _f64(t: torch.Tensor) -> torch.Tensor:
+    return t.detach().to("cpu", torch.float64)
+
+
+def _distributions(case, rows: int, classes: int, scale: float = 2.0, zeros: bool = False) -> torch.Tensor:
+    """(rows, classes) probability vectors: softmax of N(0, scale²) logits, normalised in float64
+    then cast; with ``zeros`` about 30% of the entries outside column 0 are set exactly to 0
+    (rows 1, 4, 7, ... are left without zeros) and the rows renormalised."""
+    p = torch.softmax(case.randn(rows, classes, dtype=torch.float64) * scale, dim=-1)
+    if zeros:
+        mask = case.rand(rows, classes, dtype=torch.float64) < 0.3
+        mask[1::3] = False
+        mask[:, 0] = False  # keep at least one positive entry per row
+        p = torch.where(mask, torch.zeros_like(p), p)
+        p = p / p.sum(-1, keepdim=True)
+    return p.to(case.dtype)
+
+
+# -- regression -------------------------------------------------------------------------------
+@check()
+def regression_loss_matches_sklearn(subject, case, loss: str, n: int = 64, outputs: int = 3) -> Outcome:
+    """The subject's regression loss (mse, mae, msle or mape) over an (N, M) batch equals
+    scikit-learn's metric (mean_squared_error, mean_absolute_error, mean_squared_log_error,
+    100 × mean_absolute_percentage_error), which averages over all N·M elements.
+
+    Targets: for mse, mae and mape ±(0.5 + 5u), u ~ U(0, 1), predictions N(0, 9); for msle both
+    U(0, 6) (its logs need values > −1).
+    """
+    import sklearn.metrics as skm
+
+    if loss not in _SKLEARN_METRIC:
+        raise ValueError(f"loss must be one of {', '.join(_SKLEARN_METRIC)}, got {loss!r}")
+    if loss == "msle":
+        y_true, y_pred = case.rand(n, outputs) * 6, case.rand(n, outputs) * 6
+    else:
+        sign = case.bernoulli(0.5, n, outputs) * 2 - 1
+        y_true, y_pred = sign * (0.5 + 5 * case.rand(n, outputs)), case.randn(n, outputs) * 3
+    got = subject.fn(loss)(y_pred, y_true)
+    ref = getattr(skm, _SKLEARN_METRIC[loss])(_np(y_true), _np(y_pred))
+    ref = 100.0 * ref if loss == "mape" else ref
+    return case.close(f"{loss} vs sklearn.metrics.{_SKLEARN_METRIC[loss]}" + (" × 100" if loss == "mape" else ""),
+                      got, float(ref), detail=f"N={n}, M={outputs}")
+
+
+# -- classification ---------------------------------------------------------------------------
+@check(requires=("hinge",))
+def hinge_loss_matches_sklearn(subject, case, n: int = 200, scale: float = 2.0) -> Outcome:
+    """For labels y ∈ {−1, +1} and real scores s, the hinge loss (1/N) Σ max(0, 1 − y·s) equals
+    sklearn.metrics.hinge_loss(y, s)."""
+    from sklearn.metrics import hinge_loss
+
+    y = case.bernoulli(0.5, n) * 2 - 1
+    s = case.randn(n) * scale
+    return case.close("hinge(s, y) vs sklearn.metrics.hinge_loss", subject.fn("hinge")(s, y),
+                      float(hinge_loss(_np(y).astype(int), _np(s))), detail=f"N={n}, labels ±1")
+
+
+@check(requires=("binary_cross_entropy",))
+def bce_matches_sklearn_log_loss(subject, case, n: int = 200) -> Outcome:
+    """For probabilities p ∈ (0, 1) and labels y ∈ {0, 1}, the logistic loss
+    −(1/N) Σ [y log p + (1 − y) log(1 − p)] equals sklearn.metrics.log_loss(y, p)."""
+    from sklearn.metrics import log_loss
+
+    y = case.bernoulli(0.5, n)
+    p = 1e-3 + (1 - 2e-3) * case.rand(n)
+    return case.close("binary_cross_entropy(p, y) vs sklearn.metrics.log_loss",
+                      subject.fn("binary_cross_entropy")(p, y),
+                      float(log_loss(_np(y).astype(int), _np(p), labels=[0, 1])), detail=f"N={n}")
+
+
+@check(requires=("binary_cross_entropy_with_logits",))
+def bce_with_logits_matches_torch(subject, case, n: int = 200, scale: float = 4.0) -> Outcome:
+    """softplus(z) − y·z, elementwise and averaged, equals
+    torch.nn.functional.binary_cross_entropy_with_logits (float64) on N(0, 16) logits and on
+    z ∈ {±100, ±1e4} with both labels."""
+    F = torch.nn.functional
+    ext = case.tensor([100.0, -100.0, 1e4, -1e4] * 2)
+    z = torch.cat([case.randn(n) * scale, ext])
+    y = torch.cat([case.bernoulli(0.5, n), case.tensor([0.0] * 4 + [1.0] * 4)])
+    f = subject.fn("binary_cross_entropy_with_logits")
+    z64, y64 = _f64(z), _f64(y)
+    return all_of(
+        case.close("bce_with_logits elementwise vs torch", f(z, y, reduction="none"),
+                   F.binary_cross_entropy_with_logits(z64, y64, reduction="none")),
+        case.close("bce_with_logits mean vs torch", f(z, y), F.binary_cross_entropy_with_logits(z64, y64)),
+    )
+
+
+@check(requires=("binary_cross_entropy_with_logits",))
+def bce_with_logits_stable_at_extremes(subject, case) -> Outcome:
+    """At logits z = ±100 and ±1e4 the logistic loss equals its closed form
+    ℓ(z, y) = [y = 0]·max(z, 0) + [y = 1]·max(−z, 0) + log(1 + e^(−|z|)) (finite, e.g. 100 for a
+    confident wrong answer at |z| = 100) and its autograd gradient equals σ(z) − y."""
+    zs = [100.0, -100.0, 1e4, -1e4]
+    z = case.tensor(zs * 2).requires_grad_(True)
+    ys = [0.0] * 4 + [1.0] * 4
+    y = case.tensor(ys)
+    loss = subject.fn("binary_cross_entropy_with_logits")(z, y, reduction="none")
+    (g,) = torch.autograd.grad(loss.sum(), z)
+    expected = [(max(zi, 0.0) if yi == 0 else max(-zi, 0.0)) + math.log1p(math.exp(-abs(zi)))
+                for zi, yi in zip(zs * 2, ys)]
+    return all_of(
+        holds("loss and gradient finite at |z| ∈ {100, 1e4}", bool(torch.isfinite(loss).all() and torch.isfinite(g).all()),
+              f"loss {loss.detach().tolist()}, grad {g.tolist()}"),
+        case.close("bce_with_logits(±100, ±1e4) vs closed form", loss, torch.tensor(expected, dtype=torch.float64)),
+        case.close("autograd ∂ℓ/∂z vs σ(z) − y", g, torch.sigmoid(_f64(z)) - _f64(y)),
+    )
+
+
+@check(requires=("categorical_cross_entropy",))
+def categorical_ce_matches_sklearn_log_loss(subject, case, n: int = 100, classes: int = 5) -> Outcome:
+    """For (N, K) probability rows P and one-hot targets Y, −(1/N) Σ_i Σ_j y_ij log p_ij equals
+    sklearn.metrics.log_loss(labels, P)."""
+    from sklearn.metrics import log_loss
+
+    p = _distributions(case, n, classes)
+    t = case.randint(0, classes, (n,))
+    y = torch.nn.functional.one_hot(t, classes).to(case.dtype)
+    p64 = _np(p)
+    p64 = p64 / p64.sum(axis=1, keepdims=True)  # sklearn insists on rows summing to 1 in float64
+    return case.close("categorical_cross_entropy(P, Y) vs sklearn.metrics.log_loss",
+                      subject.fn("categorical_cross_entropy")(p, y),
+                      float(log_loss(t.cpu().numpy(), p64, labels=list(range(classes)))), detail=f"N={n}, K={classes}")
+
+
+@check(requires=("cross_entropy",))
+def cross_entropy_matches_torch(subject, case, n: int = 64, classes: int = 7, scale: float = 3.0) -> Outcome:
+    """Multiclass cross-entropy from logits, per sample, summed and averaged, equals
+    torch.nn.functional.cross_entropy (float64), including rows with logits ±1e4."""
+    F = torch.nn.functional
+    ext = case.tensor([[1e4, -1e4] + [0.0] * (classes - 2), [-1e4] * classes, [1e4] * (classes - 1) + [-1e4]])
+    z = torch.cat([case.randn(n, classes) * scale, ext, ext])
+    t = case.randint(0, classes, (n + 2 * len(ext),))
+    t[n:n + 3] = 0
+    t[n + 3:] = classes - 1
+    f = subject.fn("cross_entropy")
+    z64, t64 = _f64(z), t.cpu()
+    return all_of(case.close(f"cross_entropy reduction={r} vs torch", f(z, t, reduction=r),
+                             F.cross_entropy(z64, t64, reduction=r)) for r in ("none", "sum", "mean"))
+
+
+@check(requires=("nll_loss",))
+def nll_loss_matches_torch(subject, case, n: int = 64, classes: int = 7) -> Outcome:
+    """Negative log-likelihood −log p_{i, t_i} of (N, K) log-probabilities, per sample, summed and
+    averaged, equals torch.nn.functional.nll_loss (float64)."""
+    F = torch.nn.functional
+    logp = torch.log_softmax(case.randn(n, classes, dtype=torch.float64) * 2, dim=-1).to(case.dtype)
+    t = case.randint(0, classes, (n,))
+    f = subject.fn("nll_loss")
+    return all_of(case.close(f"nll_loss reduction={r} vs torch", f(logp, t, reduction=r),
+                             F.nll_loss(_f64(logp), t.cpu(), reduction=r)) for r in ("none", "sum", "mean"))
+
+
+@check(requires=("cross_entropy",))
+def cross_entropy_gradient_is_softmax_minus_onehot(subject, case, reduction: str = "mean", n: int = 32,
+                                                   classes: int = 6, scale: float = 3.0) -> Outcome:
+    """∂CE/∂z = softmax(z) − onehot(t) per sample, divided by N for the mean over the batch.
+
+    Oracle: autograd through the subject's cross_entropy against torch.softmax and
+    torch.nn.functional.one_hot in float64.
+    """
+    z = (case.randn(n, classes) * scale).requires_grad_(True)
+    t = case.randint(0, classes, (n,))
+    (g,) = torch.autograd.grad(subject.fn("cross_entropy")(z, t, reduction=reduction), z)
+    expected = torch.softmax(_f64(z), dim=-1) - torch.nn.functional.one_hot(t.cpu(), classes).double()
+    if reduction == "mean":
+        expected = expected / n
+    return case.close(f"autograd ∂CE/∂z (reduction={reduction}) vs (softmax − onehot)" + (" / N" if reduction == "mean" else ""),
+                      g, expected, detail=f"N={n}, K={classes}")
+
+
+# -- discrete KL divergence -------------------------------------------------------------------
+@check(requires=("kl_divergence",))
+def discrete_kl_nonnegative(subject, case, rows: int = 200, classes: int = 8) -> Outcome:
+    """Gibbs' inequality: D_KL(P‖Q) ≥ 0 for all distributions P, Q (here random pairs, pairs with
+    zeros in P, and near-equal pairs Q = P + tiny perturbation, where D_KL is ~1e-6)."""
+    p = _distributions(case, rows, classes, zeros=True)
+    q = _distributions(case, rows, classes)
+    near = torch.softmax(torch.log(q.double()) + 1e-3 * case.randn(rows, classes, dtype=torch.float64), -1).to(case.dtype)
+    kl = subject.fn("kl_divergence")
+    values = torch.cat([kl(p, q), kl(q, near), kl(near, q)])
+    slack = case.tolerance.atol
+    return bound("min over pairs of D_KL(P‖Q)", float(values.min()), -slack, op=">=",
+                 source=f"rounding slack atol {slack:g} ({case.tolerance.source})",
+                 detail=f"{values.numel()} pairs, K={classes}; min of the near-equal pairs {float(values[rows:].min()):.3g}")
+
+
+@check(requires=("kl_divergence",))
+def discrete_kl_self_zero(subject, case, rows: int = 50, classes: int = 8) -> Outcome:
+    """D_KL(P‖P) = 0 for every distribution P, including P with zero entries (0·log 0 = 0)."""
+    p = _distributions(case, rows, classes, zeros=True)
+    return case.close("D_KL(P‖P)", subject.fn("kl_divergence")(p, p), torch.zeros(rows, dtype=torch.float64),
+                      detail=f"{rows} distributions over {classes} outcomes, {int((p == 0).sum())} zero entries")
+
+
+@check(requires=("kl_divergence", "entropy", "discrete_cross_entropy"))
+def discrete_kl_decomposition(subject, case, rows: int = 50, classes: int = 8) -> Outcome:
+    """D_KL(P‖Q) = H(P, Q) − H(P): the subject's KL equals its cross-entropy minus its entropy,
+    and its H(P) equals scipy.stats.entropy(P) and its H(P, Q) equals −Σ p log q (numpy, float64)."""
+    from scipy.stats import entropy as sp_entropy
+
+    p = _distributions(case, rows, classes, zeros=True)
+    q = _distributions(case, rows, classes)
+    kl, h, hpq = subject.fn("kl_divergence")(p, q), subject.fn("entropy")(p), subject.fn("discrete_cross_entropy")(p, q)
+    pn, qn = _np(p), _np(q)
+    with np.errstate(divide="ignore"):
+        cross = -np.where(pn > 0, pn * np.log(qn), 0.0).sum(axis=1)
+    return all_of(
+        case.close("D_KL(P‖Q) vs H(P, Q) − H(P)", kl, _f64(hpq) - _f64(h)),
+        case.close("H(P) vs scipy.stats.entropy(P)", h, sp_entropy(pn, axis=1)),
+        case.close("H(P, Q) vs −Σ p log q (numpy)", hpq, cross),
+    )
+
+
+@check(requires=("kl_divergence",))
+def discrete_kl_asymmetric(subject, case) -> Outcome:
+    """KL divergence is not symmetric: for P = (0.9, 0.1) and Q = (0.5, 0.5),
+    D_KL(P‖Q) = 0.9 ln 1.8 + 0.1 ln 0.2 ≈ 0.368 but D_KL(Q‖P) = 0.5 ln(5/9) + 0.5 ln 5 ≈ 0.511."""
+    p, q = case.tensor([0.9, 0.1]), case.tensor([0.5, 0.5])
+    kl = subject.fn("kl_divergence")
+    pq, qp = kl(p, q), kl(q, p)
+    return all_of(
+        case.close("D_KL(P‖Q)", pq, 0.9 * math.log(1.8) + 0.1 * math.log(0.2)),
+        case.close("D_KL(Q‖P)", qp, 0.5 * math.log(5 / 9) + 0.5 * math.log(5)),
+        bound("|D_KL(P‖Q) − D_KL(Q‖P)|", abs(float(pq) - float(qp)), 0.1, op=">",
+              detail="closed forms differ by 0.143"),
+    )
+
+
+@check(requires=("kl_divergence",))
+def discrete_kl_matches_scipy(subject, case, rows: int = 100, classes: int = 10) -> Outcome:
+    """D_KL(P‖Q) = Σ p log(p/q) equals scipy.stats.entropy(P, Q) row by row, also when P has zeros."""
+    from scipy.stats import entropy as sp_entropy
+
+    p = _distributions(case, rows, classes, zeros=True)
+    q = _distributions(case, rows, classes, scale=1.0)
+    return case.close("kl_divergence(P, Q) vs scipy.stats.entropy(P, Q)", subject.fn("kl_divergence")(p, q),
+                      sp_entropy(_np(p), _np(q), axis=1), detail=f"{rows} pairs over {classes} outcomes")
