@@ -2,6 +2,8 @@
 
     harness list                      suites, their subjects and properties; every registered check
     harness run [PATHS] [options]     properties on every device here -> results/runs/<record>.json
+    harness bench [PATHS] [options]   the suites' benchmarks on every device here -> a record
+    harness report [--out PATH]       records (+ asv results) -> one self-contained results/report.html
 """
 from __future__ import annotations
 
@@ -104,6 +106,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+@subcommand("bench", "time the suites' benchmarks on every device here and write a record")
+def cmd_bench(args: argparse.Namespace) -> int:
+    from harness.bench import bench_suites, summarise
+    from harness.records import atomic_write_json, make_record, new_record_path
+
+    suites, errors = _load(args)
+    rows, extra = bench_suites(suites, quick=args.quick, repeat=args.repeat, select=args.k,
+                               min_run_time=args.min_run_time, progress=False if args.quiet else None)
+    print(summarise(rows))
+    rec = make_record([], rows, suites, runner="harness bench", invalid_suites=[str(e) for e in errors], **extra)
+    path = atomic_write_json(Path(args.out) if args.out else new_record_path(label=args.label), rec)
+    counts = Counter(r["status"] if r["status"] in ("ok", "oom", "unsupported dtype") else "error" for r in rows)
+    print(f"{len(rows)} benchmark rows: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+          + f" in {extra['bench_info']['seconds']:.1f} s -> {path}")
+    return 1 if errors or counts["error"] else 0
+
+
+@subcommand("report", "render records (and asv results) into one self-contained HTML file")
+def cmd_report(args: argparse.Namespace) -> int:
+    from harness.report import render_report
+
+    print(f"report -> {render_report(runs_dir=Path(args.runs), out=Path(args.out), asv_dir=Path(args.asv))}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="harness", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
@@ -120,6 +147,19 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--no-report", dest="report", action="store_false", help="do not render the HTML report")
             sp.add_argument("--quick", action="store_true", help="benchmarks: smallest batch size only, short timing")
             sp.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+        elif name == "bench":
+            sp.add_argument("--quick", action="store_true", help="smallest batch size only, short timing")
+            sp.add_argument("--repeat", type=int, default=1, metavar="N", help="measure every row N times (spread)")
+            sp.add_argument("-k", default=None, metavar="TEXT", help="only benchmarks whose 'suite/id' contains TEXT")
+            sp.add_argument("--min-run-time", type=float, default=None, metavar="S",
+                            help="seconds per measurement (default 0.5; --quick 0.05)")
+            sp.add_argument("--out", help="record path (default results/runs/<label>-<time>-<commit>.json)")
+            sp.add_argument("--label", default="local", help="record name prefix naming the machine (default local: git-ignored)")
+            sp.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+        elif name == "report":
+            sp.add_argument("--runs", default="results/runs", help="directory of run records (default results/runs)")
+            sp.add_argument("--asv", default="results/asv", help="asv results directory, used if present (default results/asv)")
+            sp.add_argument("--out", default="results/report.html", help="HTML file to write (default results/report.html)")
     return p
 
 

@@ -1,0 +1,580 @@
+"""Run records (and asv results) -> ONE self-contained HTML file, ``results/report.html``.
+
+No CDN, no JavaScript: tables are pandas Stylers rendered to HTML with every suite-provided
+string escaped (``escape="html"``), charts are matplotlib PNGs embedded as base64 data URIs.
+
+Sections: summary; the property matrix (suite × property × device × dtype: pass/fail/skip with
+the error and the tolerance it was held to) with the failures spelled out; throughput per
+machine (CPU vs CUDA samples/s and the speedup measured in the same run, ours vs torch's
+built-in, fraction of the measured matmul peak, OOM and unsupported-dtype rows as such);
+charts (samples/s vs batch per device, speedups, fraction of peak, history across commits from
+the records and from asv); the environment of each record used.
+
+>>> from harness.report import render_report
+>>> render_report()                                   # doctest: +SKIP
+PosixPath('results/report.html')
+"""
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import io
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any, Iterable
+
+from harness.records import RUNS_DIR
+
+REPORT_PATH = Path("results") / "report.html"
+ASV_DIR = Path("results") / "asv"
+STATUS_COLOURS = {"passed": "#d7f5dd", "failed": "#f8c9c4", "error": "#f3a59c", "skipped": "#ececec",
+                  "xfailed": "#fbe8b5", "xpassed": "#f8c9c4"}
+BENCH_COLOURS = {"ok": "", "oom": "background-color:#fbe8b5", "unsupported dtype": "background-color:#ececec"}
+SHORT = {"passed": "pass", "failed": "FAIL", "error": "ERROR", "skipped": "skip", "xfailed": "xfail",
+         "xpassed": "XPASS"}
+
+CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:24px auto;max-width:1400px;
+     color:#1d1d1f;padding:0 16px;line-height:1.4}
+h1{font-size:1.7em;margin-bottom:0}h2{border-bottom:2px solid #ddd;padding-bottom:4px;margin-top:2em}
+h3{margin-top:1.4em}.sub{color:#666;margin-top:4px}
+table{border-collapse:collapse;font-size:12.5px;margin:8px 0 16px}
+th,td{border:1px solid #d0d0d0;padding:3px 7px;text-align:left;vertical-align:top}
+th{background:#f4f4f6}td.num,td .num{text-align:right;font-variant-numeric:tabular-nums}
+.cards{display:flex;gap:14px;flex-wrap:wrap;margin:14px 0}
+.card{border:1px solid #ddd;border-radius:8px;padding:10px 16px;min-width:150px;background:#fafafa}
+.card b{display:block;font-size:1.6em}.ok{color:#1a7f37}.bad{color:#c62828}
+img.chart{max-width:100%;border:1px solid #eee;margin:6px 0 18px}
+.note{color:#555;font-size:0.92em}.scroll{overflow-x:auto}
+code{background:#f3f3f3;padding:1px 4px;border-radius:3px}
+"""
+
+
+# --------------------------------------------------------------------------------------------
+# data
+# --------------------------------------------------------------------------------------------
+def _e(x: Any) -> str:
+    return html.escape("" if x is None else str(x), quote=True)
+
+
+def load_asv(asv_dir: Path = ASV_DIR) -> list[dict[str, Any]]:
+    """asv result rows ``{machine, commit, date, benchmark, params, value}`` from asv's JSON
+    results (``results/asv/<machine>/<commit>-<env>.json``), one per parameter combination."""
+    import itertools
+
+    rows: list[dict[str, Any]] = []
+    asv_dir = Path(asv_dir)
+    if not asv_dir.is_dir():
+        return rows
+    for f in sorted(asv_dir.glob("*/*.json")):
+        if f.name == "machine.json":
+            continue
+        try:
+            d = json.loads(f.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        cols = d.get("result_columns") or ["result", "params"]
+        for name, res in (d.get("results") or {}).items():
+            if isinstance(res, dict):
+                rec = res
+            elif isinstance(res, list):
+                rec = dict(zip(cols, res))
+            else:
+                continue
+            values = rec.get("result")
+            params = rec.get("params") or []
+            if values is None:
+                continue
+            if not isinstance(values, list):
+                values = [values]
+            combos = list(itertools.product(*params)) if params else [()]
+            for combo, v in zip(combos, values):
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+                    rows.append({"machine": f.parent.name, "commit": str(d.get("commit_hash", ""))[:10],
+                                 "date": d.get("date"), "benchmark": name,
+                                 "params": ", ".join(str(p).strip("'") for p in combo), "value": float(v)})
+    return rows
+
+
+def _machine(rec_or_row: Any) -> str:
+    env = rec_or_row.get("environment", {}) if isinstance(rec_or_row, dict) and "environment" in rec_or_row else rec_or_row
+    cpu, gpu = env.get("cpu") or "unknown CPU", env.get("gpu")
+    return f"{cpu} + {gpu}" if isinstance(gpu, str) and gpu else f"{cpu} (no GPU)"
+
+
+def latest_benchmarks(B) -> dict[str, Any]:
+    """Per machine (CPU + GPU name), the rows of each suite benchmark from the newest record that
+    measured it there: CPU and CUDA rows of one benchmark always come from one run."""
+    out: dict[str, Any] = {}
+    if B is None or B.empty:
+        return out
+    B = B.copy()
+    B["machine"] = [_machine({"cpu": c, "gpu": g}) for c, g in zip(B["cpu"], B["gpu"])]
+    for machine, g in B.groupby("machine", sort=False):
+        newest = g.groupby(["suite", "benchmark"])["created"].transform("max")
+        out[machine] = g[g["created"] == newest]
+    return dict(sorted(out.items(), key=lambda kv: ("no GPU" in kv[0], kv[0])))
+
+
+def latest_properties(P) -> Any:
+    """Each suite's property rows from the newest record that has them."""
+    if P is None or P.empty:
+        return None
+    newest = P.groupby("suite")["created"].transform("max")
+    return P[P["created"] == newest]
+
+
+# --------------------------------------------------------------------------------------------
+# charts
+# --------------------------------------------------------------------------------------------
+def _png(fig: Any) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return ('<img class="chart" alt="chart" src="data:image/png;base64,'
+            + base64.b64encode(buf.getvalue()).decode("ascii") + '">')
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def chart_samples_vs_batch(b) -> str:
+    plt = _plt()
+    ok = b[b["status"] == "ok"]
+    devices = sorted(ok["device"].unique())
+    if not devices:
+        return ""
+    fig, axes = plt.subplots(1, len(devices), figsize=(6.5 * len(devices), 4.2), squeeze=False)
+    for ax, dev in zip(axes[0], devices):
+        d = ok[ok["device"] == dev]
+        for (suite, bench, dtype), g in d.groupby(["suite", "benchmark", "dtype"], sort=True):
+            g = g.groupby("batch", as_index=False)["samples_per_s"].median().sort_values("batch")
+            ax.plot(g["batch"], g["samples_per_s"], marker="o", label=f"{suite}/{bench} {dtype}")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("batch size")
+        ax.set_ylabel("samples / s")
+        ax.set_title(f"throughput on {dev}")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=6.5, ncol=1 if len(ax.lines) < 14 else 2, loc="best")
+    return _png(fig)
+
+
+def _barh(labels: list[str], values: list[float], title: str, xlabel: str, ref: float | None = None,
+          log: bool = False, lower_is_better: bool = False) -> str:
+    """Horizontal bars; with ``ref``, bars on the bad side of it are red."""
+    plt = _plt()
+    if not labels:
+        return ""
+    fig, ax = plt.subplots(figsize=(9, 0.28 * len(labels) + 1.4))
+    colours = ["#1f77b4" if ref is None or (v <= ref if lower_is_better else v >= ref) else "#d62728" for v in values]
+    ax.barh(range(len(labels)), values, color=colours)
+    ax.set_yticks(range(len(labels)))
+    ax.set_yticklabels(labels, fontsize=7)
+    ax.invert_yaxis()
+    if log:
+        ax.set_xscale("log")
+    if ref is not None:
+        ax.axvline(ref, color="k", lw=0.8, ls="--")
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    ax.grid(True, axis="x", alpha=0.3)
+    return _png(fig)
+
+
+def chart_speedup(t) -> str:
+    if t is None or "speedup" not in t or t["speedup"].dropna().empty:
+        return ""
+    s = t.dropna(subset=["speedup"])
+    labels = [f"{r.suite}/{r.benchmark} {r.dtype} b{r.batch}" for r in s.itertuples()]
+    return _barh(labels, list(s["speedup"]), "CUDA over CPU (same run)", "speedup (×)", ref=1.0, log=True)
+
+
+def chart_builtin(b) -> str:
+    s = b[(b["status"] == "ok") & b["builtin_ratio"].notna()] if "builtin_ratio" in b else b.iloc[0:0]
+    if s.empty:
+        return ""
+    s = s.groupby(["suite", "benchmark", "builtin", "device", "dtype", "batch"], as_index=False)["builtin_ratio"].median()
+    labels = [f"{r.suite}/{r.benchmark} {r.device} {r.dtype} b{r.batch} vs {r.builtin}" for r in s.itertuples()]
+    return _barh(labels, list(s["builtin_ratio"]), "ours / torch built-in (median time; < 1 = ours faster)",
+                 "time ratio", ref=1.0, log=True, lower_is_better=True)
+
+
+def chart_peak(b) -> str:
+    s = b[(b["status"] == "ok") & b["fraction_of_peak"].notna()] if "fraction_of_peak" in b else b.iloc[0:0]
+    if s.empty:
+        return ""
+    s = s.groupby(["suite", "benchmark", "device", "dtype", "batch"], as_index=False)["fraction_of_peak"].median()
+    labels = [f"{r.suite}/{r.benchmark} {r.device} {r.dtype} b{r.batch}" for r in s.itertuples()]
+    return _barh(labels, [100 * v for v in s["fraction_of_peak"]],
+                 "fraction of the measured matmul peak (model FLOPs, a lower bound)", "% of peak")
+
+
+def chart_history(bench_all, asv_rows: list[dict]) -> str:
+    plt = _plt()
+    panels = []
+    if bench_all is not None and not bench_all.empty and "commit" in bench_all:
+        ok = bench_all[bench_all["status"] == "ok"].copy()
+        if not ok.empty and ok["record"].nunique() > 1:
+            panels.append("records")
+    if asv_rows:
+        panels.append("asv")
+    if not panels:
+        return ""
+    fig, axes = plt.subplots(1, len(panels), figsize=(7 * len(panels), 4.2), squeeze=False)
+    for ax, what in zip(axes[0], panels):
+        if what == "records":
+            ok["series"] = ok["suite"] + "/" + ok["benchmark"] + " " + ok["device"] + " " + ok["dtype"] + " b" + ok["batch"].astype(str)
+            top = ok.groupby("series")["record"].nunique().sort_values(ascending=False).index[:10]
+            order = ok.drop_duplicates("record").sort_values("created")
+            xs = {r: i for i, r in enumerate(order["record"])}
+            for name in sorted(top):
+                g = ok[ok["series"] == name].groupby("record", as_index=False)["median_s"].median()
+                g["x"] = g["record"].map(xs)
+                g = g.sort_values("x")
+                ax.plot(g["x"], g["median_s"], marker="o", label=name)
+            ax.set_xticks(range(len(order)))
+            ax.set_xticklabels([f"{c or '?'}\n{str(t)[5:16]}" for c, t in zip(order["commit"], order["created"])],
+                               fontsize=6.5, rotation=30, ha="right")
+            ax.set_title("seconds per step across records (harness bench)")
+        else:
+            import pandas as pd
+
+            a = pd.DataFrame(asv_rows)
+            a["series"] = a["benchmark"].str.replace("suites.", "", regex=False).str.replace(".time_step", "", regex=False) + " [" + a["params"] + "]"
+            top = a.groupby("series")["commit"].nunique().sort_values(ascending=False).index[:10]
+            order = a.drop_duplicates("commit").sort_values("date")
+            xs = {c: i for i, c in enumerate(order["commit"])}
+            for name in sorted(top):
+                g = a[a["series"] == name].groupby("commit", as_index=False)["value"].median()
+                g["x"] = g["commit"].map(xs)
+                g = g.sort_values("x")
+                ax.plot(g["x"], g["value"], marker="o", label=name)
+            ax.set_xticks(range(len(order)))
+            ax.set_xticklabels(list(order["commit"].str[:8]), fontsize=7, rotation=30, ha="right")
+            ax.set_title("seconds per step across commits (asv)")
+        ax.set_yscale("log")
+        ax.set_ylabel("seconds per step")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=6, loc="best")
+    return _png(fig)
+
+
+# --------------------------------------------------------------------------------------------
+# tables
+# --------------------------------------------------------------------------------------------
+def _fmt_num(v: Any, spec: str = ".3g") -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "—"
+    try:
+        return format(float(v), spec)
+    except (TypeError, ValueError):
+        return str(v)
+
+
+def _tol_short(tol: Any) -> str:
+    m = re.search(r"atol (\S+) \+ rtol (\S+)", str(tol or ""))
+    return f"atol {m[1]}, rtol {m[2]}" if m else ""
+
+
+def property_matrix(p) -> tuple[str, str]:
+    """(matrix HTML, failures HTML) from one record's property rows."""
+    import pandas as pd
+
+    if p is None or p.empty:
+        return "<p class='note'>No property results in the records.</p>", ""
+
+    def cell(r: Any) -> str:
+        s = SHORT.get(r["status"], str(r["status"]))
+        err = r.get("error")
+        if err is not None and not (isinstance(err, float) and math.isnan(err)):
+            tol = _tol_short(r.get("tolerance"))
+            s += f" · {float(err):.2g}" + (f" ({tol})" if tol else "")
+        return s
+
+    p = p.copy()
+    p["cell"] = p.apply(cell, axis=1)
+    p["col"] = p["device"].astype(str) + " " + p["dtype"].astype(str)
+    p["check"] = p["check"].fillna("")
+    mat = p.pivot_table(index=["suite", "property", "check"], columns="col", values="cell", aggfunc="first")
+    stat = p.pivot_table(index=["suite", "property", "check"], columns="col", values="status", aggfunc="first")
+    cols = sorted(mat.columns, key=lambda c: (c.split()[0] != "cpu", c))
+    mat, stat = mat[cols], stat[cols]
+
+    def colour(_: Any) -> Any:
+        return stat.apply(lambda col: col.map(lambda s: f"background-color:{STATUS_COLOURS.get(s, '#fff')}"
+                                              if isinstance(s, str) else ""))
+
+    sty = (mat.style.format(na_rep="", escape="html").format_index(escape="html", axis=0)
+           .format_index(escape="html", axis=1).apply(colour, axis=None)
+           .set_table_attributes('class="matrix"'))
+    bad = p[p["status"].isin(["failed", "error", "xpassed"])]
+    fails = ""
+    if not bad.empty:
+        t = bad[["suite", "property", "device", "dtype", "status", "line"]].reset_index(drop=True)
+        fails = ("<h3>Failures and errors</h3>" + t.style.format(escape="html").hide(axis="index").to_html())
+    return sty.to_html(), fails
+
+
+def throughput_table(b) -> tuple[Any, str]:
+    """(the per-row frame with a CUDA/CPU speedup column, HTML) for one record's rows."""
+    import pandas as pd
+
+    keys = ["suite", "benchmark", "workload", "dtype", "batch"]
+    b = b.copy()
+    for col in ("builtin", "builtin_ratio", "fraction_of_peak", "peak_mem_bytes", "iqr_s", "flops_per_step",
+                "samples_per_s", "median_s", "builtin_status"):
+        if col not in b:
+            b[col] = None
+    agg = b.groupby(keys + ["device"], as_index=False, dropna=False).agg(
+        status=("status", "first"), median_s=("median_s", "median"), iqr_s=("iqr_s", "median"),
+        samples_per_s=("samples_per_s", "median"), flops_per_step=("flops_per_step", "first"),
+        fraction_of_peak=("fraction_of_peak", "median"), builtin=("builtin", "first"),
+        builtin_ratio=("builtin_ratio", "median"), peak_mem_bytes=("peak_mem_bytes", "max"))
+    wide = agg.set_index(keys + ["device"])[["samples_per_s", "status", "median_s", "iqr_s", "fraction_of_peak",
+                                              "builtin_ratio", "peak_mem_bytes"]].unstack("device")
+    devices = sorted(agg["device"].unique(), key=lambda d: (d != "cpu", d))
+    out = pd.DataFrame(index=wide.index)
+    for d in devices:
+        out[f"{d} status"] = wide[("status", d)] if ("status", d) in wide else None
+        out[f"{d} samples/s"] = wide[("samples_per_s", d)] if ("samples_per_s", d) in wide else None
+        out[f"{d} median"] = wide[("median_s", d)] if ("median_s", d) in wide else None
+        out[f"{d} IQR %"] = (100 * wide[("iqr_s", d)] / wide[("median_s", d)]) if ("iqr_s", d) in wide else None
+        out[f"{d} % of peak"] = (100 * wide[("fraction_of_peak", d)]) if ("fraction_of_peak", d) in wide else None
+        out[f"{d} ours/built-in"] = wide[("builtin_ratio", d)] if ("builtin_ratio", d) in wide else None
+        if d == "cuda":
+            out["cuda peak MiB"] = wide[("peak_mem_bytes", d)] / 2**20 if ("peak_mem_bytes", d) in wide else None
+    if "cpu" in devices and "cuda" in devices:
+        out["speedup cuda/cpu"] = out["cuda samples/s"] / out["cpu samples/s"]
+    flops = agg.groupby(keys, dropna=False)["flops_per_step"].first()
+    out["FLOPs/step (lower bound)"] = flops.reindex(out.index)
+    builtin = agg.groupby(keys, dropna=False)["builtin"].first()
+    out["built-in"] = builtin.reindex(out.index)
+    out = out.dropna(axis=1, how="all")
+    fmts: dict[str, Any] = {}
+    for c in out.columns:
+        if c.endswith("status") or c == "built-in":
+            continue
+        if c.endswith("median"):
+            fmts[c] = lambda v: _fmt_time(v)
+        elif "samples/s" in c or "FLOPs" in c:
+            fmts[c] = lambda v: _fmt_num(v, ".4g")
+        else:
+            fmts[c] = lambda v: _fmt_num(v, ".3g")
+
+    def colour(col: Any) -> list[str]:
+        if not str(col.name).endswith("status"):
+            return [""] * len(col)
+        return [BENCH_COLOURS.get(v, "background-color:#f8c9c4") if isinstance(v, str) else "" for v in col]
+
+    sty = (out.style.format(fmts, na_rep="—", escape="html").format(na_rep="—", escape="html",
+                                                                    subset=[c for c in out.columns if c not in fmts])
+           .format_index(escape="html", axis=0).format_index(escape="html", axis=1)
+           .apply(colour, axis=0))
+    frame = out.reset_index()
+    if "speedup cuda/cpu" in frame:
+        frame = frame.rename(columns={"speedup cuda/cpu": "speedup"})
+    return frame, sty.to_html()
+
+
+def _fmt_time(s: Any) -> str:
+    from harness.bench import _fmt_s
+
+    try:
+        return _fmt_s(float(s)) if s is not None and not (isinstance(s, float) and math.isnan(s)) else "—"
+    except (TypeError, ValueError):
+        return "—"
+
+
+def env_table(rec: dict) -> str:
+    import pandas as pd
+
+    env = dict(rec.get("environment", {}))
+    env["record"] = Path(rec.get("_file", "")).name
+    env["created"] = rec.get("created")
+    env["runner"] = rec.get("runner")
+    info = rec.get("bench_info") or {}
+    for k in ("timer", "min_run_time", "threads", "peak_memory", "dtype_policy"):
+        if k in info:
+            env[f"bench {k}"] = info[k]
+    for pk in info.get("matmul_peaks", []):
+        if pk.get("flops_per_s"):
+            env[f"matmul peak {pk['device']} {pk['dtype']}"] = (f"{pk['flops_per_s'] / 1e9:.1f} GFLOP/s "
+                                                                 f"(n={pk['n']}, {pk.get('threads')} threads)")
+        else:
+            env[f"matmul peak {pk['device']} {pk['dtype']}"] = pk.get("status")
+    df = pd.DataFrame({"value": [str(v) for v in env.values()]}, index=list(env.keys()))
+    return df.style.format(escape="html").format_index(escape="html", axis=0).hide(axis="columns").to_html()
+
+
+# --------------------------------------------------------------------------------------------
+# the page
+# --------------------------------------------------------------------------------------------
+def render_report(runs_dir: Path = RUNS_DIR, out: Path = REPORT_PATH, asv_dir: Path | None = ASV_DIR,
+                  records: list[dict] | None = None) -> Path:
+    """Write the report from the records under ``runs_dir`` (or ``records``) and asv's results
+    under ``asv_dir`` (if any); return its path."""
+    import pandas as pd
+
+    from harness.records import frames, load_records
+
+    recs = records if records is not None else load_records(Path(runs_dir))
+    asv_rows = load_asv(Path(asv_dir)) if asv_dir else []
+    P, B = frames(recs)
+    parts: list[str] = []
+    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+    p_latest = latest_properties(P)
+    per_machine = latest_benchmarks(B)
+    by_file = {Path(r.get("_file", "")).name: r for r in recs}
+
+    def used(frame: Any) -> list[dict]:
+        names = [] if frame is None or frame.empty else list(dict.fromkeys(frame.sort_values("created", ascending=False)["record"]))
+        return [by_file[n] for n in names if n in by_file]
+
+    # -- summary ----------------------------------------------------------------------------
+    cards = []
+    if p_latest is not None:
+        counts = p_latest["status"].value_counts().to_dict()
+        good = counts.get("passed", 0) + counts.get("xfailed", 0)
+        bad = counts.get("failed", 0) + counts.get("error", 0) + counts.get("xpassed", 0)
+        cards += [("properties passed", good, "ok"), ("failed / errors", bad, "bad" if bad else "ok"),
+                  ("skipped", counts.get("skipped", 0), ""), ("suites", p_latest["suite"].nunique(), "")]
+    if per_machine:
+        allb = pd.concat(per_machine.values())
+        st = allb["status"].value_counts().to_dict()
+        cards += [("benchmark rows ok", st.get("ok", 0), "ok"),
+                  ("OOM / unsupported / error", sum(v for k, v in st.items() if k != "ok"),
+                   "bad" if any(k != "ok" for k in st) else "ok"),
+                  ("devices", ", ".join(sorted(allb["device"].dropna().unique())), "")]
+    cards.append(("records", len(recs), ""))
+    if asv_rows:
+        cards.append(("asv results", len(asv_rows), ""))
+    parts.append('<div class="cards">' + "".join(
+        f'<div class="card"><b class="{c}">{_e(v)}</b>{_e(k)}</div>' for k, v, c in cards) + "</div>")
+    head = []
+    for r in used(p_latest):
+        env = r.get("environment", {})
+        head.append(f"Properties from <code>{_e(Path(r.get('_file', '')).name)}</code> "
+                    f"(commit {_e((env.get('git_commit') or '?')[:10])}{' + local changes' if env.get('git_dirty') else ''}, "
+                    f"{_e(r.get('created'))}).")
+    for machine, b in per_machine.items():
+        recs_m = used(b)
+        head.append(f"Throughput on {_e(machine)} from " + ", ".join(
+            f"<code>{_e(Path(r.get('_file', '')).name)}</code> (torch {_e(r.get('environment', {}).get('torch'))})"
+            for r in recs_m) + ".")
+    if not recs:
+        head.append("No records found: run <code>harness run</code> or <code>harness bench</code> first.")
+    parts.append("<p class='note'>" + "<br>".join(head) + "</p>")
+
+    # -- properties -------------------------------------------------------------------------
+    parts.append("<h2 id='properties'>Property matrix</h2>")
+    parts.append("<p class='note'>Each cell: outcome · measured error (the tolerance it was held to). "
+                 "Skips are cases that cannot run here (e.g. no CUDA), with the reason below.</p>")
+    matrix, fails = property_matrix(p_latest)
+    parts.append(f"<div class='scroll'>{matrix}</div>{fails}")
+    if p_latest is not None:
+        sk = p_latest[p_latest["status"] == "skipped"]["line"].dropna().value_counts()
+        if not sk.empty:
+            parts.append("<p class='note'>Skip reasons: " + "; ".join(f"{_e(k)} ({v}×)" for k, v in sk.items()) + "</p>")
+
+    # -- throughput ---------------------------------------------------------------------------
+    parts.append("<h2 id='throughput'>Throughput</h2>")
+    parts.append("<p class='note'>Median seconds per step (torch.utils.benchmark, thread count recorded) and "
+                 "samples/s; IQR as % of the median; FLOPs from torch's FlopCounterMode count matmul, "
+                 "convolution and attention only (<em>model FLOPs, a lower bound</em>); % of peak against a "
+                 "large matmul measured on the same device in the same dtype in the same run; ours/built-in "
+                 "&lt; 1 means ours is faster; the CUDA/CPU speedup compares rows of one run. Rows with status "
+                 "<em>oom</em> or <em>unsupported dtype</em> are kept as such.</p>")
+    charts: list[str] = []
+    speed_frames = []
+    for machine, b in per_machine.items():
+        parts.append(f"<h3>{_e(machine)}</h3>")
+        frame, tbl = throughput_table(b)
+        speed_frames.append(frame)
+        parts.append(f"<div class='scroll'>{tbl}</div>")
+        bad = b[b["status"] != "ok"]
+        if not bad.empty:
+            parts.append("<p class='note'>Not measured: " + "; ".join(
+                f"{_e(x.suite)}/{_e(x.benchmark)} {_e(x.device)} {_e(x.dtype)} b{_e(x.batch)}: <b>{_e(x.status)}</b>"
+                for x in bad.itertuples()) + "</p>")
+    if not per_machine:
+        parts.append("<p class='note'>No benchmark rows in the records (<code>harness bench</code>).</p>")
+
+    # -- charts -------------------------------------------------------------------------------
+    parts.append("<h2 id='charts'>Charts</h2>")
+    if per_machine:
+        b0 = next(iter(per_machine.values()))  # a GPU machine first, when there is one
+        c = chart_samples_vs_batch(b0)
+        if c:
+            charts.append(("Samples/s vs batch size, per device", c))
+        c = chart_speedup(pd.concat(speed_frames) if speed_frames else None)
+        if c:
+            charts.append(("Speedup: CUDA over CPU (same run)", c))
+        else:
+            parts.append("<p class='note'>No CPU-vs-CUDA speedups: no record has rows on both devices "
+                         "(run <code>harness bench</code> on a machine with a GPU).</p>")
+        c = chart_builtin(b0)
+        if c:
+            charts.append(("Ours vs torch built-in", c))
+        c = chart_peak(b0)
+        if c:
+            charts.append(("Fraction of the measured matmul peak", c))
+    c = chart_history(B, asv_rows)
+    if c:
+        charts.append(("History across commits (records and asv)", c))
+    for title, img in charts:
+        parts.append(f"<h3>{_e(title)}</h3>{img}")
+    if not charts:
+        parts.append("<p class='note'>No benchmark data to chart.</p>")
+
+    # -- environment --------------------------------------------------------------------------
+    parts.append("<h2 id='environment'>Environment</h2>")
+    shown = {Path(r.get("_file", "")).name: r for r in used(p_latest) + [x for b in per_machine.values() for x in used(b)]}
+    for r in shown.values():
+        parts.append(f"<h3>{_e(Path(r.get('_file', '')).name)}</h3>{env_table(r)}")
+    suites = {}
+    for r in recs:
+        suites.update(r.get("suites") or {})
+    if suites:
+        sdf = pd.DataFrame([{"suite": k, "title": v.get("title", ""), "subject": v.get("subject"),
+                             "file": v.get("path"), "sha256": str(v.get("sha256", ""))[:12]} for k, v in sorted(suites.items())])
+        parts.append("<h3>Suites</h3>" + sdf.style.format(escape="html").hide(axis="index").to_html())
+
+    page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>dlharness report</title><style>{CSS}</style></head><body>"
+            f"<h1>dlharness report</h1><p class='sub'>generated {_e(now)} · "
+            "<a href='#properties'>properties</a> · <a href='#throughput'>throughput</a> · "
+            "<a href='#charts'>charts</a> · <a href='#environment'>environment</a></p>"
+            + "\n".join(parts) + "</body></html>\n")
+    return _write_text(Path(out), page)
+
+
+def _write_text(path: Path, text: str) -> Path:
+    """Write ``text`` atomically (temp file in the same directory, then rename)."""
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a report is for reading
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
