@@ -50,6 +50,7 @@ FLOPS_LABEL = "model FLOPs (lower bound)"
 LOW_PRECISION = ("bfloat16", "float16")
 MIN_RUN_TIME = 0.5          # seconds per measurement in a full run
 QUICK_MIN_RUN_TIME = 0.05   # --quick
+MIN_RUNS = 5                # fewer timed blocks than this: re-measure adaptively (see time_step)
 PEAK_N = {"cpu": 1024, "cuda": 8192}  # square matmul size for the measured peak
 PEAK_N_SLOW = {("cpu", "float16"): 256}  # CPU half matmul has no fast kernel: ~2 s at n = 1024
 PEAK_MEMORY_NOTE = ("peak memory: torch.cuda.max_memory_allocated on CUDA; not measured on the CPU "
@@ -322,11 +323,20 @@ def threads() -> int:
 
 
 def time_step(step: Callable[[], Any], min_run_time: float, label: str = "", num_threads: int | None = None):
-    """``torch.utils.benchmark.Measurement`` of ``step()`` (warm-up and block sizing by Timer)."""
+    """``torch.utils.benchmark.Measurement`` of ``step()``.
+
+    ``blocked_autorange`` first (its block-size search doubles as the warm-up). On a loaded
+    machine one stalled call during that search can leave it with a block of one call and a
+    single measurement; with fewer than :data:`MIN_RUNS` blocks the step is re-measured with
+    ``adaptive_autorange`` (at least four blocks, until IQR/median < 5% or ``max_run_time``).
+    """
     from torch.utils.benchmark import Timer
 
     t = Timer(stmt="step()", globals={"step": step}, num_threads=num_threads or threads(), label=label)
-    return t.blocked_autorange(min_run_time=min_run_time)
+    m = t.blocked_autorange(min_run_time=min_run_time)
+    if len(m.times) < MIN_RUNS:
+        m = t.adaptive_autorange(threshold=0.05, min_run_time=min_run_time, max_run_time=max(2.0, 10 * min_run_time))
+    return m
 
 
 def count_flops(step: Callable[[], Any]) -> int:
