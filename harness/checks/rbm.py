@@ -1,0 +1,646 @@
+"""Checks for the binary-binary RBM (CATALOGUE.md section D, row "RBM").
+
+Protocol (functional cores in the subject's module; W is (n_visible, n_hidden), a the visible
+bias, b the hidden bias; batch-first; randomness only through ``generator``):
+``energy(v, h, W, a, b)``, ``mean_hiddens(v, W, b)``, ``mean_visibles(h, W, a)``,
+``sample_hiddens(v, W, b, generator)``, ``sample_visibles(h, W, a, generator)``,
+``free_energy(v, W, a, b)``, ``gibbs_step(v, W, a, b, generator) -> (v', h)``,
+``single_site_gibbs_step(v, h, W, a, b, generator, site, u) -> (v', h')``,
+``cd_k_gradient(v, W, a, b, k, generator, v_neg) -> (dW, da, db, v_k)``,
+``pcd_step(v, v_persistent, W, a, b, lr, k, generator) -> (W', a', b', v_persistent')``,
+``log_partition(W, a, b)``, ``pseudo_likelihood(v, W, a, b)``.
+
+The oracle throughout is exact enumeration of the energy's definition on an RBM small enough
+to list every joint state (:class:`_Enum`, float64 on the CPU), plus scipy and scikit-learn.
+Statistical checks use many independent chains (no autocorrelation) and scipy's chi-square
+test at a stated alpha, or ``within_se`` at 5 standard errors.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+
+import torch
+
+from harness.outcome import Outcome, all_of, bound, exact, holds, p_value, within_se
+from harness.registry import check
+
+_TIGHT = {"float64": {"atol": 1e-12, "rtol": 0.0}}
+_TIGHT_WHY = "catalogue: Gibbs stationarity and detailed balance in float64 to <= 1e-12"
+
+
+# --------------------------------------------------------------------------------------------
+# exact enumeration oracle (float64, CPU), built from the energy's definition only
+# --------------------------------------------------------------------------------------------
+def _bits(n: int) -> torch.Tensor:
+    """All 2^n binary vectors (2^n, n), first bit most significant (index = binary number)."""
+    return torch.tensor(list(itertools.product((0.0, 1.0), repeat=n)), dtype=torch.float64).reshape(2**n, n)
+
+
+def _index(x: torch.Tensor) -> torch.Tensor:
+    """Row index of binary rows ``x`` in :func:`_bits` order."""
+    n = x.shape[-1]
+    return (x.detach().cpu().round().long() * (2 ** torch.arange(n - 1, -1, -1))).sum(-1)
+
+
+def _f64(*ts: torch.Tensor) -> list[torch.Tensor]:
+    return [t.detach().cpu().double() for t in ts]
+
+
+class _Enum:
+    """Exact distribution of a small RBM: -E(v,h) = a.v + b.h + v W h over all joint states."""
+
+    def __init__(self, W: torch.Tensor, a: torch.Tensor, b: torch.Tensor):
+        self.W, self.a, self.b = _f64(W, a, b)
+        self.n_v, self.n_h = self.W.shape
+        self.V, self.H = _bits(self.n_v), _bits(self.n_h)
+        self.negE = (self.V @ self.a)[:, None] + (self.H @ self.b)[None, :] + self.V @ self.W @ self.H.T  # (2^n_v, 2^n_h)
+        self.logZ = torch.logsumexp(self.negE.flatten(), 0)
+        self.joint = (self.negE - self.logZ).exp()  # p(v, h)
+        self.pv = self.joint.sum(1)  # p(v)
+        self.Ph = torch.softmax(self.negE, dim=1)  # p(h | v), rows v
+        self.Pv = torch.softmax(self.negE.T, dim=1)  # p(v | h), rows h
+        self.Tv = self.Ph @ self.Pv  # block Gibbs v -> v'
+
+    @property
+    def pi(self) -> torch.Tensor:
+        """p(x) over x = (v, h), index v_idx * 2^n_h + h_idx (= the bits of v then h)."""
+        return self.joint.flatten()
+
+    def joint_step(self, mu_v: torch.Tensor) -> torch.Tensor:
+        """Law of (v', h) after one block step from v ~ mu_v: mu(v) p(h|v) p(v'|h), as (v', h) flat."""
+        hv = (mu_v @ self.Ph)[:, None] * self.Pv  # (h, v')
+        return hv.T.flatten()
+
+    def single_site_kernel(self, site: int) -> torch.Tensor:
+        """K_i[x, y] = p(y_i | x_-i) 1[y_-i = x_-i] over joint states x = (v, h)."""
+        n = self.n_v + self.n_h
+        pi = self.pi
+        idx = torch.arange(2**n)
+        bit = 1 << (n - 1 - site)
+        x0, x1 = idx & ~bit, idx | bit
+        p1 = pi[x1] / (pi[x0] + pi[x1])
+        K = torch.zeros(2**n, 2**n, dtype=torch.float64)
+        K[idx, x1] += p1
+        K[idx, x0] += 1 - p1
+        return K
+
+
+def _toy(case, n_v: int, n_h: int, scale: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Random W (n_v, n_h), a, b with entries N(0, scale^2), on the case's device and dtype."""
+    return case.randn(n_v, n_h) * scale, case.randn(n_v) * scale, case.randn(n_h) * scale
+
+
+def _bernoulli_table(p: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
+    """prod_j p_j^s_j (1 - p_j)^(1 - s_j) for every row of p (rows) and every state s (cols)."""
+    p = p.detach().cpu().double()
+    return torch.exp(torch.log(p) @ states.T + torch.log1p(-p) @ (1 - states).T)
+
+
+def _chisquare_rows(counts: torch.Tensor, probs: torch.Tensor) -> tuple[float, float, int]:
+    """Sum over independent rows of scipy's chi-square statistic (cells with expected < 5
+    pooled); returns (statistic, p-value from chi2 with the summed degrees of freedom, n)."""
+    from scipy import stats
+
+    total, dof = 0.0, 0
+    for c, p in zip(counts.double(), probs):
+        n = float(c.sum())
+        e = p * n
+        small = e < 5
+        if small.any():
+            c = torch.cat([c[~small], c[small].sum()[None]])
+            e = torch.cat([e[~small], e[small].sum()[None]])
+        e = e * (c.sum() / e.sum())  # scipy requires equal sums to relative 1e-8
+        res = stats.chisquare(c.numpy(), e.numpy())
+        total += float(res.statistic)
+        dof += len(c) - 1
+    return total, float(stats.chi2.sf(total, dof)), int(counts.sum())
+
+
+# --------------------------------------------------------------------------------------------
+# definitions: energy, free energy, conditionals, partition function
+# --------------------------------------------------------------------------------------------
+@check(requires=("energy",))
+def rbm_energy_definition(subject, case, n_visible: int = 5, n_hidden: int = 3, batch: int = 16) -> Outcome:
+    """E(v, h) = -sum_i a_i v_i - sum_j b_j h_j - sum_ij v_i W_ij h_j with W of shape (n_visible, n_hidden)."""
+    W, a, b = _toy(case, n_visible, n_hidden, 1.0)
+    v, h = case.bernoulli(0.5, batch, n_visible), case.bernoulli(0.5, batch, n_hidden)
+    got = subject.fn("energy")(v, h, W, a, b)
+    W_, a_, b_, v_, h_ = (t.detach().cpu().double().tolist() for t in (W, a, b, v, h))
+    want = [-math.fsum([a_[i] * v_[n][i] for i in range(n_visible)] + [b_[j] * h_[n][j] for j in range(n_hidden)]
+                       + [v_[n][i] * W_[i][j] * h_[n][j] for i in range(n_visible) for j in range(n_hidden)])
+            for n in range(batch)]
+    return case.close("E(v,h) against the double sum (math.fsum)", got, torch.tensor(want, dtype=torch.float64),
+                      detail=f"W {n_visible}x{n_hidden}, batch {batch}")
+
+
+@check(requires=("free_energy",))
+def rbm_free_energy_marginalises_hiddens(subject, case, n_visible: int = 6, n_hidden: int = 5, batch: int = 32,
+                                         extreme_scale: float = 300.0) -> Outcome:
+    """F(v) = -log sum_h e^(-E(v,h)) (exact enumeration of h, torch.logsumexp), also when W and b
+    are so large that the pre-activations b + W^T v reach +-1e3 (no overflow of e^x)."""
+    fe = subject.fn("free_energy")
+    out = []
+    for label, scale in (("unit weights", 1.0), ("extreme weights", extreme_scale)):
+        W, a, b = _toy(case, n_visible, n_hidden, 1.0)
+        W, b = W * scale, b * scale  # a stays O(1): no cancellation between -a.v and the softplus sum
+        v = case.bernoulli(0.5, batch, n_visible)
+        e = _Enum(W, a, b)
+        vi = _index(v)
+        want = -torch.logsumexp(e.negE[vi], dim=1)
+        out.append(case.close(f"F(v) vs -logsumexp_h(-E(v,h)), {label}", fe(v, W, a, b), want))
+    return all_of(*out)
+
+
+@check(requires=("free_energy",))
+def rbm_free_energy_gradient(subject, case, n_visible: int = 6, n_hidden: int = 4, batch: int = 16) -> Outcome:
+    """By autograd, dF/dW = -v p(h=1|v)^T, dF/da = -v and dF/db = -p(h=1|v) with
+    p(h=1|v) = sigmoid(b + W^T v) (torch.sigmoid): the statistics CD-k subtracts."""
+    W, a, b = (t.requires_grad_() for t in _toy(case, n_visible, n_hidden, 1.0))
+    v = case.bernoulli(0.5, batch, n_visible)
+    subject.fn("free_energy")(v, W, a, b).sum().backward()
+    v64, W64, b64 = _f64(v, W, b)
+    p = torch.sigmoid(b64 + v64 @ W64)
+    return all_of(case.close("dF/dW summed over the batch", W.grad, -v64.T @ p),
+                  case.close("dF/da", a.grad, -v64.sum(0)),
+                  case.close("dF/db", b.grad, -p.sum(0)))
+
+
+@check(requires=("mean_hiddens", "mean_visibles"))
+def rbm_conditionals_from_joint(subject, case, n_visible: int = 4, n_hidden: int = 3, scale: float = 1.5) -> Outcome:
+    """p(h_j=1|v) = sum_{h: h_j=1} e^(-E(v,h)) / sum_h e^(-E(v,h)) = mean_hiddens(v)_j, and likewise
+    mean_visibles(h)_i, for every v and h (ratios of enumerated joint probabilities)."""
+    W, a, b = _toy(case, n_visible, n_hidden, scale)
+    e = _Enum(W, a, b)
+    V, H = e.V.to(case.device, case.dtype), e.H.to(case.device, case.dtype)
+    want_h = e.Ph @ e.H  # E[h | v] = p(h_j = 1 | v)
+    want_v = e.Pv @ e.V
+    return all_of(case.close(f"mean_hiddens over all {len(V)} v", subject.fn("mean_hiddens")(V, W, b), want_h),
+                  case.close(f"mean_visibles over all {len(H)} h", subject.fn("mean_visibles")(H, W, a), want_v))
+
+
+@check(requires=("log_partition", "free_energy"))
+def rbm_log_partition_enumeration(subject, case, n_visible: int = 5, n_hidden: int = 4, extreme_scale: float = 300.0) -> Outcome:
+    """log Z = log sum_{v,h} e^(-E(v,h)) (scipy.special.logsumexp over all joint states), including
+    for W = 0 where log Z = sum_i softplus(a_i) + sum_j softplus(b_j), and at extreme weights;
+    and exp(-F(v) - log Z) sums to 1 over all v."""
+    import numpy as np
+    from scipy.special import logsumexp
+
+    lz, fe = subject.fn("log_partition"), subject.fn("free_energy")
+    out = []
+    for label, scale in (("unit weights", 1.0), ("extreme weights", extreme_scale)):
+        W, a, b = _toy(case, n_visible, n_hidden, scale)
+        e = _Enum(W, a, b)
+        out.append(case.close(f"log Z, {label}", lz(W, a, b), float(logsumexp(e.negE.numpy()))))
+    W, a, b = _toy(case, n_visible, n_hidden, 1.0)
+    a64, b64 = _f64(a, b)
+    closed = float(np.logaddexp(0, a64.numpy()).sum() + np.logaddexp(0, b64.numpy()).sum())
+    out.append(case.close("log Z at W = 0 vs sum of softplus", lz(torch.zeros_like(W), a, b), closed))
+    V = _bits(n_visible).to(case.device, case.dtype)
+    total = torch.exp(-fe(V, W, a, b).double() - lz(W, a, b).double()).sum()
+    out.append(case.close("sum_v exp(-F(v) - log Z)", total, 1.0))
+    # A third layout: swap roles (n_h > n_v) so both enumeration branches are exercised.
+    W, a, b = _toy(case, n_hidden - 1, n_visible + 1, 1.0)
+    out.append(case.close("log Z with n_hidden > n_visible", lz(W, a, b), float(logsumexp(_Enum(W, a, b).negE.numpy()))))
+    return all_of(*out)
+
+
+# --------------------------------------------------------------------------------------------
+# Markov chains: exact transition matrices and stationarity
+# --------------------------------------------------------------------------------------------
+@check(requires=("mean_hiddens", "mean_visibles"), tolerance=_TIGHT, why=_TIGHT_WHY)
+def rbm_block_gibbs_stationary(subject, case, n_visible: int = 3, n_hidden: int = 2, scale: float = 1.5) -> Outcome:
+    """The block-Gibbs kernel T[(v,h),(v',h')] = p(h'|v) p(v'|h') built from the implementation's
+    mean_hiddens/mean_visibles leaves pi(v,h) = e^(-E(v,h))/Z invariant, pi T = pi (and the v-chain
+    leaves p(v) invariant), and T equals the kernel of exact enumeration."""
+    W, a, b = _toy(case, n_visible, n_hidden, scale)
+    e = _Enum(W, a, b)
+    V, H = e.V.to(case.device, case.dtype), e.H.to(case.device, case.dtype)
+    Ph = _bernoulli_table(subject.fn("mean_hiddens")(V, W, b), e.H)  # (v, h')
+    Pv = _bernoulli_table(subject.fn("mean_visibles")(H, W, a), e.V)  # (h', v')
+    nh, nv = len(e.H), len(e.V)
+
+    def kernel(ph: torch.Tensor, pv: torch.Tensor) -> torch.Tensor:
+        # T[(v,h), (v',h')] = ph[v,h'] pv[h',v'], the same for every h
+        m = ph[:, None, :] * pv.T[None, :, :]  # (v, v', h')
+        return m[:, None].expand(nv, nh, nv, nh).reshape(nv * nh, nv * nh)
+
+    T, T_exact = kernel(Ph, Pv), kernel(e.Ph, e.Pv)
+    pi = e.pi
+    return all_of(
+        case.close("rows of T sum to 1", T.sum(1), torch.ones(nv * nh, dtype=torch.float64)),
+        case.close(f"pi T over the {nv * nh} joint states", pi @ T, pi),
+        case.close("p(v) T_v over visible states", e.pv @ (Ph @ Pv), e.pv),
+        case.close("T vs the kernel of exact enumeration", T, T_exact),
+    )
+
+
+def _site_probability(step, v, h, W, a, b, site: int, iters: int = 60) -> tuple[torch.Tensor, Outcome]:
+    """P(x_site' = 1) of ``step`` at every state, from the switch point of u -> x_site'(u) on
+    [0, 1) (bisection; any rule x' = 1[u < p] or 1[u >= 1 - p] is an interval), plus an
+    outcome saying the step left every other coordinate unchanged."""
+    x = torch.cat([v, h], dim=-1)
+    n = x.shape[0]
+
+    def out(u: torch.Tensor) -> torch.Tensor:
+        v2, h2 = step(v, h, W, a, b, site=site, u=u)
+        x2 = torch.cat([v2, h2], dim=-1)
+        others = torch.ones(x.shape[1], dtype=torch.bool)
+        others[site] = False
+        unchanged.append(bool(torch.equal(x2[:, others], x[:, others])))
+        return x2[:, site].detach().cpu().double()
+
+    unchanged: list[bool] = []
+    lo = torch.zeros(n, dtype=torch.float64)
+    hi = torch.full((n,), 1.0 - 2.0**-53, dtype=torch.float64)
+    at0, at1 = out(lo.to(x.device, x.dtype)), out(hi.to(x.device, x.dtype))
+    for _ in range(iters):
+        mid = (lo + hi) / 2
+        same = out(mid.to(x.device, x.dtype)) == at0
+        lo, hi = torch.where(same, mid, lo), torch.where(same, hi, mid)
+    switch = torch.where(at0 == at1, torch.ones_like(hi), hi)  # output equals at0 on [0, switch)
+    p1 = torch.where(at0 == 1, switch, 1 - switch)
+    return p1, holds("the step changes no coordinate but the chosen site", all(unchanged),
+                     f"{len(unchanged)} calls of {n} states")
+
+
+@check(requires=("single_site_gibbs_step",), tolerance=_TIGHT, why=_TIGHT_WHY)
+def rbm_single_site_detailed_balance(subject, case, n_visible: int = 3, n_hidden: int = 2, scale: float = 1.5) -> Outcome:
+    """The single-site Gibbs kernel of notes 001, read off single_site_gibbs_step itself (site i
+    and uniform u injected; P(x_i'=1) found as the measure of {u : x_i'(u) = 1}), satisfies
+    detailed balance pi_x K_i[x,y] = pi_y K_i[y,x] for every site i and pi = e^(-E)/Z, and so
+    pi T = pi for the uniform mixture T = mean_i K_i."""
+    W, a, b = _toy(case, n_visible, n_hidden, scale)
+    e = _Enum(W, a, b)
+    n = n_visible + n_hidden
+    X = _bits(n).to(case.device, case.dtype)
+    v, h = X[:, :n_visible], X[:, n_visible:]
+    pi = e.pi
+    step = subject.fn("single_site_gibbs_step")
+    out, Ks = [], []
+    idx = torch.arange(2**n)
+    for i in range(n):
+        p1, same = _site_probability(step, v, h, W, a, b, i)
+        bit = 1 << (n - 1 - i)
+        K = torch.zeros(2**n, 2**n, dtype=torch.float64)
+        K[idx, idx | bit] += p1
+        K[idx, idx & ~bit] += 1 - p1
+        flow = pi[:, None] * K
+        out += [same, case.close(f"pi_x K_{i}[x,y] = pi_y K_{i}[y,x] (site {i})", flow, flow.T)]
+        Ks.append(K)
+    T = torch.stack(Ks).mean(0)
+    out.append(case.close("pi T = pi for T = mean_i K_i", pi @ T, pi))
+    return all_of(*out)
+
+
+@check(requires=("gibbs_step",), marks=("statistical",))
+def rbm_gibbs_step_kernel(subject, case, n_visible: int = 3, n_hidden: int = 3, scale: float = 1.5,
+                          samples_per_state: int = 4000, alpha: float = 1e-3) -> Outcome:
+    """From every visible state v, gibbs_step(v) returns (v', h) with law p(h|v) p(v'|h) of exact
+    enumeration: chi-square over the joint cells, summed over the independent start states."""
+    W, a, b = _toy(case, n_visible, n_hidden, scale)
+    e = _Enum(W, a, b)
+    nv, nh = len(e.V), len(e.H)
+    v0 = e.V.repeat_interleave(samples_per_state, 0).to(case.device, case.dtype)
+    v1, h = subject.fn("gibbs_step")(v0, W, a, b, generator=case.gen())
+    cell = (_index(v1) * nh + _index(h)).reshape(nv, samples_per_state)
+    counts = torch.stack([torch.bincount(c, minlength=nv * nh) for c in cell])
+    probs = (e.Ph[:, :, None] * e.Pv[None, :, :]).permute(0, 2, 1).reshape(nv, nv * nh)  # [v, (v', h)]
+    stat, p, n = _chisquare_rows(counts, probs)
+    return p_value("one gibbs_step from each v has law p(h|v) p(v'|h)", stat, p, alpha, n, "chi-square (rows summed)",
+                   f"{nv} start states x {samples_per_state} samples; false-alarm rate {alpha:g}")
+
+
+def _burn_in(e: _Enum, step_law, mu0: torch.Tensor, n: int, max_steps: int, target: float = 0.01) -> tuple[int, float]:
+    """Smallest K with n * sum (mu_K - pi)^2 / pi <= target (the chi-square non-centrality the
+    unconverged start adds; 0.01 moves the test's false-alarm rate by < 1e-4), exactly."""
+    mu, pi = mu0, e.pi
+    for k in range(1, max_steps + 1):
+        mu = step_law(mu)
+        lam = float(n * ((mu - pi) ** 2 / pi).sum())
+        if lam <= target:
+            return k, lam
+    return max_steps + 1, lam
+
+
+@check(requires=("gibbs_step",), marks=("statistical",))
+def rbm_gibbs_chain_chi_square(subject, case, n_visible: int = 3, n_hidden: int = 2, scale: float = 1.0,
+                               chains: int = 20000, alpha: float = 1e-3, max_steps: int = 500) -> Outcome:
+    """Independent block-Gibbs chains run with gibbs_step from v ~ Bernoulli(1/2) for K steps
+    (K from the exact convergence of the enumerated kernel) end in (v, h) whose empirical law
+    passes scipy.stats.chisquare against pi(v,h) = e^(-E(v,h))/Z (alpha 1e-3 = false-alarm rate;
+    chains are independent, so no thinning is needed)."""
+    W, a, b = _toy(case, n_visible, n_hidden, scale)
+    e = _Enum(W, a, b)
+    nv = len(e.V)
+    mu0 = torch.full((len(e.pi),), 1.0 / len(e.pi), dtype=torch.float64)  # v uniform (h is overwritten)
+    K, lam = _burn_in(e, lambda mu: e.joint_step(mu.reshape(nv, -1).sum(1)), mu0, chains, max_steps)
+    if K > max_steps:
+        return holds("the chain converges within max_steps", False, f"non-centrality {lam:.3g} after {max_steps} steps")
+    g = case.gen()
+    v = torch.bernoulli(torch.full((chains, n_visible), 0.5, dtype=case.dtype, device=case.device), generator=g)
+    step = subject.fn("gibbs_step")
+    for _ in range(K):
+        v, h = step(v, W, a, b, generator=g)
+    counts = torch.bincount(_index(v) * len(e.H) + _index(h), minlength=len(e.pi))
+    stat, p, n = _chisquare_rows(counts[None], e.pi[None])
+    return p_value("final (v, h) of independent gibbs_step chains ~ e^(-E)/Z", stat, p, alpha, n, "chi-square",
+                   f"{chains} chains x {K} steps (start bias: non-centrality {lam:.2g}); false-alarm rate {alpha:g}")
+
+
+@check(requires=("single_site_gibbs_step",), marks=("statistical",))
+def rbm_single_site_chain_chi_square(subject, case, n_visible: int = 3, n_hidden: int = 2, scale: float = 1.0,
+                                     chains: int = 20000, alpha: float = 1e-3, max_steps: int = 2000) -> Outcome:
+    """Independent single-site Gibbs chains (site drawn uniformly by single_site_gibbs_step) from a
+    uniform start end, after K steps chosen from the exact convergence of the enumerated kernel,
+    in states whose empirical law passes scipy.stats.chisquare against pi = e^(-E)/Z (alpha 1e-3)."""
+    W, a, b = _toy(case, n_visible, n_hidden, scale)
+    e = _Enum(W, a, b)
+    n = n_visible + n_hidden
+    T = torch.stack([e.single_site_kernel(i) for i in range(n)]).mean(0)
+    K, lam = _burn_in(e, lambda mu: mu @ T, torch.full((2**n,), 2.0**-n, dtype=torch.float64), chains, max_steps)
+    if K > max_steps:
+        return holds("the chain converges within max_steps", False, f"non-centrality {lam:.3g} after {max_steps} steps")
+    g = case.gen()
+    x = torch.bernoulli(torch.full((chains, n), 0.5, dtype=case.dtype, device=case.device), generator=g)
+    v, h = x[:, :n_visible], x[:, n_visible:]
+    step = subject.fn("single_site_gibbs_step")
+    for _ in range(K):
+        v, h = step(v, h, W, a, b, generator=g)
+    counts = torch.bincount(_index(torch.cat([v, h], -1)), minlength=2**n)
+    stat, p, nn_ = _chisquare_rows(counts[None], e.pi[None])
+    return p_value("final x of independent single-site chains ~ e^(-E)/Z", stat, p, alpha, nn_, "chi-square",
+                   f"{chains} chains x {K} steps (start bias: non-centrality {lam:.2g}); false-alarm rate {alpha:g}")
+
+
+# --------------------------------------------------------------------------------------------
+# sampling
+# --------------------------------------------------------------------------------------------
+@check(requires=("sample_hiddens", "sample_visibles"), marks=("statistical",))
+def rbm_samplers_match_conditionals(subject, case, n_visible: int = 4, n_hidden: int = 3, scale: float = 1.5,
+                                    samples_per_state: int = 3000, alpha: float = 1e-3) -> Outcome:
+    """sample_hiddens(v) has law p(h|v) = prod_j Bernoulli(p(h_j=1|v)) and sample_visibles(h) law
+    p(v|h), jointly over all units (so correlated units fail): chi-square over all 2^n patterns,
+    rows summed over every conditioning state (alpha 1e-3 each)."""
+    W, a, b = _toy(case, n_visible, n_hidden, scale)
+    e = _Enum(W, a, b)
+    g = case.gen()
+    out = []
+    for name, cond, target, P, arg in (("sample_hiddens", e.V, e.H, e.Ph, b), ("sample_visibles", e.H, e.V, e.Pv, a)):
+        x = cond.repeat_interleave(samples_per_state, 0).to(case.device, case.dtype)
+        s = subject.fn(name)(x, W, arg, generator=g)
+        counts = torch.stack([torch.bincount(c, minlength=len(target))
+                              for c in _index(s).reshape(len(cond), samples_per_state)])
+        stat, p, n = _chisquare_rows(counts, P)
+        out.append(p_value(f"{name} has the enumerated conditional law", stat, p, alpha, n, "chi-square (rows summed)",
+                           f"false-alarm rate {alpha:g}"))
+    return all_of(*out)
+
+
+@check(requires=("sample_hiddens", "sample_visibles", "gibbs_step", "single_site_gibbs_step", "cd_k_gradient"))
+def rbm_sampling_only_through_generator(subject, case, n_visible: int = 5, n_hidden: int = 4, batch: int = 256) -> Outcome:
+    """Every sampler draws only from its generator argument: equal seeds give bitwise-equal
+    results, another seed gives different ones, and the global RNG state is left untouched."""
+    W, a, b = _toy(case, n_visible, n_hidden, 1.0)
+    v, h = case.bernoulli(0.5, batch, n_visible), case.bernoulli(0.5, batch, n_hidden)
+    calls = {
+        "sample_hiddens": lambda g: subject.fn("sample_hiddens")(v, W, b, generator=g),
+        "sample_visibles": lambda g: subject.fn("sample_visibles")(h, W, a, generator=g),
+        "gibbs_step": lambda g: torch.cat(subject.fn("gibbs_step")(v, W, a, b, generator=g), -1),
+        "single_site_gibbs_step": lambda g: torch.cat(subject.fn("single_site_gibbs_step")(v, h, W, a, b, generator=g), -1),
+        "cd_k_gradient": lambda g: subject.fn("cd_k_gradient")(v, W, a, b, k=2, generator=g)[0],
+    }
+
+    def gen(seed: int) -> torch.Generator:
+        return torch.Generator(case.device).manual_seed(seed)
+
+    def rng_state() -> list[torch.Tensor]:
+        return [torch.get_rng_state()] + ([torch.cuda.get_rng_state()] if case.device == "cuda" else [])
+
+    out = []
+    for name, f in calls.items():
+        before = rng_state()
+        r1, r2, r3 = f(gen(case.seed)), f(gen(case.seed)), f(gen(case.seed + 1))
+        after = rng_state()
+        out += [holds(f"{name}: equal generator seeds give equal results", bool(torch.equal(r1, r2))),
+                holds(f"{name}: another seed gives another result", not torch.equal(r1, r3), f"batch {batch}"),
+                holds(f"{name}: global RNG state unchanged", all(torch.equal(x, y) for x, y in zip(before, after)))]
+    return all_of(*out)
+
+
+# --------------------------------------------------------------------------------------------
+# learning: CD-k and PCD
+# --------------------------------------------------------------------------------------------
+def _stats(v: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """<v p(h|v)^T>, <v>, <p(h|v)> over the batch in float64 with scipy's expit (the oracle)."""
+    from scipy.special import expit
+
+    v64, W64, b64 = _f64(v, W, b)
+    p = torch.from_numpy(expit((b64 + v64 @ W64).numpy()))
+    return v64.T @ p / len(v64), v64.mean(0), p.mean(0)
+
+
+@check(requires=("cd_k_gradient", "pcd_step"))
+def rbm_cd_update_is_statistics_difference(subject, case, n_visible: int = 6, n_hidden: int = 4, batch: int = 32,
+                                           k: int = 2, lr: float = 0.05) -> Outcome:
+    """cd_k_gradient returns <v p(h|v)^T>_data - <v_k p(h|v_k)^T>_chain (and the bias analogues)
+    for the chain state v_k it returns, and pcd_step moves theta by lr times that difference,
+    with the negative statistics taken on its returned persistent chains under the old theta."""
+    W, a, b = _toy(case, n_visible, n_hidden, 0.5)
+    v = case.bernoulli(0.5, batch, n_visible)
+    persistent = case.bernoulli(0.5, batch // 2, n_visible)
+    dW, da, db, vk = subject.fn("cd_k_gradient")(v, W, a, b, k=k, generator=case.gen())
+    pos, neg = _stats(v, W, b), _stats(vk, W, b)
+    W2, a2, b2, chain = subject.fn("pcd_step")(v, persistent, W, a, b, lr, k=k, generator=case.gen())
+    negp = _stats(chain, W, b)
+    W64, a64, b64 = _f64(W, a, b)
+    return all_of(
+        holds("the returned chain states are binary", bool(((vk == 0) | (vk == 1)).all() and ((chain == 0) | (chain == 1)).all())),
+        exact("pcd_step keeps one persistent chain per input chain", tuple(chain.shape), tuple(persistent.shape)),
+        case.close("CD dW", dW, pos[0] - neg[0]), case.close("CD da", da, pos[1] - neg[1]),
+        case.close("CD db", db, pos[2] - neg[2]),
+        case.close("PCD W'", W2, W64 + lr * (pos[0] - negp[0])), case.close("PCD a'", a2, a64 + lr * (pos[1] - negp[1])),
+        case.close("PCD b'", b2, b64 + lr * (pos[2] - negp[2])),
+    )
+
+
+@check(requires=("cd_k_gradient",), marks=("statistical",))
+def rbm_cd_expected_gradient(subject, case, k: int = 1, persistent: bool = False, n_visible: int = 4, n_hidden: int = 3,
+                             scale: float = 1.0, data: int = 8, chunks: int = 200, copies: int = 40) -> Outcome:
+    """E[cd_k_gradient] = <v p(h|v)^T>_data - sum_v' T^k(v_0, v') v' p(h|v')^T averaged over the
+    chain starts v_0 (the data for CD-k, the given persistent states for PCD), with T the exact
+    enumerated block-Gibbs kernel; every entry within 5 s.e. of the mean over independent chunks."""
+    W, a, b = _toy(case, n_visible, n_hidden, scale)
+    e = _Enum(W, a, b)
+    vd = case.bernoulli(0.5, data, n_visible)
+    v0 = case.bernoulli(0.5, data, n_visible) if persistent else vd
+    # exact expectation
+    pos = _stats(vd, W, b)
+    Pk = torch.linalg.matrix_power(e.Tv, k)[_index(v0)]  # (data, 2^n_v): law of v_k per start
+    w = Pk.mean(0)  # mixture over starts
+    from scipy import stats
+    from scipy.special import expit
+
+    p_all = torch.from_numpy(expit((e.b + e.V @ e.W).numpy()))
+    want = [pos[0] - (e.V * w[:, None]).T @ p_all, pos[1] - w @ e.V, pos[2] - w @ p_all]
+    g = case.gen()
+    vd_rep, v0_rep = vd.repeat(copies, 1), v0.repeat(copies, 1)
+    draws = [[], [], []]
+    for _ in range(chunks):
+        r = subject.fn("cd_k_gradient")(vd_rep, W, a, b, k=k, generator=g, **({"v_neg": v0_rep} if persistent else {}))
+        for lst, t in zip(draws, r[:3]):
+            lst.append(t.detach().cpu().double())
+    out = []
+    for name, lst, target in zip(("dW", "da", "db"), draws, want):
+        d = torch.stack(lst)  # (chunks, ...)
+        mean, se = d.mean(0), d.std(0) / math.sqrt(chunks)
+        for idx in itertools.product(*(range(s) for s in target.shape)):
+            out.append(within_se(f"E[{name}{list(idx)}] ({'PCD' if persistent else 'CD'}-{k})", float(mean[idx]),
+                                 float(target[idx]), max(float(se[idx]), 1e-12), chunks))
+    res = all_of(*out)
+    fa = len(out) * 2 * float(stats.t.sf(5.0, chunks - 1))  # s.e. estimated from the chunks: Student t
+    return res if not res.passed else holds(
+        f"all {len(out)} entries of E[{'PCD' if persistent else 'CD'}-{k} gradient] within 5 s.e. of the exact expectation",
+        True, f"{chunks} chunks x {copies * data} chains; family false-alarm rate < {fa:.1e} (Bonferroni, t with {chunks - 1} df)")
+
+
+def _exact_mean_loglik(v: torch.Tensor, W: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> float:
+    e = _Enum(W, a, b)
+    return float(torch.log(e.pv[_index(v)]).mean())
+
+
+@check(requires=("cd_k_gradient", "pcd_step"), marks=("training",))
+def rbm_cd_raises_loglik(subject, case, method: str = "cd", k: int = 1, n_visible: int = 6, n_hidden: int = 3,
+                         samples: int = 200, steps: int = 300, lr: float = 0.1, flip: float = 0.05) -> Outcome:
+    """Training with CD-k (or PCD) raises the exact mean log-likelihood of toy data (two noisy
+    prototypes) above its value at initialisation and above the best independent-unit model
+    (W = 0, a = logit of the data means), which an RBM can only beat by learning correlations."""
+    half = n_visible // 2
+    proto = torch.tensor([[1.0] * half + [0.0] * (n_visible - half), [0.0] * half + [1.0] * (n_visible - half)],
+                         dtype=torch.float64)
+    which = torch.randint(0, 2, (samples,), generator=case.generator)
+    noise = torch.bernoulli(torch.full((samples, n_visible), flip, dtype=torch.float64), generator=case.generator)
+    data64 = (proto[which] + noise) % 2
+    data = data64.to(case.device, case.dtype)
+    W = case.randn(n_visible, n_hidden) * 0.01
+    a, b = torch.zeros_like(W[:, 0]), torch.zeros_like(W[0])
+    ll0 = _exact_mean_loglik(data, W, a, b)
+    m = data64.mean(0).clamp(1e-6, 1 - 1e-6)
+    ll_indep = float((data64 * m.log() + (1 - data64) * (1 - m).log()).sum(1).mean())
+    g = case.gen()
+    persistent = case.bernoulli(0.5, samples, n_visible)
+    for _ in range(steps):
+        if method == "pcd":
+            W, a, b, persistent = subject.fn("pcd_step")(data, persistent, W, a, b, lr, k=k, generator=g)
+        else:
+            dW, da, db, _ = subject.fn("cd_k_gradient")(data, W, a, b, k=k, generator=g)
+            W, a, b = W + lr * dW, a + lr * da, b + lr * db
+    ll1 = _exact_mean_loglik(data, W, a, b)
+    tag = f"{method.upper()}-{k}, {steps} full-batch steps, lr {lr}"
+    return all_of(bound(f"exact mean log-likelihood after {tag}", ll1, ll0, op=">", detail=f"initial {ll0:.4f}"),
+                  bound("... and above the best independent-unit model", ll1, ll_indep, op=">", source="exact enumeration"))
+
+
+# --------------------------------------------------------------------------------------------
+# pseudo-likelihood, scikit-learn
+# --------------------------------------------------------------------------------------------
+@check(requires=("pseudo_likelihood",))
+def rbm_pseudo_likelihood_definition(subject, case, n_visible: int = 6, n_hidden: int = 4, batch: int = 32,
+                                     scale: float = 1.0) -> Outcome:
+    """log PL(v) = sum_i log p(v_i | v_-i), each conditional the ratio p(v) / (p(v) + p(v with i
+    flipped)) of enumerated marginals."""
+    W, a, b = _toy(case, n_visible, n_hidden, scale)
+    e = _Enum(W, a, b)
+    v = case.bernoulli(0.5, batch, n_visible)
+    vi = _index(v)
+    want = torch.zeros(batch, dtype=torch.float64)
+    for i in range(n_visible):
+        fi = vi ^ (1 << (n_visible - 1 - i))
+        want += torch.log(e.pv[vi] / (e.pv[vi] + e.pv[fi]))
+    return case.close("log PL(v) vs enumerated conditionals", subject.fn("pseudo_likelihood")(v, W, a, b), want)
+
+
+def _sklearn_rbm(W: torch.Tensor, a: torch.Tensor, b: torch.Tensor, seed: int):
+    from sklearn.neural_network import BernoulliRBM
+
+    W64, a64, b64 = _f64(W, a, b)
+    rbm = BernoulliRBM(n_components=W64.shape[1], random_state=seed)
+    rbm.components_ = W64.T.numpy().copy()  # scikit-learn stores W^T: (n_components, n_features)
+    rbm.intercept_hidden_ = b64.numpy().copy()
+    rbm.intercept_visible_ = a64.numpy().copy()
+    return rbm
+
+
+@check(requires=("pseudo_likelihood",), marks=("statistical",))
+def rbm_pseudo_likelihood_matches_sklearn(subject, case, n_visible: int = 12, n_hidden: int = 6, batch: int = 64,
+                                          copies: int = 1000, scale: float = 1.0) -> Outcome:
+    """scikit-learn's BernoulliRBM.score_samples (copied weights) is an unbiased one-unit estimate
+    of log PL(v): the mean of score - pseudo_likelihood over many draws is 0 within 5 s.e."""
+    W, a, b = _toy(case, n_visible, n_hidden, scale)
+    v = case.bernoulli(0.5, batch, n_visible)
+    ours = subject.fn("pseudo_likelihood")(v, W, a, b).detach().cpu().double().repeat(copies)
+    sk = torch.from_numpy(_sklearn_rbm(W, a, b, case.seed % 2**31).score_samples(v.detach().cpu().double().repeat(copies, 1).numpy()))
+    d = sk - ours
+    return within_se("mean of sklearn score_samples - log PL", float(d.mean()), 0.0, float(d.std() / math.sqrt(len(d))), len(d),
+                     detail=f"{batch} vectors x {copies} random flipped units")
+
+
+@check(requires=("pcd_step",), marks=("slow", "training"))
+def rbm_digits_pseudo_likelihood_vs_sklearn(subject, case, n_hidden: int = 32, lr: float = 0.05, epochs: int = 10,
+                                           batch_size: int = 50, k: float = 5.0) -> Outcome:
+    """PCD-1 training with pcd_step on binarised load_digits reaches a pseudo-likelihood in the same
+    range as scikit-learn's BernoulliRBM trained alike (same n_components, learning rate, epochs,
+    batch size, unshuffled even batches, N(0, 0.01^2) initialisation, zero biases): both scored
+    by BernoulliRBM.score_samples, the means differ by at most k = 5 standard errors of their
+    difference (from the per-image spread of the scores), and ours beats the untrained model
+    by more than that."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+    from sklearn.neural_network import BernoulliRBM
+
+    X = (load_digits().data > 7).astype(np.float64)  # pixels 0..16 -> {0, 1}
+    n, n_v = X.shape
+    seed = case.seed % 2**31
+    sk = BernoulliRBM(n_components=n_hidden, learning_rate=lr, batch_size=batch_size, n_iter=epochs, random_state=seed).fit(X)
+    data = case.tensor(X)
+    W = case.randn(n_v, n_hidden) * 0.01
+    a, b = data.new_zeros(n_v), data.new_zeros(n_hidden)
+    g = case.gen()
+    persistent = data.new_zeros(batch_size, n_v)  # scikit-learn keeps batch_size persistent chains
+    for _ in range(epochs):
+        for s in np.array_split(np.arange(n), int(np.ceil(n / batch_size))):  # its gen_even_slices, unshuffled
+            # scikit-learn steps by lr * (statistics summed over the batch) / batch size = lr * batch means
+            W, a, b, persistent = subject.fn("pcd_step")(data[s[0]:s[-1] + 1], persistent, W, a, b, lr, k=1, generator=g)
+    theirs = sk.score_samples(X)
+    mine = _sklearn_rbm(W, a, b, seed).score_samples(X)
+    untrained = _sklearn_rbm(case.randn(n_v, n_hidden) * 0.01, a.new_zeros(n_v), b.new_zeros(n_hidden), seed).score_samples(X)
+    se = math.sqrt(theirs.var(ddof=1) / n + mine.var(ddof=1) / n)
+    se_u = math.sqrt(untrained.var(ddof=1) / n + mine.var(ddof=1) / n)
+    return all_of(
+        bound("|mean score ours - mean score scikit-learn|", abs(float(mine.mean() - theirs.mean())), k * se, op="<=",
+              source=f"{k:g} s.e. of the difference of means (per-image s.d. {mine.std():.3g} and {theirs.std():.3g}, n={n})",
+              detail=f"ours {mine.mean():.3f}, scikit-learn {theirs.mean():.3f}"),
+        bound("mean score ours - untrained", float(mine.mean() - untrained.mean()), k * se_u, op=">",
+              source=f"{k:g} s.e. of the difference", detail=f"untrained {untrained.mean():.3f}"),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# the module
+# --------------------------------------------------------------------------------------------
+@check()
+def rbm_module_forward_is_free_energy(subject, case, batch: int = 32) -> Outcome:
+    """The RBM module holds W of shape (n_visible, n_hidden) and model(v) is the free energy
+    F(v) = -log sum_h e^(-E(v,h)) per sample (exact enumeration with the module's parameters)."""
+    model = subject.build(case)
+    n_v, n_h = model.config.n_visible, model.config.n_hidden
+    with torch.no_grad():
+        for p in (model.W, model.a, model.b):  # away from the near-zero initialisation
+            p.copy_(case.randn(*p.shape))
+    v = case.bernoulli(0.5, batch, n_v)
+    e = _Enum(model.W, model.a, model.b)
+    out = model(v)
+    return all_of(exact("W.shape", tuple(model.W.shape), (n_v, n_h)),
+                  exact("model(v).shape", tuple(out.shape), (batch,)),
+                  case.close("model(v) vs -logsumexp_h(-E(v,h))", out, -torch.logsumexp(e.negE[_index(v)], dim=1)))
