@@ -1,0 +1,521 @@
+"""Checks for convolutional networks (CATALOGUE.md section B, notes 004).
+
+Protocol of the family (names the subject's module provides; see ``reference_impls.cnn``):
+``conv_output_size(W, K, P, S, D=1)``, ``conv_transpose_output_size(W, K, P, S, output_padding=0,
+D=1)``, ``same_padding(K)``, ``conv2d(x, weight, bias, stride, padding, dilation, groups,
+padding_mode)``, ``conv_transpose2d(x, weight, bias, stride, padding, output_padding, groups,
+dilation)`` (torch.nn.functional's argument order and weight layouts), ``max_pool2d(x, k, stride,
+padding)``, ``avg_pool2d(x, k, stride, padding, count_include_pad)``, ``linear(x, W, b)``, the
+modules ``Conv2d``, ``ConvTranspose2d`` and ``Linear`` (torch's constructor arguments and
+parameter names), and a buildable classifier mapping ``(N, C, H, W)`` images to ``(N, classes)``
+logits.
+
+Oracles: torch.nn.functional and torch.nn with copied weights, scipy.ndimage.correlate and
+convolve, closed-form output sizes written out here (never the subject's own size function),
+autograd (vector-Jacobian products) for the adjoint, torch.roll for shifts, scikit-learn's
+load_digits for training.
+"""
+from __future__ import annotations
+
+import itertools
+
+import torch
+import torch.nn.functional as F
+
+from harness.outcome import Outcome, all_of, bound, exact, holds
+from harness.registry import check
+
+# Notes 004, "Convolution Operation": the 5×5 binary image, the 3×3 "X" kernel and the feature map.
+NOTES_IMAGE = [[1, 1, 1, 0, 0],
+               [0, 1, 1, 1, 0],
+               [0, 0, 1, 1, 1],
+               [0, 0, 1, 1, 0],
+               [0, 1, 1, 0, 0]]
+NOTES_KERNEL = [[1, 0, 1],
+                [0, 1, 0],
+                [1, 0, 1]]
+NOTES_FEATURE_MAP = [[4, 3, 4],
+                     [2, 4, 3],
+                     [2, 3, 4]]
+# Notes 004, "Convolution filters": a horizontal-gradient (edge) kernel; not symmetric under a flip.
+NOTES_EDGE_KERNEL = [[-1, 0, 1],
+                     [-1, 0, 1],
+                     [-1, 0, 1]]
+
+
+def _conv_size(W: int, K: int, P: int, S: int, D: int = 1) -> int:
+    """Closed form written out independently of the subject: ⌊(W + 2P − D(K−1) − 1)/S⌋ + 1."""
+    return (W + 2 * P - D * (K - 1) - 1) // S + 1
+
+
+def _grid_outcome(statement: str, bad: list[tuple[str, object, object]], n: int, skipped: int = 0) -> Outcome:
+    """One outcome for a grid of exact comparisons: the first mismatch, and how many there were."""
+    extra = f"; {skipped} point(s) skipped (no positive output size)" if skipped else ""
+    if bad:
+        where, obs, exp = bad[0]
+        return exact(statement, obs, exp, detail=f"{len(bad)} of {n} grid points differ; first at {where}{extra}")
+    return holds(statement, True, detail=f"all {n} grid points agree{extra}")
+
+
+def _module_on_case(case, factory, *args, **kwargs):
+    with case.fork_rng():
+        m = factory(*args, **kwargs)
+    return m.to(device=case.device, dtype=case.dtype)
+
+
+# ----------------------------------------------------------------------------------------------
+# output sizes
+# ----------------------------------------------------------------------------------------------
+@check(requires=("conv_output_size", "conv2d"))
+def conv_output_size_formula(subject, case, max_size: int = 11, kernels: list = [1, 2, 3, 5],  # noqa: B006
+                             paddings: list = [0, 1, 2], strides: list = [1, 2, 3],  # noqa: B006
+                             dilations: list = [1, 2]) -> Outcome:  # noqa: B006
+    """Over a grid of input size W, kernel K, padding P, stride S and dilation D, the output size
+    of a convolution is O = ⌊(W + 2P − D(K−1) − 1)/S⌋ + 1 (notes 004: ⌊(W − K + 2P)/S⌋ + 1 at D = 1):
+    conv_output_size, the subject's conv2d output shape and torch.nn.functional.conv2d's shape agree."""
+    size_fn, conv = subject.fn("conv_output_size"), subject.fn("conv2d")
+    bad: list = []
+    n = skipped = 0
+    for W, K, P, S, D in itertools.product(range(1, max_size + 1), kernels, paddings, strides, dilations):
+        if W + 2 * P < D * (K - 1) + 1:
+            skipped += 1
+            continue
+        n += 1
+        x = case.randn(1, 2, W, W + 1)
+        w = case.randn(3, 2, K, K)
+        real = tuple(F.conv2d(x, w, None, S, P, D).shape[-2:])
+        notes = (W - K + 2 * P) // S + 1 if D == 1 else None
+        got = (size_fn(W, K, P, S, D), size_fn(W + 1, K, P, S, D))
+        shape = tuple(conv(x, w, None, S, P, D).shape[-2:])
+        where = f"W={W}, K={K}, P={P}, S={S}, D={D}"
+        if got != real:
+            bad.append((where + " (conv_output_size vs F.conv2d shape)", got, real))
+        elif shape != real:
+            bad.append((where + " (conv2d shape vs F.conv2d shape)", shape, real))
+        elif notes is not None and got[0] != notes:
+            bad.append((where + " (vs notes' ⌊(W−K+2P)/S⌋+1)", got[0], notes))
+    return _grid_outcome("conv output size O = ⌊(W + 2P − D(K−1) − 1)/S⌋ + 1 vs real tensor shapes", bad, n, skipped)
+
+
+@check(requires=("same_padding", "conv2d"))
+def conv_same_padding_keeps_size(subject, case, kernels: list = [1, 3, 5, 7], sizes: list = [7, 8, 12]) -> Outcome:  # noqa: B006
+    """For odd K, zero padding P = (K−1)/2 with stride 1 keeps the spatial size: conv2d maps an
+    H×W input to H×W (notes 004, "Padding")."""
+    pad, conv = subject.fn("same_padding"), subject.fn("conv2d")
+    bad: list = []
+    n = 0
+    for K, H in itertools.product(kernels, sizes):
+        n += 1
+        P = pad(K)
+        if P != (K - 1) // 2:
+            bad.append((f"K={K}: same_padding", P, (K - 1) // 2))
+            continue
+        x = case.randn(2, 3, H, H + 2)
+        out = tuple(conv(x, case.randn(4, 3, K, K), None, 1, P).shape)
+        if out != (2, 4, H, H + 2):
+            bad.append((f"K={K}, H={H}, P={P}", out, (2, 4, H, H + 2)))
+    return _grid_outcome("stride-1 conv with P = (K−1)/2 keeps H×W", bad, n)
+
+
+@check(requires=("conv2d",))
+def conv_notes_worked_example(subject, case) -> Outcome:
+    """Notes 004's worked example: the 5×5 binary image cross-correlated with the 3×3 X-kernel
+    (no padding, stride 1) is exactly [[4,3,4],[2,4,3],[2,3,4]]."""
+    x = case.tensor(NOTES_IMAGE)[None, None]
+    w = case.tensor(NOTES_KERNEL)[None, None]
+    y = subject.fn("conv2d")(x, w)
+    expected = torch.tensor(NOTES_FEATURE_MAP, dtype=torch.float64)
+    if tuple(y.shape) != (1, 1, 3, 3):
+        return exact("feature-map shape of the notes' example", tuple(y.shape), (1, 1, 3, 3))
+    return exact("notes 004 feature map (5×5 image ⊛ X-kernel)", y[0, 0].detach().cpu().double(), expected,
+                 detail="integer sums: exact in every float dtype")
+
+
+@check(requires=("conv2d",))
+def conv_is_cross_correlation(subject, case, size: int = 7) -> Outcome:
+    """Deep-learning "convolution" is cross-correlation: with the notes' (asymmetric) edge kernel k,
+    conv2d(x, k) equals scipy.ndimage.correlate(x, k) and convolve(x, flip(k)) on the valid region,
+    and differs from the true convolution scipy.ndimage.convolve(x, k)."""
+    from scipy import ndimage
+
+    x = case.randn(size, size)
+    k = case.tensor(NOTES_EDGE_KERNEL)
+    y = subject.fn("conv2d")(x[None, None], k[None, None])[0, 0]
+    xn, kn = x.detach().cpu().double().numpy(), k.detach().cpu().double().numpy()
+    valid = (slice(1, -1), slice(1, -1))  # 3×3 kernel centred on each pixel: drop the 1-pixel border
+    corr = ndimage.correlate(xn, kn, mode="constant")[valid]
+    flipped = ndimage.convolve(xn, kn[::-1, ::-1].copy(), mode="constant")[valid]
+    true_conv = ndimage.convolve(xn, kn, mode="constant")[valid]
+    gap = float(abs(true_conv - corr).max())
+    return all_of(
+        case.close("conv2d vs scipy.ndimage.correlate (valid region)", y, corr),
+        case.close("conv2d vs scipy.ndimage.convolve with the flipped kernel", y, flipped),
+        bound("max |conv2d − convolve(x, k)| (the two conventions must be told apart)",
+              float((y.detach().cpu().double() - torch.from_numpy(true_conv)).abs().max()), 0.5 * gap, op=">",
+              detail=f"|correlate − convolve| = {gap:.3g} on this input"),
+    )
+
+
+@check(requires=("conv2d", "conv_output_size"))
+def conv_notes_stride_example(subject, case) -> Outcome:
+    """Notes 004: a 7×7 input, zero-padded by 1, with a 3×3 filter at stride 3 gives a 3×3 output
+    ((7 − 3 + 2)/3 + 1 = 3), by the size formula and by the tensor the conv produces."""
+    x = case.randn(1, 1, 7, 7)
+    y = subject.fn("conv2d")(x, case.randn(1, 1, 3, 3), None, 3, 1)
+    return all_of(
+        exact("conv_output_size(7, 3, 1, 3)", subject.fn("conv_output_size")(7, 3, 1, 3), 3),
+        exact("conv2d output shape, 7×7 pad 1 3×3 stride 3", tuple(y.shape), (1, 1, 3, 3)),
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# conv2d values
+# ----------------------------------------------------------------------------------------------
+@check(requires=("conv2d", "Conv2d"))
+def conv2d_matches_torch(subject, case, in_channels: int = 4, out_channels: int = 6, kernel_size: int = 3,
+                         kernel_w: int = 0, size: int = 9, stride: int = 1, padding: int = 0, dilation: int = 1,
+                         groups: int = 1, bias: bool = True, batch: int = 2) -> Outcome:
+    """conv2d(x, w, b, stride, padding, dilation, groups) equals torch.nn.functional.conv2d on the
+    same x, w, b (H ≠ W, kh ≠ kw when kernel_w is set), and the Conv2d module equals torch.nn.Conv2d
+    with its weights copied."""
+    kw = kernel_w or kernel_size
+    x = case.randn(batch, in_channels, size, size + 3)
+    w = case.randn(out_channels, in_channels // groups, kernel_size, kw)
+    b = case.randn(out_channels) if bias else None
+    y = subject.fn("conv2d")(x, w, b, stride, padding, dilation, groups)
+    ref = F.conv2d(x, w, b, stride, padding, dilation, groups)
+    mine = _module_on_case(case, subject.fn("Conv2d"), in_channels, out_channels, (kernel_size, kw), stride=stride,
+                           padding=padding, dilation=dilation, groups=groups, bias=bias)
+    theirs = torch.nn.Conv2d(in_channels, out_channels, (kernel_size, kw), stride=stride, padding=padding,
+                             dilation=dilation, groups=groups, bias=bias).to(device=case.device, dtype=case.dtype)
+    theirs.load_state_dict(mine.state_dict())
+    with torch.no_grad():
+        ym, yt = mine(x), theirs(x)
+    setting = f"stride {stride}, padding {padding}, dilation {dilation}, groups {groups}"
+    return all_of(case.close("conv2d vs F.conv2d", y, ref, detail=setting),
+                  case.close("Conv2d module vs nn.Conv2d (copied weights)", ym, yt, detail=setting))
+
+
+@check(requires=("conv2d",))
+def conv2d_grad_matches_torch(subject, case, in_channels: int = 4, out_channels: int = 6, kernel_size: int = 3,
+                              size: int = 8, stride: int = 2, padding: int = 1, dilation: int = 1,
+                              groups: int = 2) -> Outcome:
+    """The gradients of ⟨conv2d(x, w, b), g⟩ with respect to x, w and b equal those of
+    torch.nn.functional.conv2d (autograd through both)."""
+    x0 = case.randn(2, in_channels, size, size + 1)
+    w0 = case.randn(out_channels, in_channels // groups, kernel_size, kernel_size)
+    b0 = case.randn(out_channels)
+    g = case.randn(*F.conv2d(x0, w0, b0, stride, padding, dilation, groups).shape)
+    grads = []
+    for fn in (subject.fn("conv2d"), F.conv2d):
+        x, w, b = (t.clone().requires_grad_(True) for t in (x0, w0, b0))
+        y = fn(x, w, b, stride, padding, dilation, groups)
+        grads.append(torch.autograd.grad((y * g).sum(), (x, w, b)))
+    names = ("∂/∂x", "∂/∂w", "∂/∂b")
+    return all_of(*(case.close(f"{n} of ⟨conv2d, g⟩ vs F.conv2d's", a, e) for n, a, e in zip(names, *grads)))
+
+
+@check(requires=("conv2d",))
+def conv_translation_equivariance(subject, case, padding_mode: str = "circular", kernel_size: int = 3,
+                                  stride: int = 1, size: int = 12, shift_h: int = 2, shift_w: int = 3) -> Outcome:
+    """Convolution commutes with whole-pixel translations: shifting the input by (Δh, Δw) = stride ×
+    (s_h, s_w) shifts the output by (s_h, s_w). With circular padding P = (K−1)/2 (a torus) this
+    holds everywhere; with zero padding and no padding it holds on every output pixel whose window
+    avoids the wrapped-around border."""
+    x = case.randn(2, 3, size, size)
+    w = case.randn(4, 3, kernel_size, kernel_size)
+    b = case.randn(4)
+    dh, dw = stride * shift_h, stride * shift_w
+    conv = subject.fn("conv2d")
+    xs = torch.roll(x, shifts=(dh, dw), dims=(-2, -1))
+    if padding_mode == "circular":
+        P = (kernel_size - 1) // 2
+        y, ys = conv(x, w, b, stride, P, 1, 1, "circular"), conv(xs, w, b, stride, P, 1, 1, "circular")
+        expected = torch.roll(y, shifts=(shift_h, shift_w), dims=(-2, -1))
+        return case.close(f"conv(shift(x)) vs shift(conv(x)), circular padding, shift ({dh},{dw})", ys, expected)
+    y, ys = conv(x, w, b, stride), conv(xs, w, b, stride)
+    O = y.shape[-1]
+    return case.close(f"conv(shift(x)) vs shift(conv(x)) away from borders, shift ({dh},{dw})",
+                      ys[..., shift_h:, shift_w:], y[..., :O - shift_h, :O - shift_w])
+
+
+@check(requires=("conv2d",))
+def conv_1x1_is_linear(subject, case, in_channels: int = 5, out_channels: int = 3, size: int = 6) -> Outcome:
+    """A 1×1 convolution is a fully connected layer applied at every pixel:
+    conv2d(x, w, b)[n, :, i, j] = F.linear(x[n, :, i, j], w[:, :, 0, 0], b)."""
+    x = case.randn(2, in_channels, size, size + 1)
+    w = case.randn(out_channels, in_channels, 1, 1)
+    b = case.randn(out_channels)
+    y = subject.fn("conv2d")(x, w, b)
+    ref = F.linear(x.permute(0, 2, 3, 1), w[:, :, 0, 0], b).permute(0, 3, 1, 2)
+    return case.close("1×1 conv vs per-pixel F.linear", y, ref)
+
+
+# ----------------------------------------------------------------------------------------------
+# pooling
+# ----------------------------------------------------------------------------------------------
+@check(requires=("max_pool2d", "avg_pool2d"))
+def pool_2x2_halves_size(subject, case, sizes: list = [2, 4, 5, 8, 11]) -> Outcome:  # noqa: B006
+    """2×2 pooling with stride 2 maps H×W to ⌊H/2⌋×⌊W/2⌋ (halves each even side), and output (i, j)
+    is the max (resp. mean) of input block [2i:2i+2, 2j:2j+2] (checked by reshaping into blocks)."""
+    mp, ap = subject.fn("max_pool2d"), subject.fn("avg_pool2d")
+    outs = []
+    for H, W in itertools.product(sizes, sizes):
+        x = case.randn(2, 3, H, W)
+        ym, ya = mp(x, 2, 2), ap(x, 2, 2)
+        h, w = H // 2, W // 2
+        if tuple(ym.shape) != (2, 3, h, w) or tuple(ya.shape) != (2, 3, h, w):
+            return exact(f"2×2/2 pooling shape of {H}×{W} (max, avg)", (tuple(ym.shape), tuple(ya.shape)),
+                         ((2, 3, h, w), (2, 3, h, w)))
+        blocks = x[..., :2 * h, :2 * w].reshape(2, 3, h, 2, w, 2)
+        outs += [case.close(f"max pool {H}×{W} vs block max", ym, blocks.amax(dim=(3, 5))),
+                 case.close(f"avg pool {H}×{W} vs block mean", ya, blocks.mean(dim=(3, 5)))]
+    return all_of(*outs)
+
+
+@check(requires=("max_pool2d",))
+def max_pool2d_matches_torch(subject, case, kernel_size: int = 2, stride: int = 2, padding: int = 0,
+                             size: int = 9) -> Outcome:
+    """max_pool2d(x, k, stride, padding) equals torch.nn.functional.max_pool2d (padding never wins a max)."""
+    x = case.randn(2, 3, size, size + 1)
+    return case.close(f"max_pool2d vs F.max_pool2d (k {kernel_size}, stride {stride}, padding {padding})",
+                      subject.fn("max_pool2d")(x, kernel_size, stride, padding),
+                      F.max_pool2d(x, kernel_size, stride, padding))
+
+
+@check(requires=("avg_pool2d",))
+def avg_pool2d_matches_torch(subject, case, kernel_size: int = 2, stride: int = 2, padding: int = 0,
+                             count_include_pad: bool = True, size: int = 9) -> Outcome:
+    """avg_pool2d(x, k, stride, padding, count_include_pad) equals torch.nn.functional.avg_pool2d."""
+    x = case.randn(2, 3, size, size + 1)
+    return case.close(f"avg_pool2d vs F.avg_pool2d (k {kernel_size}, stride {stride}, padding {padding}, "
+                      f"count_include_pad {count_include_pad})",
+                      subject.fn("avg_pool2d")(x, kernel_size, stride, padding, count_include_pad),
+                      F.avg_pool2d(x, kernel_size, stride, padding, count_include_pad=count_include_pad))
+
+
+# ----------------------------------------------------------------------------------------------
+# transposed convolution
+# ----------------------------------------------------------------------------------------------
+@check(requires=("conv_transpose_output_size", "conv_transpose2d"))
+def conv_transpose_output_size_formula(subject, case, max_size: int = 7, kernels: list = [1, 2, 3, 4],  # noqa: B006
+                                       paddings: list = [0, 1, 2], strides: list = [1, 2, 3],  # noqa: B006
+                                       dilations: list = [1, 2]) -> Outcome:  # noqa: B006
+    """Over a grid of W, K, P, S, D and output_padding op < max(S, D), a transposed convolution's output
+    size is O = (W−1)S − 2P + D(K−1) + op + 1 (= (W−1)S − 2P + K at D = 1, op = 0):
+    conv_transpose_output_size, the subject's tensor shape and F.conv_transpose2d's shape agree."""
+    size_fn, convT = subject.fn("conv_transpose_output_size"), subject.fn("conv_transpose2d")
+    bad: list = []
+    n = skipped = 0
+    for W, K, P, S, D in itertools.product(range(1, max_size + 1), kernels, paddings, strides, dilations):
+        for op in range(max(S, D)):
+            if (W - 1) * S - 2 * P + D * (K - 1) + op + 1 < 1:
+                skipped += 1
+                continue
+            n += 1
+            x = case.randn(1, 2, W, W + 1)
+            w = case.randn(2, 3, K, K)
+            real = tuple(F.conv_transpose2d(x, w, None, S, P, op, 1, D).shape[-2:])
+            got = (size_fn(W, K, P, S, op, D), size_fn(W + 1, K, P, S, op, D))
+            shape = tuple(convT(x, w, None, S, P, op, 1, D).shape[-2:])
+            where = f"W={W}, K={K}, P={P}, S={S}, D={D}, output_padding={op}"
+            if got != real:
+                bad.append((where + " (conv_transpose_output_size vs F.conv_transpose2d shape)", got, real))
+            elif shape != real:
+                bad.append((where + " (conv_transpose2d shape vs F.conv_transpose2d shape)", shape, real))
+            elif D == 1 and op == 0 and got[0] != (W - 1) * S - 2 * P + K:
+                bad.append((where + " (vs (W−1)S − 2P + K)", got[0], (W - 1) * S - 2 * P + K))
+    return _grid_outcome("transposed-conv output size (W−1)S − 2P + D(K−1) + op + 1 vs real tensor shapes",
+                         bad, n, skipped)
+
+
+@check(requires=("conv_transpose2d", "ConvTranspose2d"))
+def conv_transpose2d_matches_torch(subject, case, in_channels: int = 4, out_channels: int = 6, kernel_size: int = 3,
+                                   size: int = 5, stride: int = 2, padding: int = 1, output_padding: int = 0,
+                                   dilation: int = 1, groups: int = 1, batch: int = 2) -> Outcome:
+    """conv_transpose2d(x, w, b, stride, padding, output_padding, groups, dilation) equals
+    torch.nn.functional.conv_transpose2d, and the ConvTranspose2d module equals
+    torch.nn.ConvTranspose2d with its weights copied."""
+    x = case.randn(batch, in_channels, size, size + 2)
+    w = case.randn(in_channels, out_channels // groups, kernel_size, kernel_size)
+    b = case.randn(out_channels)
+    y = subject.fn("conv_transpose2d")(x, w, b, stride, padding, output_padding, groups, dilation)
+    ref = F.conv_transpose2d(x, w, b, stride, padding, output_padding, groups, dilation)
+    mine = _module_on_case(case, subject.fn("ConvTranspose2d"), in_channels, out_channels, kernel_size, stride=stride,
+                           padding=padding, output_padding=output_padding, groups=groups, dilation=dilation)
+    theirs = torch.nn.ConvTranspose2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
+                                      output_padding=output_padding, groups=groups, dilation=dilation)
+    theirs = theirs.to(device=case.device, dtype=case.dtype)
+    theirs.load_state_dict(mine.state_dict())
+    with torch.no_grad():
+        ym, yt = mine(x), theirs(x)
+    setting = f"stride {stride}, padding {padding}, output_padding {output_padding}, dilation {dilation}, groups {groups}"
+    return all_of(case.close("conv_transpose2d vs F.conv_transpose2d", y, ref, detail=setting),
+                  case.close("ConvTranspose2d module vs nn.ConvTranspose2d (copied weights)", ym, yt, detail=setting))
+
+
+@check(requires=("conv2d", "conv_transpose2d"))
+def conv_transpose_is_adjoint(subject, case, in_channels: int = 3, out_channels: int = 4, kernel_size: int = 3,
+                              size: int = 9, stride: int = 2, padding: int = 1, dilation: int = 1,
+                              groups: int = 1) -> Outcome:
+    """The transposed convolution is the adjoint of the convolution with the same weight:
+    ⟨conv2d(x, w), y⟩ = ⟨x, conv_transpose2d(y, w)⟩ for all x, y (output_padding chosen so the shapes
+    match), and conv_transpose2d(y, w) is the vector-Jacobian product of conv2d at y (autograd)."""
+    conv, convT = subject.fn("conv2d"), subject.fn("conv_transpose2d")
+    x = case.randn(2, in_channels, size, size + 1).requires_grad_(True)
+    w = case.randn(out_channels, in_channels // groups, kernel_size, kernel_size)
+    cx = conv(x, w, None, stride, padding, dilation, groups)
+    y = case.randn(*cx.shape)
+    span = dilation * (kernel_size - 1) + 1
+    op = ((size + 2 * padding - span) % stride, (size + 1 + 2 * padding - span) % stride)  # leftover rows/cols
+    cty = convT(y, w, None, stride, padding, op, groups, dilation)
+    if cty.shape != x.shape:
+        return exact("conv_transpose2d(conv-shaped y) shape", tuple(cty.shape), tuple(x.shape))
+    (vjp,) = torch.autograd.grad(cx, x, y)
+    lhs, rhs = (cx * y).sum(), (x * cty).sum()
+    return all_of(case.close("⟨conv(x), y⟩ vs ⟨x, convT(y)⟩", lhs, rhs.detach()),
+                  case.close("convT(y) vs autograd vector-Jacobian product of conv at y", cty, vjp))
+
+
+# ----------------------------------------------------------------------------------------------
+# fully connected
+# ----------------------------------------------------------------------------------------------
+@check(requires=("linear", "Linear"))
+def fc_matches_torch(subject, case, n_in: int = 12, n_out: int = 5) -> Outcome:
+    """The fully connected layer y = x Wᵀ + b equals torch.nn.functional.linear on 2-D and 3-D inputs,
+    and the Linear module equals torch.nn.Linear with its weights copied."""
+    x2, x3 = case.randn(7, n_in), case.randn(3, 4, n_in)
+    W, b = case.randn(n_out, n_in), case.randn(n_out)
+    lin = subject.fn("linear")
+    mine = _module_on_case(case, subject.fn("Linear"), n_in, n_out)
+    theirs = torch.nn.Linear(n_in, n_out).to(device=case.device, dtype=case.dtype)
+    theirs.load_state_dict(mine.state_dict())
+    with torch.no_grad():
+        ym, yt = mine(x3), theirs(x3)
+    return all_of(case.close("linear(x, W, b) vs F.linear, x (N, n_in)", lin(x2, W, b), F.linear(x2, W, b)),
+                  case.close("linear(x, W, b) vs F.linear, x (B, T, n_in)", lin(x3, W, b), F.linear(x3, W, b)),
+                  case.close("linear(x, W) without bias vs F.linear", lin(x2, W), F.linear(x2, W)),
+                  case.close("Linear module vs nn.Linear (copied weights)", ym, yt))
+
+
+@check(requires=("Linear",))
+def fc_parameter_count(subject, case, sizes: list = [[1, 1], [3, 5], [64, 10], [128, 64]]) -> Outcome:  # noqa: B006
+    """A fully connected layer n_in -> n_out has n_in·n_out + n_out parameters (W of shape (n_out, n_in)
+    and b of shape (n_out,)), n_in·n_out without bias, as many as torch.nn.Linear."""
+    Lin = subject.fn("Linear")
+    outs = []
+    for n_in, n_out in sizes:
+        with case.fork_rng():
+            m, m0, ref = Lin(n_in, n_out), Lin(n_in, n_out, bias=False), torch.nn.Linear(n_in, n_out)
+        count = sum(p.numel() for p in m.parameters())
+        outs += [exact(f"parameters of Linear({n_in}, {n_out})", count, n_in * n_out + n_out,
+                       detail=f"nn.Linear has {sum(p.numel() for p in ref.parameters())}"),
+                 exact(f"weight shape of Linear({n_in}, {n_out})", tuple(m.weight.shape), (n_out, n_in)),
+                 exact(f"parameters of Linear({n_in}, {n_out}, bias=False)",
+                       sum(p.numel() for p in m0.parameters()), n_in * n_out)]
+    return all_of(*outs)
+
+
+# ----------------------------------------------------------------------------------------------
+# the classifier
+# ----------------------------------------------------------------------------------------------
+def _is_windowed(m: torch.nn.Module) -> bool:
+    return hasattr(m, "kernel_size") and hasattr(m, "stride") and hasattr(m, "padding")
+
+
+def _pair(v) -> tuple[int, int]:
+    return (int(v), int(v)) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+@check(requires=())
+def cnn_layer_shapes(subject, case, batch: int = 3, in_channels: int = 1, image_size: int = 8,
+                     n_classes: int = 10) -> Outcome:
+    """In the CNN classifier every convolution and pooling layer maps its input size to
+    ⌊(W + 2P − D(K−1) − 1)/S⌋ + 1 per axis (read from the layer's own kernel_size, padding, stride and
+    dilation), conv layers output their out_channels, and the network maps (N, C, H, W) to (N, classes)."""
+    cfg = {**dict(in_channels=in_channels, image_size=image_size, n_classes=n_classes), **dict(subject.params)}
+    model = subject.build(case)
+    seen: list[tuple[str, tuple, tuple, torch.nn.Module]] = []
+    hooks = [m.register_forward_hook(lambda mod, inp, out, name=name: seen.append((name, tuple(inp[0].shape),
+                                                                                   tuple(out.shape), mod)))
+             for name, m in model.named_modules() if _is_windowed(m)]
+    x = case.randn(batch, cfg["in_channels"], cfg["image_size"], cfg["image_size"])
+    error = ""
+    try:
+        with torch.no_grad():
+            logits = model(x)
+    except RuntimeError as e:
+        logits, error = None, str(e).splitlines()[0]
+    finally:
+        for h in hooks:
+            h.remove()
+    if not seen:
+        return holds("the classifier has convolution/pooling layers (modules with kernel_size, stride, padding)",
+                     False, detail=error)
+    for name, ishape, oshape, m in seen:
+        (kh, kw), (sh, sw), (ph, pw) = _pair(m.kernel_size), _pair(m.stride), _pair(m.padding)
+        dh, dw = _pair(getattr(m, "dilation", 1))
+        expected_hw = (_conv_size(ishape[-2], kh, ph, sh, dh), _conv_size(ishape[-1], kw, pw, sw, dw))
+        expected_c = getattr(m, "out_channels", ishape[1])
+        if oshape[-2:] != expected_hw or oshape[1] != expected_c:
+            return exact(f"layer {name!r} ({type(m).__name__}, K={kh}, P={ph}, S={sh}, D={dh}) on input {ishape}",
+                         oshape, (ishape[0], expected_c, *expected_hw))
+    if logits is None:
+        return holds("the classifier's forward pass runs", False, detail=error)
+    return all_of(holds(f"{len(seen)} conv/pool layers follow the output-size formula", True,
+                        detail=" → ".join(f"{s[2][1]}×{s[2][2]}×{s[2][3]}" for s in seen)),
+                  exact("logits shape", tuple(logits.shape), (batch, cfg["n_classes"])))
+
+
+@check(requires=())
+def cnn_parameter_count(subject, case) -> Outcome:
+    """The classifier's parameters are exactly those of its layers: each convolution has
+    C_out·(C_in/groups)·kh·kw + C_out (bias) and each fully connected layer n_in·n_out + n_out."""
+    model = subject.build(case)
+    expected, parts = 0, []
+    for name, m in model.named_modules():
+        has_bias = getattr(m, "bias", None) is not None
+        if _is_windowed(m) and hasattr(m, "out_channels"):
+            kh, kw = _pair(m.kernel_size)
+            n = m.in_channels * m.out_channels // m.groups * kh * kw + (m.out_channels if has_bias else 0)
+        elif hasattr(m, "in_features") and hasattr(m, "out_features"):
+            n = m.in_features * m.out_features + (m.out_features if has_bias else 0)
+        else:
+            continue
+        expected += n
+        parts.append(f"{name}: {n}")
+    total = sum(p.numel() for p in model.parameters())
+    return exact("total parameter count vs Σ per-layer formulas", total, expected, detail="; ".join(parts))
+
+
+@check(requires=(), marks=("slow", "training"))
+def cnn_learns_digits(subject, case, steps: int = 120, batch_size: int = 64, lr: float = 0.01,
+                      threshold: float = 0.9, test_size: float = 0.25) -> Outcome:
+    """Trained with Adam on scikit-learn's load_digits (8×8 images scaled to [0, 1], stratified 75/25
+    split, fixed seed) for a bounded number of mini-batch steps, the CNN classifier reaches test
+    accuracy >= 0.9 (chance is 0.1)."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_digits(return_X_y=True)
+    Xtr, Xte, ytr, yte = train_test_split(X / 16.0, y, test_size=test_size, random_state=0, stratify=y)
+    as_img = lambda a: case.tensor(a).reshape(-1, 1, 8, 8)  # noqa: E731
+    Xtr_t, Xte_t = as_img(Xtr), as_img(Xte)
+    ytr_t = torch.as_tensor(ytr, device=case.device)
+    yte_t = torch.as_tensor(yte, device=case.device)
+    model = subject.build(case)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    with case.fork_rng():
+        model.train()
+        for _ in range(steps):
+            idx = case.randint(0, len(Xtr_t), (batch_size,))
+            loss = F.cross_entropy(model(Xtr_t[idx]), ytr_t[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        model.eval()
+        with torch.no_grad():
+            acc = float((model(Xte_t).argmax(-1) == yte_t).double().mean())
+    return bound("test accuracy on load_digits", acc, threshold, op=">=",
+                 detail=f"{steps} Adam steps (lr {lr}), batch {batch_size}, n_train {len(Xtr)}, n_test {len(Xte)}, "
+                        f"final train loss {float(loss.detach()):.3g}")
