@@ -1,0 +1,439 @@
+"""Checks for autoencoders (CATALOGUE.md section D, row "autoencoders"; notes 002, 003).
+
+Protocol: the family module provides ``reconstruction_error(x, x_hat)``, ``l1_activity_penalty(h,
+lam)``, ``kl_sparsity_penalty(h, rho)``, ``corrupt(x, noise_factor, generator=None, noise=None,
+clip=True)`` and ``contractive_penalty(h, W)``. A dense model has ``config`` (``in_features``,
+``hidden``, ``activation``, ``output_activation``, ``tied``), ``encode``, ``decode``, ``forward``,
+``encoder_weight(l)`` (n_{l+1}, n_l) and ``decoder_weight(j)`` (the weight of decoder layer j); a
+convolutional model (``kind="conv"``) has ``config`` (``in_channels``, ``channels``,
+``kernel_size``) and ``forward``.
+
+Oracles: torch.nn built-ins with copied weights, torch.nn.functional, torch.distributions,
+numpy, autograd (gradients, Jacobians), scikit-learn's PCA with scipy's subspace angles.
+"""
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+import torch
+from torch import nn
+
+from harness.outcome import Outcome, all_of, bound, exact, holds, within_se
+from harness.registry import check
+
+F64 = torch.float64
+_ACT = {"linear": nn.Identity, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU}
+
+
+def _cpu(t: torch.Tensor) -> torch.Tensor:
+    return t.detach().to("cpu", F64)
+
+
+@lru_cache(maxsize=1)
+def _digits() -> torch.Tensor:
+    """scikit-learn's bundled 8x8 digits (1,797 x 64), pixels scaled to [0, 1]; loaded once."""
+    from sklearn.datasets import load_digits
+
+    return torch.as_tensor(load_digits().data / 16.0, dtype=F64)
+
+
+def _torch_twin(model) -> nn.Sequential:
+    """The same network from torch.nn.Linear and activation modules, with copied weights."""
+    cfg = model.config
+    sizes = (cfg.in_features,) + tuple(cfg.hidden)
+    L = len(cfg.hidden)
+    layers: list[nn.Module] = []
+    for l in range(L):
+        lin = nn.Linear(sizes[l], sizes[l + 1], dtype=F64)
+        layers += [lin, _ACT[cfg.activation]()]
+    for j in range(L):
+        lin = nn.Linear(sizes[L - j], sizes[L - 1 - j], dtype=F64)
+        layers += [lin, _ACT[cfg.output_activation if j == L - 1 else cfg.activation]()]
+    lins = [m for m in layers if isinstance(m, nn.Linear)]
+    with torch.no_grad():
+        for l in range(L):
+            lins[l].weight.copy_(_cpu(model.encoder_weight(l)))
+            lins[l].bias.copy_(_cpu(model.b_enc[l]))
+            lins[L + l].weight.copy_(_cpu(model.decoder_weight(l)))
+            lins[L + l].bias.copy_(_cpu(model.b_dec[l]))
+    return nn.Sequential(*layers)
+
+
+# --------------------------------------------------------------------------------------------
+# architecture: layers, shapes, parameter counts, tied weights
+# --------------------------------------------------------------------------------------------
+@check("ae_forward_matches_torch_layers")
+def ae_forward_matches_torch_layers(subject, case, rows: int = 16) -> Outcome:
+    """The autoencoder equals the stack of torch.nn.Linear layers and activations it describes
+    (d -> n₁ -> … -> k -> … -> d, encoder weights W_l and decoder weights as reported, biases copied):
+    same code h = f(x) after the encoder half and same reconstruction x' = g(f(x))."""
+    model = subject.build(case)
+    L = len(model.config.hidden)
+    x = case.rand(rows, model.config.in_features)
+    twin = _torch_twin(model)
+    with torch.no_grad():
+        h, x_hat = model.encode(x), model(x)
+        xc = _cpu(x)
+        h_want = twin[: 2 * L](xc)
+        x_want = twin(xc)
+    return all_of(
+        case.close("code f(x) vs torch.nn.Linear stack (encoder half)", h, h_want),
+        case.close("reconstruction g(f(x)) vs torch.nn.Linear stack", x_hat, x_want),
+    )
+
+
+@check("ae_code_and_output_shapes")
+def ae_code_and_output_shapes(subject, case, rows: int = 5) -> Outcome:
+    """The code has the configured size k = hidden[-1] (k < d undercomplete, k > d overcomplete) and the
+    reconstruction has the input's shape: encode: (B, d) -> (B, k), forward: (B, d) -> (B, d)."""
+    model = subject.build(case)
+    d, k = model.config.in_features, model.config.hidden[-1]
+    x = case.rand(rows, d)
+    with torch.no_grad():
+        h, y = model.encode(x), model(x)
+    kind = "undercomplete" if k < d else "overcomplete" if k > d else "complete"
+    return all_of(
+        exact(f"code shape ({kind}, d={d}, k={k})", tuple(h.shape), (rows, k)),
+        exact("reconstruction shape", tuple(y.shape), (rows, d)),
+    )
+
+
+@check("ae_parameter_count")
+def ae_parameter_count(subject, case) -> Outcome:
+    """The number of trainable scalars equals the closed form. Dense: Σ_l (n_l n_{l+1} + n_{l+1}) for the
+    encoder plus Σ_l (n_l n_{l+1} + n_l) for the decoder, without the decoder's n_l n_{l+1} weights when
+    tied. Convolutional: Σ_l (C_l C_{l+1} K² + C_{l+1}) + Σ_l (C_{l+1} C_l K² + C_l)."""
+    model = subject.build(case)
+    cfg = model.config
+    if hasattr(cfg, "channels"):
+        ch, k2 = (cfg.in_channels,) + tuple(cfg.channels), cfg.kernel_size ** 2
+        pairs = list(zip(ch[:-1], ch[1:]))
+        want = sum(a * b * k2 + b for a, b in pairs) + sum(b * a * k2 + a for a, b in pairs)
+        what = f"conv channels {ch}, kernel {cfg.kernel_size}"
+    else:
+        sizes = (cfg.in_features,) + tuple(cfg.hidden)
+        pairs = list(zip(sizes[:-1], sizes[1:]))
+        want = sum(a * b + b for a, b in pairs) + sum((0 if cfg.tied else a * b) + a for a, b in pairs)
+        what = f"dense sizes {sizes}, tied={cfg.tied}"
+    got = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return exact(f"trainable parameter count ({what})", got, want)
+
+
+@check("ae_tied_weights_shared")
+def ae_tied_weights_shared(subject, case) -> Outcome:
+    """A tied decoder's weight IS the encoder's weight transposed: decoder_weight(j) = W_{L−1−j}ᵀ exactly,
+    in the same storage (so an in-place change to W moves the decoder too), and the tied model holds
+    half the weight-matrix entries of the same model untied (biases aside)."""
+    model = subject.build(case, tied=True)
+    untied = subject.build(case, tied=False)
+    L = len(model.config.hidden)
+    outs = []
+    for j in range(L):
+        W, D = model.encoder_weight(L - 1 - j), model.decoder_weight(j)
+        outs.append(exact(f"decoder_weight({j}) vs encoder_weight({L - 1 - j})ᵀ", _cpu(D), _cpu(W).T))
+        outs.append(holds(f"decoder_weight({j}) shares storage with encoder_weight({L - 1 - j})",
+                          D.untyped_storage().data_ptr() == W.untyped_storage().data_ptr()))
+        with torch.no_grad():
+            W.add_(1.0)
+        outs.append(exact(f"after W += 1 in place, decoder_weight({j}) vs new Wᵀ", _cpu(model.decoder_weight(j)), _cpu(W).T))
+    n_tied = sum(p.numel() for p in model.parameters() if p.dim() >= 2)
+    n_untied = sum(p.numel() for p in untied.parameters() if p.dim() >= 2)
+    outs.append(exact("2 x weight entries (tied) vs weight entries (untied)", 2 * n_tied, n_untied))
+    return all_of(outs)
+
+
+@check("ae_tied_gradient_sums_both_uses")
+def ae_tied_gradient_sums_both_uses(subject, case, rows: int = 8) -> Outcome:
+    """For a tied autoencoder, ∂L/∂W_l = ∂L/∂W_enc,l + (∂L/∂W_dec,L−1−l)ᵀ of the untied twin with
+    W_dec = Wᵀ copied: the shared weight receives the gradient of both its uses (by autograd)."""
+    tied = subject.build(case, tied=True)
+    twin = subject.build(case, tied=False)
+    L = len(tied.config.hidden)
+    with torch.no_grad():
+        for l in range(L):
+            twin.encoder_weight(l).copy_(tied.encoder_weight(l))
+            twin.b_enc[l].copy_(tied.b_enc[l])
+            twin.decoder_weight(l).copy_(tied.decoder_weight(l))
+            twin.b_dec[l].copy_(tied.b_dec[l])
+    x = case.rand(rows, tied.config.in_features)
+    rec = subject.fn("reconstruction_error")
+    rec(x, tied(x)).mean().backward()
+    rec(x, twin(x)).mean().backward()
+    outs = []
+    for l in range(L):
+        want = _cpu(twin.encoder_weight(l).grad) + _cpu(twin.decoder_weight(L - 1 - l).grad).T
+        outs.append(case.close(f"∂L/∂W_{l} (tied) vs encoder + decoderᵀ gradients of the untied twin",
+                               tied.encoder_weight(l).grad, want))
+    return all_of(outs)
+
+
+@check("ae_conv_output_shape")
+def ae_conv_output_shape(subject, case, sizes: list = (7, 8, 9, 13, 16, 28), rows: int = 2) -> Outcome:
+    """A convolutional autoencoder's reconstruction has exactly the input's shape (B, C, H, W) for even and
+    odd H, W (stride-2 convs round ⌈W/2⌉; the transposed convs must undo that), including H ≠ W."""
+    model = subject.build(case)
+    c = model.config.in_channels
+    outs = []
+    shapes = [(s, s) for s in sizes] + [(sizes[0], sizes[-1])]
+    with torch.no_grad():
+        for hgt, wid in shapes:
+            y = model(case.rand(rows, c, hgt, wid))
+            outs.append(exact(f"output shape for input {(rows, c, hgt, wid)}", tuple(y.shape), (rows, c, hgt, wid)))
+    return all_of(outs)
+
+
+# --------------------------------------------------------------------------------------------
+# losses and penalties
+# --------------------------------------------------------------------------------------------
+@check("ae_reconstruction_error_matches_torch", requires=("reconstruction_error",))
+def ae_reconstruction_error_matches_torch(subject, case, rows: int = 16, features: int = 64) -> Outcome:
+    """L(x, x') = ‖x − x'‖² per sample equals torch.nn.functional.mse_loss(reduction='none') summed over
+    features (for (B, d) and (B, C, H, W) inputs)."""
+    from torch.nn import functional as F
+
+    rec = subject.fn("reconstruction_error")
+    x, y = case.randn(rows, features), case.randn(rows, features)
+    xi, yi = case.rand(rows, 1, 8, 8), case.rand(rows, 1, 8, 8)
+    return all_of(
+        case.close("‖x − x'‖² vs F.mse_loss(reduction='none').sum(-1)", rec(x, y),
+                   F.mse_loss(_cpu(y), _cpu(x), reduction="none").sum(-1)),
+        case.close("‖x − x'‖² on images vs F.mse_loss summed over (C, H, W)", rec(xi, yi),
+                   F.mse_loss(_cpu(yi), _cpu(xi), reduction="none").sum((1, 2, 3))),
+    )
+
+
+@check("ae_l1_activity_penalty", requires=("l1_activity_penalty",))
+def ae_l1_activity_penalty(subject, case, rows: int = 16, hidden: int = 32, lam: float = 0.3) -> Outcome:
+    """The sparse (L1) penalty is λ‖h‖₁ = λ Σ_j |h_j| per sample (torch.linalg.vector_norm, ord=1) and its
+    gradient is λ sign(h) (autograd), on codes of both signs."""
+    pen = subject.fn("l1_activity_penalty")
+    h = case.randn(rows, hidden).requires_grad_(True)
+    val = pen(h, lam)
+    (grad,) = torch.autograd.grad(val.sum(), h)
+    hc = _cpu(h)
+    return all_of(
+        case.close("λ‖h‖₁ vs λ·vector_norm(h, ord=1)", val, lam * torch.linalg.vector_norm(hc, ord=1, dim=-1)),
+        case.close("∂(Σ_b λ‖h_b‖₁)/∂h vs λ sign(h)", grad, lam * torch.sign(hc)),
+    )
+
+
+@check("ae_kl_sparsity_penalty_closed_form", requires=("kl_sparsity_penalty",))
+def ae_kl_sparsity_penalty_closed_form(subject, case, rows: int = 32, hidden: int = 16, rho: float = 0.05) -> Outcome:
+    """The KL-ρ sparsity penalty Σ_j ρ log(ρ/ρ̂_j) + (1 − ρ) log((1 − ρ)/(1 − ρ̂_j)), ρ̂_j = mean_b h_bj, equals
+    Σ_j torch.distributions.kl_divergence(Bernoulli(ρ), Bernoulli(ρ̂_j)) (and is > 0 when ρ̂ ≠ ρ),
+    for several targets ρ."""
+    from torch.distributions import Bernoulli, kl_divergence
+
+    pen = subject.fn("kl_sparsity_penalty")
+    h = torch.sigmoid(case.randn(rows, hidden) * 2.0)
+    rho_hat = _cpu(h).mean(0)
+    outs = []
+    for r in (rho, 0.2, 0.5):
+        want = kl_divergence(Bernoulli(probs=torch.full_like(rho_hat, r)), Bernoulli(probs=rho_hat)).sum()
+        got = pen(h, r)
+        outs.append(case.close(f"KL-ρ penalty vs Σ_j kl_divergence(Bernoulli(ρ), Bernoulli(ρ̂_j)), ρ={r}", got, want))
+        outs.append(bound(f"KL-ρ penalty at ρ̂ ≠ ρ (ρ={r})", float(got), 0.0, op=">"))
+    return all_of(outs)
+
+
+@check("ae_kl_sparsity_zero_at_target", requires=("kl_sparsity_penalty",))
+def ae_kl_sparsity_zero_at_target(subject, case, rows: int = 32, hidden: int = 16, rho: float = 0.1) -> Outcome:
+    """The KL-ρ penalty vanishes, with zero gradient w.r.t. the code (autograd), exactly when every mean
+    activation ρ̂_j = ρ: codes whose columns average to ρ give 0 and ∂Ω/∂h = 0."""
+    pen = subject.fn("kl_sparsity_penalty")
+    u = case.rand(rows, hidden) * 0.1
+    h = (u - u.mean(0, keepdim=True) + rho).requires_grad_(True)  # column means exactly ρ (up to rounding)
+    val = pen(h, rho)
+    (grad,) = torch.autograd.grad(val, h)
+    return all_of(
+        case.close("KL-ρ penalty when every ρ̂_j = ρ", val, 0.0),
+        case.close("∂Ω/∂h when every ρ̂_j = ρ", grad, torch.zeros(rows, hidden, dtype=F64)),
+    )
+
+
+@check("ae_contractive_penalty_matches_jacobian", requires=("contractive_penalty",))
+def ae_contractive_penalty_matches_jacobian(subject, case, rows: int = 6) -> Outcome:
+    """For a sigmoid encoder h = σ(Wx + b), the contractive penalty Σ_j (h_j(1 − h_j))² Σ_i W_ji² equals
+    ‖∂h/∂x‖²_F computed by autograd (torch.autograd.functional.jacobian), sample by sample."""
+    model = subject.build(case)
+    x = case.rand(rows, model.config.in_features)
+    with torch.no_grad():
+        h = model.encode(x)
+    got = subject.fn("contractive_penalty")(h, model.encoder_weight(0).detach())
+    want = []
+    for b in range(rows):
+        J = torch.autograd.functional.jacobian(lambda v: model.encode(v.unsqueeze(0)).squeeze(0), x[b])
+        want.append(float(_cpu(J).pow(2).sum()))
+    return case.close("closed-form contractive penalty vs ‖J‖²_F by autograd", got, torch.tensor(want, dtype=F64),
+                      detail=f"encoder {model.config.in_features} -> {model.config.hidden[-1]}, {model.config.activation}")
+
+
+# --------------------------------------------------------------------------------------------
+# denoising: the corruption process
+# --------------------------------------------------------------------------------------------
+@check("ae_corrupt_formula", requires=("corrupt",))
+def ae_corrupt_formula(subject, case, rows: int = 16, features: int = 64, noise_factor: float = 0.2) -> Outcome:
+    """With injected noise ε, corrupt(x, f, noise=ε) = numpy.clip(x + f·ε, 0, 1) (notes 002's recipe), lies in
+    [0, 1], and with clip=False equals x + f·ε."""
+    cor = subject.fn("corrupt")
+    x, eps = case.rand(rows, features), case.randn(rows, features) * 3.0
+    want = np.clip(_cpu(x).numpy() + noise_factor * _cpu(eps).numpy(), 0.0, 1.0)
+    got = cor(x, noise_factor, noise=eps)
+    return all_of(
+        case.close("corrupt(x, f, noise=ε) vs np.clip(x + f ε, 0, 1)", got, torch.from_numpy(want)),
+        holds("corrupted values lie in [0, 1]", bool(((got >= 0) & (got <= 1)).all())),
+        case.close("corrupt(x, f, noise=ε, clip=False) vs x + f ε", cor(x, noise_factor, noise=eps, clip=False),
+                   _cpu(x) + noise_factor * _cpu(eps)),
+    )
+
+
+@check("ae_corrupt_noise_moments", requires=("corrupt",), marks=("statistical",))
+def ae_corrupt_noise_moments(subject, case, samples: int = 200_000, noise_factor: float = 0.2) -> Outcome:
+    """The corruption noise is N(0, f²): without clipping, (x̃ − x)/f drawn with a seeded generator has sample
+    mean within 5 s.e. of 0 and sample variance within 5 s.e. of 1 (s.e. √((m₄ − s⁴)/n)); two comparisons,
+    two-sided false-alarm rate 5.7e-7 each."""
+    x = case.rand(samples, 1)
+    e = _cpu(subject.fn("corrupt")(x, noise_factor, generator=case.gen(), clip=False) - x).flatten() / noise_factor
+    mean, s2 = float(e.mean()), float(e.var())
+    m4 = float(((e - mean) ** 4).mean())
+    return all_of(
+        within_se("mean of (x̃ − x)/f", mean, 0.0, math.sqrt(s2 / samples), samples),
+        within_se("variance of (x̃ − x)/f", s2, 1.0, math.sqrt(max(m4 - s2 * s2, 0.0) / samples), samples),
+    )
+
+
+@check("ae_corrupt_uses_generator", requires=("corrupt",))
+def ae_corrupt_uses_generator(subject, case, rows: int = 32, features: int = 64) -> Outcome:
+    """Randomness enters only through the generator: equally seeded generators give identical corruptions,
+    different seeds differ, and torch's global RNG state is left untouched."""
+    cor = subject.fn("corrupt")
+    x = case.rand(rows, features)
+    cpu_state = torch.get_rng_state()
+    cuda_state = torch.cuda.get_rng_state() if case.device == "cuda" else None
+    a, b = cor(x, 0.3, generator=case.gen()), cor(x, 0.3, generator=case.gen())
+    c = cor(x, 0.3, generator=torch.Generator(case.device).manual_seed(case.seed + 1))
+    untouched = torch.equal(cpu_state, torch.get_rng_state()) and (
+        cuda_state is None or torch.equal(cuda_state, torch.cuda.get_rng_state()))
+    return all_of(
+        exact("corruptions from two equally seeded generators", _cpu(a), _cpu(b)),
+        holds("a different seed gives a different corruption", not torch.equal(_cpu(a), _cpu(c))),
+        holds("global RNG state unchanged by corrupt(generator=g)", untouched),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# training properties (bounded budgets on digits)
+# --------------------------------------------------------------------------------------------
+@check("ae_linear_spans_pca_subspace", requires=("reconstruction_error",), marks=("slow", "training"))
+def ae_linear_spans_pca_subspace(subject, case, max_iter: int = 400, excess_rtol: float = 1e-4) -> Outcome:
+    """A linear autoencoder trained with MSE spans the principal subspace: on digits, after L-BFGS brings
+    its mean loss within relative ``excess_rtol`` of PCA's optimum Σ_{i>k} λ_i (scikit-learn PCA
+    eigenvalues, population scaling), the decoder's column space is the top-k principal subspace, with
+    principal angles (scipy.linalg.subspace_angles) at most arcsin √(excess/(λ_k − λ_{k+1})): for any
+    k-dim U, loss ≥ tr C − tr P_U C ≥ PCA optimum + (λ_k − λ_{k+1}) Σ sin² θ_i."""
+    from scipy.linalg import subspace_angles
+    from sklearn.decomposition import PCA
+
+    model = subject.build(case)
+    k, L = model.config.hidden[-1], len(model.config.hidden)
+    Xc = _digits()
+    n = len(Xc)
+    pca = PCA().fit(Xc.numpy())
+    lam = pca.explained_variance_ * (n - 1) / n  # eigenvalues of the 1/n covariance
+    optimum = float(lam[k:].sum())
+    X = case.tensor(Xc)
+    rec = subject.fn("reconstruction_error")
+    opt = torch.optim.LBFGS(model.parameters(), lr=1.0, max_iter=max_iter, tolerance_grad=1e-12,
+                            tolerance_change=1e-15, history_size=20, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = rec(X, model(X)).mean()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    with torch.no_grad():
+        loss = float(rec(X, model(X)).mean())
+    excess = loss - optimum
+    D = _cpu(model.decoder_weight(L - 1)).numpy() if L == 1 else None
+    if D is None:  # deep linear decoder: its column space is that of the product of its weights
+        P = torch.eye(k, dtype=F64)
+        for j in range(L):
+            P = _cpu(model.decoder_weight(j)) @ P
+        D = P.numpy()
+    angles = subspace_angles(D, pca.components_[:k].T)
+    theta_max = math.asin(min(1.0, math.sqrt(max(excess, 0.0) / (lam[k - 1] - lam[k]))))
+    return all_of(
+        bound("loss − PCA optimum (trained to the PCA optimum)", excess, excess_rtol * optimum, op="<=",
+              source=f"excess_rtol {excess_rtol:g} x optimum {optimum:.6g}", detail=f"L-BFGS max_iter {max_iter}"),
+        bound("loss ≥ PCA optimum (PCA is optimal among rank-k maps)", loss, optimum * (1 - 1e-12), op=">="),
+        bound("largest principal angle (rad) between decoder span and top-k PCA subspace", float(angles.max()),
+              theta_max, op="<=", source="arcsin √(excess/(λ_k − λ_{k+1}))",
+              detail=f"k={k}, λ_k={lam[k - 1]:.4g}, λ_k+1={lam[k]:.4g}, excess {excess:.3g}"),
+    )
+
+
+@check("ae_sparsity_rises_with_lambda", requires=("reconstruction_error", "l1_activity_penalty"),
+       marks=("slow", "training"))
+def ae_sparsity_rises_with_lambda(subject, case, lams: list = (0.0, 0.05), steps: int = 150, lr: float = 1e-2,
+                                  batch: int = 128, train: int = 1200) -> Outcome:
+    """Sparsity rises with the L1 weight λ: trained alike (same init, same batches, Adam) on digits with loss
+    ‖x − x'‖² + λ‖h‖₁, the larger λ gives a smaller held-out mean |h| and a larger fraction of
+    inactive code units (|h| < 1e-3)."""
+    X = _digits()
+    perm = torch.randperm(len(X), generator=case.generator)
+    Xtr, Xte = case.tensor(X[perm[:train]]), case.tensor(X[perm[train:]])
+    batches = [torch.randint(0, train, (batch,), generator=case.generator).to(case.device) for _ in range(steps)]
+    rec, pen = subject.fn("reconstruction_error"), subject.fn("l1_activity_penalty")
+    stats = []
+    for lam in lams:
+        model = subject.build(case)
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+        for idx in batches:
+            xb = Xtr[idx]
+            opt.zero_grad()
+            h = model.encode(xb)
+            (rec(xb, model.decode(h)) + pen(h, lam)).mean().backward()
+            opt.step()
+        with torch.no_grad():
+            h = _cpu(model.encode(Xte))
+        stats.append((float(h.abs().mean()), float((h.abs() < 1e-3).double().mean())))
+    outs = []
+    for (l1, (m1, z1)), (l2, (m2, z2)) in zip(zip(lams, stats), zip(lams[1:], stats[1:])):
+        outs.append(bound(f"mean |h| at λ={l2} (vs λ={l1}: {m1:.4g})", m2, m1, op="<"))
+        outs.append(bound(f"fraction of |h| < 1e-3 at λ={l2} (vs λ={l1}: {z1:.4g})", z2, z1, op=">"))
+    return all_of(outs)
+
+
+@check("ae_denoising_beats_identity", requires=("reconstruction_error", "corrupt"), marks=("slow", "training"))
+def ae_denoising_beats_identity(subject, case, noise_factor: float = 0.2, steps: int = 200, lr: float = 1e-2,
+                                batch: int = 128, train: int = 1200) -> Outcome:
+    """A denoising autoencoder trained briefly (Adam, fresh corruptions x̃ = clip(x + f ε, 0, 1) each step,
+    target the clean x) reconstructs held-out clean digits from their corruptions better than the
+    identity map: mean ‖x − g(f(x̃))‖² < mean ‖x − x̃‖², by more than 5 standard errors of the paired
+    per-image difference (one-sided; a model no better than identity passes with probability < 3e-7)."""
+    X = _digits()
+    perm = torch.randperm(len(X), generator=case.generator)
+    Xtr, Xte = case.tensor(X[perm[:train]]), case.tensor(X[perm[train:]])
+    model = subject.build(case)
+    cor, rec = subject.fn("corrupt"), subject.fn("reconstruction_error")
+    g = case.gen()
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    for _ in range(steps):
+        idx = torch.randint(0, train, (batch,), generator=case.generator).to(case.device)
+        xb = Xtr[idx]
+        opt.zero_grad()
+        rec(xb, model(cor(xb, noise_factor, generator=g))).mean().backward()
+        opt.step()
+    with torch.no_grad():
+        noisy = cor(Xte, noise_factor, generator=g)
+        e_model = _cpu(rec(Xte, model(noisy)))
+    e_id = (_cpu(Xte) - _cpu(noisy)).pow(2).sum(-1)
+    diff = e_id - e_model
+    mean, se = float(diff.mean()), float(diff.std() / math.sqrt(len(diff)))
+    return bound("held-out error reduction vs the identity map, in s.e.", mean / se, 5.0, op=">",
+                 detail=f"identity {float(e_id.mean()):.4g}, DAE {float(e_model.mean()):.4g} per image "
+                        f"(s.e. of difference {se:.3g}, n={len(diff)}), noise factor {noise_factor}, {steps} Adam steps")
