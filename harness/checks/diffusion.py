@@ -248,7 +248,7 @@ def ddpm_posterior_gaussian_conditioning(subject, case, n: int = 64, T: int = 10
     ref_b, ref_ab = _np_schedule(T, beta_1, beta_T)
     x0, x_t = case.randn(n), case.randn(n)
     t = case.randint(1, T + 1, (n,))
-    t[:3] = torch.tensor([1, 2, T])
+    t[:3] = torch.tensor([1, 2, T], device=t.device)
     mean, var = subject.fn("q_posterior_mean_var")(x0, x_t, t, betas)
     ref_mean, ref_var = _np_posterior(_f64(x0).numpy(), _f64(x_t).numpy(), t.cpu().numpy(), ref_b, ref_ab)
     return all_of(

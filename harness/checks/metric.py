@@ -262,8 +262,8 @@ def _class_table(y: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @check(requires=("contrastive_loss", "one_shot_predict"), marks=("slow", "training", "statistical"))
-def siamese_one_shot_accuracy(subject, case, n_way: int = 5, episodes: int = 1000, steps: int = 200,
-                              batch: int = 128, lr: float = 3e-3, margin: float = 2.0, alpha: float = 1e-3) -> Outcome:
+def siamese_one_shot_accuracy(subject, case, n_way: int = 5, episodes: int = 1000, steps: int = 100,
+                              batch: int = 256, lr: float = 5e-3, margin: float = 2.0, alpha: float = 1e-3) -> Outcome:
     """Trained with the contrastive loss on pairs of digits (scikit-learn load_digits, half the
     samples), the twin network's N-way 1-shot accuracy on the held-out half is above chance
     1/N (one-sided exact binomial test) and above the untrained network's on the same episodes
