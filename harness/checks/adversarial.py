@@ -10,6 +10,7 @@ computed here, independently of the subject.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from typing import Iterator
 
@@ -61,6 +62,15 @@ def _one_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(n)
+
+
+def _single_threaded(fn):
+    """Run a whole check (a training loop of tiny models) under :func:`_one_thread`."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with _one_thread():
+            return fn(*args, **kwargs)
+    return wrapper
 
 
 def _is_pool(m: nn.Module) -> bool:
@@ -177,6 +187,7 @@ def gan_optimal_discriminator(subject, case, support: int = 8, delta: float = 1e
 
 
 @check(requires=("discriminator_loss",))
+@_single_threaded
 def gan_trained_discriminator_reaches_optimum(subject, case, support: int = 8, grad_tol: float = 1e-12) -> Outcome:
     """A flexible discriminator (one free logit per support point) trained by L-BFGS on J_D with p_data, p_g as
     weights reaches D* = p_data/(p_data + p_g): since ∂J_D/∂l_x = (p_data(x) + p_g(x))(σ(l_x) − D*(x)), stopping at
@@ -194,8 +205,7 @@ def gan_trained_discriminator_reaches_optimum(subject, case, support: int = 8, g
         loss.backward()
         return loss
 
-    with _one_thread():
-        opt.step(closure)
+    opt.step(closure)
     d = torch.sigmoid(_cpu64(logits))
     pd, pg = _cpu64(p_d), _cpu64(p_g)
     expected = pd / (pd + pg)
@@ -307,6 +317,7 @@ def gan_virtual_batch_norm_reference_statistics(subject, case, batch: int = 16, 
 
 
 @check(requires=("train_step",))
+@_single_threaded
 def gan_k_discriminator_steps(subject, case, ks: list = [1, 3], batch: int = 16) -> Outcome:  # noqa: B006
     """train_step performs exactly k discriminator optimizer steps, then one generator step; the generator's
     parameters do not change during the discriminator steps and the discriminator's do not change during the
@@ -366,6 +377,7 @@ def gan_forward_shapes(subject, case, batch: int = 8) -> Outcome:
 
 
 @check(requires=("train_step",), marks=("slow", "training"))
+@_single_threaded
 def gan_moves_generator_toward_data(subject, case, steps: int = 300, batch: int = 64, k: int = 1,
                                     mean: float = 3.0, std: float = 0.5, eval_n: int = 2000) -> Outcome:
     """Training a 1-D GAN with train_step moves p_g toward p_data = N(3, 0.5²): the Wasserstein-1 distance between
@@ -386,10 +398,9 @@ def gan_moves_generator_toward_data(subject, case, steps: int = 300, batch: int 
 
     w_start = w1()
     g = case.gen()
-    with _one_thread():
-        for _ in range(steps):
-            real = [case.randn(batch, 1) * std + mean for _ in range(k)]
-            subject.fn("train_step")(model, real, opt_d, opt_g, generator=g)
+    for _ in range(steps):
+        real = [case.randn(batch, 1) * std + mean for _ in range(k)]
+        subject.fn("train_step")(model, real, opt_d, opt_g, generator=g)
     w_end = w1()
     noise = wasserstein_distance(data_eval, data_eval2)
     return all_of(
@@ -479,13 +490,15 @@ def dcgan_discriminator_architecture(subject, case, batch: int = 4) -> Outcome:
 @check(requires=())
 def dcgan_output_shape_and_range(subject, case, batch: int = 6, scale: float = 50.0) -> Outcome:
     """The DCGAN generator maps (B, latent_dim) noise to (B, channels, image_size, image_size) images in [−1, 1]
-    (tanh output), also for noise scaled ×50 that saturates the tanh."""
+    (tanh output), for any weights: also after every parameter is scaled ×50 and the noise ×50."""
     model = subject.build(case)
     cfg = model.config
     model.eval()
     z = case.randn(batch, cfg.latent_dim)
     with torch.no_grad():
         x = model.generator(z)
+        for prm in model.generator.parameters():
+            prm.mul_(scale)
         x_big = model.generator(z * scale)
     lo, hi = float(torch.minimum(x.min(), x_big.min())), float(torch.maximum(x.max(), x_big.max()))
     return all_of(
@@ -529,12 +542,12 @@ def dcgan_layer_sizes_follow_formula(subject, case, batch: int = 2) -> Outcome:
 
 
 @check(requires=("transposed_conv_output_size", "conv_output_size"))
+@_single_threaded
 def dcgan_size_formulas_match_torch(subject, case, max_w: int = 7, max_k: int = 5, max_s: int = 3) -> Outcome:
     """transposed_conv_output_size(W, K, S, P) = (W − 1)S − 2P + K and conv_output_size(W, K, S, P) =
     ⌊(W − K + 2P)/S⌋ + 1 equal the sides of torch's conv_transpose2d / conv2d outputs over a grid of W, K, S, P."""
     tsize, csize = subject.fn("transposed_conv_output_size"), subject.fn("conv_output_size")
-    with _one_thread():
-        n, bad = _size_grid(case, tsize, csize, max_w, max_k, max_s)
+    n, bad = _size_grid(case, tsize, csize, max_w, max_k, max_s)
     return holds(f"size formulas agree with torch on {n} (W, K, S, P) cases", not bad,
                  f"{len(bad)} mismatches, first: {bad[:3]}" if bad else "all agree")
 
@@ -584,6 +597,7 @@ def dcgan_weight_init_normal(subject, case, alpha: float = 1e-3, std: float = 0.
 
 
 @check(requires=("train_step", "discriminator_loss"), marks=("slow", "training"))
+@_single_threaded
 def dcgan_digits_discriminator_loss_decreases(subject, case, steps: int = 30, batch: int = 64,
                                               eval_n: int = 256, lr: float = 2e-4) -> Outcome:
     """A few DCGAN training steps (Adam, lr 2e-4, β₁ = 0.5 as Radford et al.) on scikit-learn's 8×8 digits, scaled to
@@ -611,10 +625,9 @@ def dcgan_digits_discriminator_loss_decreases(subject, case, steps: int = 30, ba
     opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=lr, betas=(0.5, 0.999))
     opt_g = torch.optim.Adam(model.generator.parameters(), lr=lr, betas=(0.5, 0.999))
     g = case.gen()
-    with _one_thread():
-        for _ in range(steps):
-            sel = torch.randint(0, pool.shape[0], (batch,), generator=case.generator)
-            subject.fn("train_step")(model, [pool[sel.to(pool.device)]], opt_d, opt_g, generator=g)
+    for _ in range(steps):
+        sel = torch.randint(0, pool.shape[0], (batch,), generator=case.generator)
+        subject.fn("train_step")(model, [pool[sel.to(pool.device)]], opt_d, opt_g, generator=g)
     after = per_sample()
     diff = before - after
     se = float(diff.std() / math.sqrt(eval_n))
@@ -667,6 +680,7 @@ def cgan_conditioning_is_per_sample(subject, case, batch: int = 12) -> Outcome:
 
 
 @check(marks=("slow", "training"))
+@_single_threaded
 def cgan_learns_class_conditionals(subject, case, steps: int = 300, batch: int = 64, eval_n: int = 1000) -> Outcome:
     """A conditional GAN trained on 1-D data whose class-k mean is 2 + 3k (σ = 0.5) moves each class-conditional
     p_g(x | y) toward p_data(x | y): the Wasserstein-1 distance (scipy.stats.wasserstein_distance) of every class at
@@ -694,20 +708,19 @@ def cgan_learns_class_conditionals(subject, case, steps: int = 300, batch: int =
                 data_eval[k]) for k in range(K)]
 
     start = w1s()
-    with _one_thread():
-        for _ in range(steps):
-            y = case.randint(0, K, (batch,))
-            real = case.randn(batch, 1) * 0.5 + 2 + 3 * y.unsqueeze(1).to(case.dtype)
-            fake = model.generate(case.randn(batch, model.latent_dim), y)
-            loss_d = J_D(model.discriminate(real, y), model.discriminate(fake.detach(), y))
-            opt_d.zero_grad()
-            loss_d.backward()
-            opt_d.step()
-            y = case.randint(0, K, (batch,))
-            loss_g = J_G(model.discriminate(model.generate(case.randn(batch, model.latent_dim), y), y))
-            opt_g.zero_grad()
-            loss_g.backward()
-            opt_g.step()
+    for _ in range(steps):
+        y = case.randint(0, K, (batch,))
+        real = case.randn(batch, 1) * 0.5 + 2 + 3 * y.unsqueeze(1).to(case.dtype)
+        fake = model.generate(case.randn(batch, model.latent_dim), y)
+        loss_d = J_D(model.discriminate(real, y), model.discriminate(fake.detach(), y))
+        opt_d.zero_grad()
+        loss_d.backward()
+        opt_d.step()
+        y = case.randint(0, K, (batch,))
+        loss_g = J_G(model.discriminate(model.generate(case.randn(batch, model.latent_dim), y), y))
+        opt_g.zero_grad()
+        loss_g.backward()
+        opt_g.step()
     end = w1s()
     return bound("max over classes of W1 after / W1 before", max(e / s for s, e in zip(start, end)), 0.5, op="<=",
                  detail="W1 per class: " + ", ".join(f"{s:.3g}->{e:.3g}" for s, e in zip(start, end)))
