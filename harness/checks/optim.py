@@ -1,0 +1,355 @@
+"""Checks for optimisers (CATALOGUE.md section A, "optimisers"; notes 003).
+
+Oracles: ``torch.optim`` (trajectories), closed forms (AdaGrad's rate, Adam's first step),
+``numpy.linalg.solve`` and the exact spectral analysis of linear iterations (quadratics),
+``scipy.optimize.minimize(method="L-BFGS-B")`` and a dense BFGS inverse-Hessian update (L-BFGS).
+The subject is a module of functional cores ``<name>_step(param, grad, state, **hyper)``
+(see ``reference_impls/optim.py``), optionally with ``torch.optim.Optimizer`` classes.
+"""
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+import torch
+
+from harness.outcome import Outcome, all_of, bound, exact, holds
+from harness.registry import check
+
+STEP_CORES = ("sgd_step", "adagrad_step", "rmsprop_step", "adam_step", "adadelta_step")
+TORCH_NAMES = {"sgd": "SGD", "adagrad": "Adagrad", "rmsprop": "RMSprop", "adam": "Adam", "adadelta": "Adadelta"}
+CLASS_NAMES = {"sgd": "SGD", "adagrad": "AdaGrad", "rmsprop": "RMSProp", "adam": "Adam", "adadelta": "AdaDelta"}
+
+
+def serial(fn):
+    """Run a check of many tiny-tensor steps with one intra-op thread (restored afterwards): on a
+    loaded 2-core machine the thread pool's synchronisation costs 5-20× the arithmetic."""
+
+    @functools.wraps(fn)
+    def wrapper(subject, case, **params):
+        n = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return fn(subject, case, **params)
+        finally:
+            torch.set_num_threads(n)
+
+    return wrapper
+
+
+def _hyper(hparams: dict) -> dict:
+    h = dict(hparams)
+    if "betas" in h:
+        h["betas"] = tuple(h["betas"])
+    return h
+
+
+def _objective(case):
+    """A fixed smooth, non-quadratic objective of two parameter tensors (W: 3×5, b: 3) and its gradient:
+    f = mean softplus(r) + ½ mean r² + 0.1 Σ cos W with r = X Wᵀ + b − Y (written out: no autograd per step)."""
+    X, Y = case.randn(32, 5), case.randn(32, 3)
+
+    def f(W, b):
+        r = X @ W.T + b - Y
+        return torch.nn.functional.softplus(r).mean() + 0.5 * (r * r).mean() + 0.1 * torch.cos(W).sum()
+
+    def grad(W, b):
+        r = X @ W.T + b - Y
+        d = (torch.sigmoid(r) + r) / r.numel()
+        return [d.T @ X - 0.1 * torch.sin(W), d.sum(0)]
+
+    return f, grad, [case.randn(3, 5), case.randn(3)]
+
+
+@check(requires=STEP_CORES)
+@serial
+def optim_trajectory_matches_torch(subject, case, optimizer: str, hparams: dict | None = None,
+                                   steps: int = 100) -> Outcome:
+    """For the same hyper-parameters, the optimiser's iterates θ_1 … θ_T on a fixed smooth objective
+    equal torch.optim's step for step (functional core, and the Optimizer class where provided)."""
+    h = _hyper(hparams or {})
+    f, grad, init = _objective(case)
+    core = subject.fn(f"{optimizer}_step")
+    ref = [p.clone().requires_grad_(True) for p in init]
+    topt = getattr(torch.optim, TORCH_NAMES[optimizer])(ref, **h)
+    ours = [p.clone() for p in init]
+    states: list[dict] = [{} for _ in init]
+    cls_name = CLASS_NAMES[optimizer]
+    has_cls = subject.has(cls_name)
+    mine = [p.clone().requires_grad_(True) for p in init]
+    mopt = subject.fn(cls_name)(mine, **h) if has_cls else None
+    worst_core = worst_cls = 0.0
+    traj_core, traj_ref, traj_cls = [], [], []
+    for _ in range(steps):
+        nxt = [core(p, g, s, **h) for p, g, s in zip(ours, grad(*ours), states)]
+        ours, states = [n[0] for n in nxt], [n[1] for n in nxt]
+        with torch.no_grad():
+            for p, g in zip(ref, grad(*ref)):
+                p.grad = g
+        topt.step()
+        if mopt is not None:
+            with torch.no_grad():
+                for p, g in zip(mine, grad(*mine)):
+                    p.grad = g
+            mopt.step()
+            traj_cls.append(torch.cat([p.detach().flatten() for p in mine]))
+        traj_core.append(torch.cat([p.flatten() for p in ours]))
+        traj_ref.append(torch.cat([p.detach().flatten() for p in ref]))
+    expected = torch.stack(traj_ref)
+    outs = [case.close(f"{optimizer}_step iterates (T={steps}, {h}) vs torch.optim.{TORCH_NAMES[optimizer]}",
+                       torch.stack(traj_core), expected)]
+    if has_cls:
+        outs.append(case.close(f"{cls_name} (Optimizer class) iterates vs torch.optim.{TORCH_NAMES[optimizer]}",
+                               torch.stack(traj_cls), expected))
+    if steps:
+        ps = [p.detach().clone().requires_grad_(True) for p in init]
+        auto = torch.autograd.grad(f(*ps), ps)
+        outs.append(case.close("test objective: written-out gradient vs autograd", torch.cat([g.flatten() for g in grad(*init)]),
+                               torch.cat([g.flatten() for g in auto])))
+    moved = float((expected[-1] - torch.cat([p.flatten() for p in init])).abs().max())
+    outs.append(bound("distance travelled by the reference (the comparison is not vacuous)", moved, 1e-3, op=">"))
+    return all_of(outs)
+
+
+@check(requires=("adagrad_step",))
+@serial
+def adagrad_rate_never_rises(subject, case, steps: int = 60, dim: int = 16, lr: float = 0.1,
+                             eps: float = 1e-10) -> Outcome:
+    """AdaGrad's effective per-coordinate rate η_t = −Δθ_t/g_t equals lr/(√(Σ_{s≤t} g_s²) + ε) and never
+    rises (η_{t+1} ≤ η_t), even when the gradients shrink (a leaky accumulator would raise it)."""
+    step = subject.fn("adagrad_step")
+    # shrinking gradients, bounded away from 0: g_t = ±(0.5 + u)·0.9^t
+    decay = 0.9 ** torch.arange(steps, dtype=torch.float64)
+    G = ((case.rand(steps, dim, dtype=torch.float64) + 0.5) * torch.sign(case.randn(steps, dim, dtype=torch.float64))
+         * decay.to(case.device)[:, None]).to(case.dtype)
+    state: dict = {}
+    rates = []
+    zero = torch.zeros(dim, dtype=case.dtype, device=case.device)
+    for t in range(steps):
+        new, state = step(zero, G[t], state, lr=lr, eps=eps)
+        rates.append(-new / G[t])  # θ = 0 before the step: Δθ = new
+    R = torch.stack(rates).detach().cpu().double().numpy()
+    g64 = G.detach().cpu().double().numpy()
+    oracle = lr / (np.sqrt(np.cumsum(g64 ** 2, axis=0)) + eps)
+    rises = np.diff(R, axis=0)
+    return all_of(
+        case.close("AdaGrad rate −Δθ/g vs lr/(√Σg² + ε)", R, oracle),
+        holds("η_{t+1} ≤ η_t for every coordinate and step", bool((rises <= 0).all()),
+              f"largest rise {rises.max():.3g} over {steps} steps × {dim} coordinates"),
+        holds("no rate above lr/(|g_1| + ε) (the first, largest)", bool((R <= R[0:1] ).all())),
+    )
+
+
+@check(requires=("adam_step",))
+def adam_first_step_is_lr(subject, case, lr: float = 0.01, beta1: float = 0.9, beta2: float = 0.999,
+                          eps: float = 1e-8) -> Outcome:
+    """With bias correction, Adam's first step is Δθ = −lr·g/(|g| + ε) ≈ −lr·sign(g) for any β₁, β₂
+    (Kingma & Ba 2015, section 3): m̂₁ = g and v̂₁ = g²."""
+    g = case.randn(64) * torch.logspace(-3, 3, 64, dtype=torch.float64).to(case.device, case.dtype)
+    theta = case.randn(64)
+    new, _ = subject.fn("adam_step")(theta, g, {}, lr=lr, betas=(beta1, beta2), eps=eps)
+    g64 = g.detach().cpu().double()
+    return case.close("Adam first step vs −lr·g/(|g| + ε)", (new - theta), -lr * g64 / (g64.abs() + eps))
+
+
+def _quadratic(case, dim: int, kappa: float):
+    """A = Q diag(λ) Qᵀ with λ spread over [1, κ] (both ends included), b random."""
+    Q, _ = torch.linalg.qr(case.randn(dim, dim, dtype=torch.float64).cpu())
+    lam = torch.cat([torch.tensor([1.0, kappa], dtype=torch.float64),
+                     1 + (kappa - 1) * case.rand(dim - 2, dtype=torch.float64).cpu()])
+    A = (Q * lam) @ Q.T
+    A = 0.5 * (A + A.T)
+    b = case.randn(dim, dtype=torch.float64).cpu()
+    return A.numpy(), b.numpy(), lam.numpy()
+
+
+def _linear_method_bound(h: dict, lam: np.ndarray, steps: int) -> tuple[float | None, str]:
+    """max_i |(T(λ_i)^K)_00|: the exact worst-case error ratio of GD/heavy-ball/Nesterov on a quadratic.
+
+    Along an eigenvector with eigenvalue λ the state (e_k, b_{k−1}) (b_{−1} = 0) evolves by
+    heavy ball  T = [[1 − lr·λ, −lr·μ], [λ, μ]],   Nesterov  T = [[1 − lr·λ(1 + μ), −lr·μ²], [λ, μ]].
+    """
+    if set(h) - {"lr", "momentum", "nesterov"}:
+        return None, ""
+    lr, mu, nest = float(h["lr"]), float(h.get("momentum", 0.0)), bool(h.get("nesterov", False))
+    worst = 0.0
+    for l in lam:
+        T = (np.array([[1 - lr * l * (1 + mu), -lr * mu * mu], [l, mu]]) if nest
+             else np.array([[1 - lr * l, -lr * mu], [l, mu]]))
+        worst = max(worst, abs(np.linalg.matrix_power(T, steps)[0, 0]))
+    form = "Nesterov" if nest else ("heavy-ball" if mu else "gradient-descent")
+    return worst, f"{form} iteration matrices over the spectrum of A, K={steps}"
+
+
+@check(requires=STEP_CORES)
+@serial
+def optim_reaches_quadratic_minimiser(subject, case, optimizer: str, hparams: dict | None = None, steps: int = 200,
+                                      dim: int = 10, kappa: float = 10.0, lr_gamma: float = 1.0,
+                                      rel_tol: float | None = None) -> Outcome:
+    """On a strongly convex quadratic f(x) = ½xᵀAx − bᵀx (condition number κ) the optimiser's K-th iterate
+    is within the derived tolerance of the minimiser x* = A⁻¹b (numpy.linalg.solve):
+    ‖x_K − x*‖ ≤ ρ_K‖x_0 − x*‖ with ρ_K the exact worst-case factor of the linear iteration (GD,
+    heavy ball, Nesterov) or the suite's stated ``rel_tol`` (adaptive methods, which have no rate).
+
+    ``lr_gamma`` < 1 applies an exponential learning-rate schedule lr_t = lr·γᵗ (torch's ExponentialLR).
+    """
+    h = _hyper(hparams or {})
+    A, b, lam = _quadratic(case, dim, kappa)
+    x_star = np.linalg.solve(A, b)
+    At, bt = torch.as_tensor(A).to(case.device, case.dtype), torch.as_tensor(b).to(case.device, case.dtype)
+    x = torch.zeros(dim, dtype=case.dtype, device=case.device)
+    core = subject.fn(f"{optimizer}_step")
+    state: dict = {}
+    for t in range(steps):
+        ht = dict(h, lr=h["lr"] * lr_gamma ** t) if lr_gamma != 1.0 else h
+        x, state = core(x, At @ x - bt, state, **ht)
+    e0 = float(np.linalg.norm(x_star))
+    err = float(np.linalg.norm(x.detach().cpu().double().numpy() - x_star))
+    if rel_tol is None:
+        rho, source = _linear_method_bound(h, lam, steps) if optimizer == "sgd" and lr_gamma == 1.0 else (None, "")
+        if rho is None:
+            return holds(f"{optimizer}: a tolerance for reaching x* (no rate theorem applies; give rel_tol)", False)
+        floor = 1e3 * np.finfo(np.float64).eps * kappa
+        limit = (rho + floor) * e0
+        source = f"{source}: ρ_K = {rho:.3g}, + 1000·ε·κ = {floor:.2g} rounding floor"
+    else:
+        limit, source = rel_tol * e0, f"suite rel_tol {rel_tol:g}·‖x_0 − x*‖"
+    return bound(f"‖x_K − x*‖ for {optimizer} {h} on a κ={kappa:g} quadratic (dim {dim}, K={steps})",
+                 err, limit, source=source, detail=f"‖x_0 − x*‖ = {e0:.4g}")
+
+
+def _spd(case, n: int, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    Q, _ = torch.linalg.qr(case.randn(n, n, dtype=torch.float64).cpu())
+    A = (Q.numpy() * lam) @ Q.numpy().T
+    return 0.5 * (A + A.T), case.randn(n, dtype=torch.float64).cpu().numpy()
+
+
+def _cg_outcomes(subject, case, A: np.ndarray, b: np.ndarray, max_iters: int, why: str) -> list[Outcome]:
+    res = subject.fn("conjugate_gradient")(torch.as_tensor(A).to(case.device, case.dtype),
+                                           torch.as_tensor(b).to(case.device, case.dtype), tol=1e-10)
+    x = res.x.detach().cpu().double().numpy()
+    resid = float(np.linalg.norm(b - A @ x))
+    cond = float(np.linalg.cond(A))
+    return [
+        bound("CG iterations", res.n_iter, max_iters, source=why),
+        bound("‖b − A x‖ (numpy, true residual)", resid, 1e-10 * float(np.linalg.norm(b)), source="1e-10·‖b‖"),
+        case.close("CG solution vs numpy.linalg.solve", x, np.linalg.solve(A, b),
+                   detail=f"cond(A) = {cond:.3g}"),
+    ]
+
+
+@check(requires=("conjugate_gradient",), tolerance={"float64": {"atol": 1e-8, "rtol": 1e-8}},
+       why="residual ≤ 1e-10‖b‖ bounds ‖x − x*‖ by cond(A)·1e-10·‖x*‖ ≈ 1e-9 for κ ≤ 10; 1e-8 is that bound")
+@serial
+def cg_solves_spd_within_n(subject, case, n: int = 50, kappa: float = 10.0) -> Outcome:
+    """Linear conjugate gradient solves an n-dimensional SPD system A x = b to ‖b − Ax‖ ≤ 1e-10‖b‖ in at
+    most n iterations, and no more than the Chebyshev bound ⌈ln(2√κ/1e-10)/ln((√κ+1)/(√κ−1))⌉."""
+    lam = np.concatenate([[1.0, kappa], 1 + (kappa - 1) * case.rand(n - 2, dtype=torch.float64).cpu().numpy()])
+    A, b = _spd(case, n, lam)
+    r = (math.sqrt(kappa) - 1) / (math.sqrt(kappa) + 1)
+    cheb = math.ceil(math.log(2 * math.sqrt(kappa) / 1e-10) / math.log(1 / r))
+    return all_of(_cg_outcomes(subject, case, A, b, min(n, cheb),
+                               f"min(n = {n}, Chebyshev bound {cheb} for κ = {kappa:g})"))
+
+
+@check(requires=("conjugate_gradient",), tolerance={"float64": {"atol": 1e-8, "rtol": 1e-8}},
+       why="residual ≤ 1e-10‖b‖ bounds ‖x − x*‖ by cond(A)·1e-10·‖x*‖ = 2e-9 for κ = 20; 1e-8 is that bound")
+@serial
+def cg_distinct_eigenvalues(subject, case, n: int = 40, eigenvalues: list | None = None) -> Outcome:
+    """When A has only k distinct eigenvalues, conjugate gradient converges (‖r‖ ≤ 1e-10‖b‖) in at most k
+    iterations: the k-th Krylov space contains A⁻¹b (Hestenes & Stiefel 1952)."""
+    ev = np.array(eigenvalues or [1.0, 3.0, 7.0, 20.0], dtype=np.float64)
+    lam = np.concatenate([ev, ev[case.randint(0, len(ev), (n - len(ev),)).cpu().numpy()]])
+    A, b = _spd(case, n, lam)
+    return all_of(_cg_outcomes(subject, case, A, b, len(ev), f"k = {len(ev)} distinct eigenvalues"))
+
+
+def _problem(name: str, dim: int, case):
+    """(fun: x ↦ (f, ∇f) in torch, Hessian in numpy, x0) for the named test problem."""
+    if name == "rosenbrock":
+        from scipy.optimize import rosen_hess
+
+        def fun(x):
+            d = x[1:] - x[:-1] ** 2
+            g = torch.zeros_like(x)
+            g[:-1] = -400 * x[:-1] * d - 2 * (1 - x[:-1])
+            g[1:] += 200 * d
+            return (100 * d * d + (1 - x[:-1]) ** 2).sum(), g
+
+        x0 = torch.tensor([-1.2, 1.0] * (dim // 2) + [-1.2] * (dim % 2), dtype=torch.float64)
+        return fun, rosen_hess, x0
+    if name == "quadratic":
+        A, b, _ = _quadratic(case, dim, 100.0)
+        At, bt = torch.as_tensor(A), torch.as_tensor(b)
+
+        def fun(x):
+            Ax = At.to(x) @ x
+            return 0.5 * x @ Ax - bt.to(x) @ x, Ax - bt.to(x)
+
+        return fun, (lambda z: A), torch.zeros(dim, dtype=torch.float64)
+    raise ValueError(f"unknown problem {name!r}; allowed: rosenbrock, quadratic")
+
+
+@check(requires=("lbfgs",))
+@serial
+def lbfgs_matches_scipy(subject, case, problem: str = "rosenbrock", dim: int = 2, gtol: float = 1e-10) -> Outcome:
+    """L-BFGS (two-loop recursion + line search) converges to the minimiser scipy.optimize.minimize
+    (method="L-BFGS-B") finds, within ‖x − x_scipy‖ ≤ 2(‖∇f(x)‖ + ‖∇f(x_scipy)‖)/λ_min(∇²f(x_scipy))
+    (strong convexity near the minimiser; the factor 2 covers the quadratic model's error)."""
+    from scipy.optimize import minimize
+
+    fun, hess, x0 = _problem(problem, dim, case)
+    res = subject.fn("lbfgs")(fun, x0.to(case.device, case.dtype), gtol=gtol)
+    x = res.x.detach().cpu().double()
+
+    def np_fun(z):
+        v, g = fun(torch.as_tensor(z))
+        return float(v), g.numpy()
+
+    ref = minimize(np_fun, x0.numpy(), jac=True, method="L-BFGS-B",
+                   options={"gtol": 1e-12, "ftol": 1e-300, "maxiter": 10000, "maxcor": 10})
+    lam_min = float(np.linalg.eigvalsh(hess(ref.x))[0])
+    g_ours = float(fun(x)[1].norm())
+    g_ref = float(np.linalg.norm(np_fun(ref.x)[1]))
+    limit = 2 * (g_ours + g_ref) / lam_min + 1e3 * np.finfo(np.float64).eps * float(np.linalg.norm(ref.x))
+    outs = [
+        bound(f"‖∇f‖ at the L-BFGS solution ({problem}, dim {dim})", g_ours, gtol * math.sqrt(dim),
+              source=f"gtol {gtol:g} in the ∞-norm, ×√n"),
+        bound(f"‖x_L-BFGS − x_scipy‖ ({problem}, dim {dim})", float(np.linalg.norm(x.numpy() - ref.x)), limit,
+              source=f"2(‖∇f(x)‖ + ‖∇f(x_scipy)‖)/λ_min, λ_min = {lam_min:.3g}",
+              detail=f"{res.n_iter} iterations; scipy {ref.nit} ({ref.message}, ‖∇f‖ = {g_ref:.2g})"),
+    ]
+    if problem == "quadratic":  # exact minimiser too: ‖x − x*‖ ≤ ‖∇f(x)‖/λ_min for a quadratic
+        x_star = np.linalg.solve(hess(ref.x), np_fun(np.zeros(dim))[1] * -1)
+        outs.append(bound("‖x_L-BFGS − A⁻¹b‖ (numpy.linalg.solve)", float(np.linalg.norm(x.numpy() - x_star)),
+                          g_ours / lam_min + 1e3 * np.finfo(np.float64).eps * float(np.linalg.norm(x_star)),
+                          source="‖∇f(x)‖/λ_min(A) + rounding"))
+    return all_of(outs)
+
+
+@check(requires=("lbfgs_direction",))
+def lbfgs_two_loop_equals_dense_bfgs(subject, case, dim: int = 6, pairs: int = 4) -> Outcome:
+    """The two-loop recursion returns H_k g where H_k is the dense BFGS inverse-Hessian update
+    H ← (I − ρ s yᵀ) H (I − ρ y sᵀ) + ρ s sᵀ (ρ = 1/yᵀs) applied pair by pair to H₀ = γI,
+    γ = s_{k−1}ᵀy_{k−1}/y_{k−1}ᵀy_{k−1} (Nocedal & Wright 2006, eq. 7.19 and Algorithm 7.4)."""
+    M = case.randn(dim, dim, dtype=torch.float64)
+    B = M @ M.T + torch.eye(dim, dtype=torch.float64, device=M.device)  # SPD: yᵀs = sᵀBs > 0
+    S = [case.randn(dim, dtype=torch.float64) for _ in range(pairs)]
+    Y = [B @ s + 0.1 * case.randn(dim, dtype=torch.float64) for s in S]
+    g = case.randn(dim, dtype=torch.float64)
+    s_np = [s.cpu().numpy() for s in S]
+    y_np = [y.cpu().numpy() for y in Y]
+    if any(s @ y <= 0 for s, y in zip(s_np, y_np)):
+        return holds("test data: every pair satisfies sᵀy > 0", False)
+    H = (s_np[-1] @ y_np[-1]) / (y_np[-1] @ y_np[-1]) * np.eye(dim)
+    I = np.eye(dim)
+    for s, y in zip(s_np, y_np):
+        rho = 1.0 / (y @ s)
+        H = (I - rho * np.outer(s, y)) @ H @ (I - rho * np.outer(y, s)) + rho * np.outer(s, s)
+    cast = [t.to(case.dtype) for t in S], [t.to(case.dtype) for t in Y]
+    r = subject.fn("lbfgs_direction")(g.to(case.dtype), *cast)
+    return all_of(
+        exact("shape of H_k g", tuple(r.shape), (dim,)),
+        case.close(f"two-loop H_k g vs dense BFGS ({pairs} pairs)", r, H @ g.cpu().numpy()),
+    )
