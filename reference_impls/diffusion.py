@@ -207,19 +207,24 @@ class EpsMLP(nn.Module):
 
 
 class GaussianDiffusion(nn.Module):
-    """A DDPM: the linear β schedule (non-persistent buffers) and an :class:`EpsMLP`.
+    """A DDPM: the linear β schedule of its config and an :class:`EpsMLP`.
 
     ``forward(x_t, t)`` is the ε-network; :meth:`q_sample`, :meth:`loss` and
-    :meth:`p_sample_step` apply the functional cores with this model's schedule.
+    :meth:`p_sample_step` apply the functional cores with this model's schedule. The schedule
+    is not a buffer: it is rebuilt in float64 on the data's device by :meth:`schedule`, so
+    casting the network to float32 or bfloat16 never rounds β or ᾱ.
     """
 
     def __init__(self, config: DiffusionConfig | None = None, **overrides: object) -> None:
         super().__init__()
         self.config = c = replace(config or DiffusionConfig(), **overrides)
-        betas = linear_beta_schedule(c.T, c.beta_1, c.beta_T)
-        self.register_buffer("betas", betas, persistent=False)
-        self.register_buffer("alpha_bar", alpha_bar(betas), persistent=False)
         self.eps_model = EpsMLP(c)
+
+    def schedule(self, device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(β, ᾱ), each (T + 1,) in float64 on ``device``."""
+        c = self.config
+        betas = linear_beta_schedule(c.T, c.beta_1, c.beta_T, device=device)
+        return betas, alpha_bar(betas)
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return self.eps_model(x_t, t)
@@ -227,14 +232,14 @@ class GaussianDiffusion(nn.Module):
     def q_sample(self, x0: torch.Tensor, t: int | torch.Tensor, eps: torch.Tensor | None = None,
                  generator: torch.Generator | None = None) -> torch.Tensor:
         """x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε (see :func:`q_sample`)."""
-        return q_sample(x0, t, self.alpha_bar, eps, generator)
+        return q_sample(x0, t, self.schedule(x0.device)[1], eps, generator)
 
     def loss(self, x0: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """L_simple with t ~ Uniform{1..T} per sample (Ho et al. Algorithm 1)."""
         t = torch.randint(1, self.config.T + 1, (x0.shape[0],), generator=generator, device=x0.device)
-        return eps_loss(self.eps_model, x0, t, self.alpha_bar, generator=generator)
+        return eps_loss(self.eps_model, x0, t, self.schedule(x0.device)[1], generator=generator)
 
     def p_sample_step(self, x_t: torch.Tensor, t: int, noise: torch.Tensor | None = None,
                       generator: torch.Generator | None = None) -> torch.Tensor:
         """x_{t−1} from p_θ(x_{t−1} | x_t) (see :func:`p_sample_step`)."""
-        return p_sample_step(self.eps_model, x_t, t, self.betas, noise, generator)
+        return p_sample_step(self.eps_model, x_t, t, self.schedule(x_t.device)[0], noise, generator)

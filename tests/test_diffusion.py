@@ -114,6 +114,22 @@ def p_step_sqrt_alpha_bar(eps_model, x_t, t, betas, noise=None, generator=None, 
     return mean + var.sqrt() * ref._noise(x_t, noise, generator)
 
 
+def eps_loss_fresh_target(eps_model, x0, t, alpha_bar, eps=None, generator=None, reduction="mean"):
+    """Regresses on a fresh noise draw instead of the ε that made x_t: nothing to learn."""
+    x_t = ref.q_sample(x0, t, alpha_bar, eps=ref._noise(x0, eps, generator))
+    per = (ref._noise(x0, None, generator) - eps_model(x_t, t)).square().flatten(1).sum(1)
+    return per.mean() if reduction == "mean" else per
+
+
+def eps_loss_leaks_noise(eps_model, x0, t, alpha_bar, eps=None, generator=None, reduction="mean"):
+    """The network is shown x_t − √ᾱ_t x_0 (the scaled noise itself): it can beat the Bayes bound."""
+    eps = ref._noise(x0, eps, generator)
+    x_t = ref.q_sample(x0, t, alpha_bar, eps=eps)
+    leak = x_t - ref._at(alpha_bar.sqrt(), t, x0) * x0
+    per = (eps - eps_model(leak, t)).square().flatten(1).sum(1)
+    return per.mean() if reduction == "mean" else per
+
+
 class IgnoresTime(ref.GaussianDiffusion):
     def forward(self, x_t, t):
         return self.eps_model(x_t, torch.zeros_like(t))
@@ -174,6 +190,11 @@ def test_eps_loss_rejects_wrong_x_t_and_averaging():
     assert not run_check("ddpm_eps_loss_gaussian_bayes", broken(eps_loss=eps_loss_elementwise_mean)).passed
 
 
+def test_training_check_rejects_unlearnable_and_leaky_losses():
+    assert not run_check("ddpm_training_closes_bayes_gap", broken(eps_loss=eps_loss_fresh_target)).passed
+    assert not run_check("ddpm_training_closes_bayes_gap", broken(eps_loss=eps_loss_leaks_noise)).passed
+
+
 def test_ancestral_step_rejects_wrong_variance_and_mean():
     assert not run_check("ddpm_ancestral_step_true_eps", broken(p_sample_step=p_step_beta_variance)).passed
     assert not run_check("ddpm_ancestral_step_true_eps", broken(p_sample_step=p_step_sqrt_alpha_bar)).passed
@@ -192,4 +213,6 @@ def test_gaussian_diffusion_methods_use_its_schedule():
     g = torch.Generator().manual_seed(0)
     assert model.loss(x0.float(), generator=g).shape == ()
     assert model.p_sample_step(x0.float(), 5, generator=g).shape == (4, 3)
-    assert "betas" not in model.state_dict()  # schedule buffers are non-persistent
+    betas, ab16 = model.to(torch.bfloat16).schedule()
+    assert betas.dtype == ab16.dtype == torch.float64  # casting the network never rounds the schedule
+    assert torch.equal(ab16, ab)
