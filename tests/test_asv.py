@@ -1,0 +1,108 @@
+"""asv benchmarks generated from the suites, and the asv configuration.
+
+The classes are generated from a temporary suite (functions of reference_impls.activations),
+so these tests do not depend on which families exist yet. ``asv check`` in a subprocess is
+marked slow (it imports torch and every suite: a few seconds).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from harness import asv_suites
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SUITE = """\
+suite: act_bench
+title: Activation benchmarks
+subject:
+  factory: reference_impls.activations
+defaults: {devices: [cpu, cuda], dtypes: [float64], seed: 0}
+properties:
+  - check: softmax_sums_to_one
+benchmarks:
+  - {workload: forward, call: softmax, batch_sizes: [8, 64], dtypes: [float32, bfloat16], inputs: [{shape: [32]}]}
+  - {workload: train_step, call: softmax, batch_sizes: [8], inputs: [{shape: [32]}]}
+"""
+
+
+@pytest.fixture
+def suites_dir(tmp_path) -> Path:
+    (tmp_path / "act_bench.yaml").write_text(SUITE)
+    return tmp_path
+
+
+def test_one_class_per_benchmark_with_params_and_version(suites_dir):
+    classes = asv_suites.generate(suites_dir)
+    assert sorted(classes) == ["act_bench__softmax_forward", "act_bench__softmax_train_step"]
+    fwd = classes["act_bench__softmax_forward"]
+    assert fwd.params == [["cpu", "cuda"], ["float32", "bfloat16"], [8, 64]]
+    assert fwd.param_names == ["device", "dtype", "batch"]
+    versions = {c.version for c in classes.values()}
+    assert len(versions) == 2 and all(isinstance(v, str) and v for v in versions)
+    # the version follows the benchmark's definition, not the (shared) source code
+    (suites_dir / "act_bench.yaml").write_text(SUITE.replace("shape: [32]}]}\n  - {workload: train_step",
+                                                             "shape: [64]}]}\n  - {workload: train_step"))
+    again = asv_suites.generate(suites_dir)
+    assert again["act_bench__softmax_forward"].version != fwd.version
+    assert again["act_bench__softmax_train_step"].version == classes["act_bench__softmax_train_step"].version
+
+
+def test_setup_is_memoised_and_time_step_runs(suites_dir):
+    cls = asv_suites.generate(suites_dir)["act_bench__softmax_train_step"]
+    a, b = cls(), cls()
+    a.setup("cpu", "float32", 8)
+    b.setup("cpu", "float32", 8)
+    assert a.step is b.step  # built once per parameter set
+    a.time_step("cpu", "float32", 8)
+
+
+def test_setup_skips_what_cannot_run_here(suites_dir):
+    cls = asv_suites.generate(suites_dir)["act_bench__softmax_forward"]
+    with pytest.raises(NotImplementedError, match="dtype policy"):
+        cls().setup("cpu", "bfloat16", 8)  # bfloat16 only on CUDA for this benchmark
+    if not torch.cuda.is_available():
+        with pytest.raises(NotImplementedError, match="CUDA not available"):
+            cls().setup("cuda", "float32", 8)
+
+
+def test_invalid_suites_are_left_out(suites_dir, capsys):
+    (suites_dir / "broken.yaml").write_text("suite: broken\ntitle: x\nsubject: {factory: reference_impls.nope}\nproperties: []\n")
+    assert list(asv_suites.generate(suites_dir)) == ["act_bench__softmax_forward", "act_bench__softmax_train_step"]
+    assert "skipping invalid suite" in capsys.readouterr().err
+
+
+def test_machine_name_names_the_gpu():
+    name = asv_suites.machine_name()
+    assert name and " " not in name
+    if not torch.cuda.is_available():
+        assert name.endswith("-cpu")
+
+
+def test_asv_conf():
+    from asv.util import load_json
+
+    conf = load_json(str(ROOT / "asv.conf.json"), js_comments=True)  # asv reads it the same way
+    assert conf["results_dir"] == "results/asv" and conf["html_dir"] == "results/asv/html"
+    assert (ROOT / conf["benchmark_dir"] / "suites.py").exists()
+    assert conf["matrix"] == {"req": {"torch": ["2.13.0"]}}
+    assert conf["build_command"] == ["python -m pip wheel --no-deps --no-build-isolation -w {build_cache_dir} {build_dir}"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("asv") is None and not (Path(sys.executable).parent / "asv").exists(),
+                    reason="asv is not installed")
+def test_asv_check_discovers_the_generated_benchmarks(suites_dir):
+    asv = shutil.which("asv") or str(Path(sys.executable).parent / "asv")
+    env = {**os.environ, "DLH_SUITES": str(suites_dir)}
+    r = subprocess.run([asv, "check", "-E", "existing:same"], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "No problems found" in r.stdout
