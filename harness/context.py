@@ -98,10 +98,11 @@ class Case:
         return self._place(torch.bernoulli(probs, generator=self.generator), dtype)
 
     def gen(self, device: str | None = None) -> torch.Generator:
-        """A fresh generator on ``device`` (default: the case's) seeded from this case, for
-        library calls that sample on the device itself (e.g. a Gibbs chain on CUDA)."""
+        """A fresh generator on ``device`` (default: the case's), for library calls that sample on
+        the device itself (e.g. a Gibbs chain on CUDA). Its seed is derived from, but differs
+        from, :attr:`generator`'s: equal seeds would replay the data drawn by :meth:`randn`."""
         g = torch.Generator(device or self.device)
-        g.manual_seed(self.seed)
+        g.manual_seed(zlib.crc32(f"gen/{self.seed}".encode()))
         return g
 
     @contextlib.contextmanager
