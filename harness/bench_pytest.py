@@ -60,6 +60,13 @@ def _make_test(suite: Any, bench: Any, device: str, dtype: str, batch: int):
     return test
 
 
+class BenchmarkItem(pytest.Function):
+    """A pytest-benchmark test reported at the benchmark's line of the suite file."""
+
+    def reportinfo(self) -> tuple[Any, int, str]:
+        return self.path, getattr(self, "dlh_line", 1) - 1, self.name
+
+
 def collect(parent: pytest.Collector, suite: Any) -> Iterator[pytest.Item]:
     """Benchmark items for ``suite`` (nothing unless :func:`enabled`)."""
     if not enabled(parent.config):
@@ -73,8 +80,9 @@ def collect(parent: pytest.Collector, suite: Any) -> Iterator[pytest.Item]:
             for dtype in dtypes_for(bench, device):
                 for batch in bench.batch_sizes:
                     name = f"bench_{bench.id}[{device}-{dtype}-b{batch}]"
-                    item = pytest.Function.from_parent(parent, name=name,
-                                                       callobj=_make_test(suite, bench, device, dtype, batch))
+                    item = BenchmarkItem.from_parent(parent, name=name,
+                                                     callobj=_make_test(suite, bench, device, dtype, batch))
+                    item.dlh_line = bench.line
                     item.add_marker(getattr(pytest.mark, MARK))
                     opts: dict[str, Any] = {"group": f"{suite.name}/{bench.id} {device} {dtype}"}
                     if device == "cuda":
