@@ -6,6 +6,9 @@ Oracles: autograd (stationarity of V, generator gradients), torch's BCE-with-log
 ``torch.distributions.Categorical``, scipy (``minimize_scalar``, ``jensenshannon``,
 ``wasserstein_distance``, ``kstest``) and the closed forms of Goodfellow et al. (2014)
 computed here, independently of the subject.
+
+Every check runs with one intra-op thread (restored afterwards): the models are tiny, and on a
+shared 2-core machine OpenMP's extra threads made them 10–50× slower without changing a result.
 """
 from __future__ import annotations
 
@@ -65,7 +68,7 @@ def _one_thread() -> Iterator[None]:
 
 
 def _single_threaded(fn):
-    """Run a whole check (a training loop of tiny models) under :func:`_one_thread`."""
+    """Run a whole check under :func:`_one_thread` (every model here is tiny)."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         with _one_thread():
@@ -82,6 +85,7 @@ def _is_pool(m: nn.Module) -> bool:
 # GAN: value function, losses, optimal discriminator
 # =============================================================================================
 @check(requires=("value_function", "discriminator_loss"))
+@_single_threaded
 def gan_value_function_matches_bce(subject, case, batch: int = 64, scale: float = 4.0) -> Outcome:
     """V(D, G) = E_data[log D(x)] + E_z[log(1 − D(G(z)))] equals −(BCE(real logits, 1) + BCE(fake logits, 0))
     (torch's binary_cross_entropy_with_logits), J_D = −V, weights give the weighted expectation,
@@ -110,6 +114,7 @@ def gan_value_function_matches_bce(subject, case, batch: int = 64, scale: float 
 
 
 @check(requires=("generator_loss_minimax", "generator_loss_nonsaturating"))
+@_single_threaded
 def gan_generator_losses_match_bce(subject, case, batch: int = 64, scale: float = 5.0) -> Outcome:
     """The minimax generator loss E_z[log(1 − D(G(z)))] equals −BCE(fake logits, 0) and the non-saturating
     loss −E_z[log D(G(z))] equals BCE(fake logits, 1) (torch's binary_cross_entropy_with_logits),
@@ -124,6 +129,7 @@ def gan_generator_losses_match_bce(subject, case, batch: int = 64, scale: float 
 
 
 @check(requires=("generator_loss_minimax", "generator_loss_nonsaturating"))
+@_single_threaded
 def gan_generator_gradient_saturation(subject, case) -> Outcome:
     """As D(G(z)) → 0 (logit l → −∞) the minimax generator gradient vanishes, ∂/∂l E[log(1 − σ(l))] = −σ(l)/n,
     while the non-saturating one does not, ∂/∂l (−E[log σ(l)]) = −(1 − σ(l))/n → −1/n (autograd on the logits;
@@ -147,6 +153,7 @@ def gan_generator_gradient_saturation(subject, case) -> Outcome:
 
 
 @check(requires=("optimal_discriminator",))
+@_single_threaded
 def gan_optimal_discriminator(subject, case, support: int = 8, delta: float = 1e-4) -> Outcome:
     """For fixed p_data and p_g on a discrete support, the maximiser of V(D) = Σ_x p_data(x) log D(x) + p_g(x) log(1 − D(x))
     is D* = p_data/(p_data + p_g): ∂V/∂D = 0 at D* (autograd, to rounding), V(D*) ≥ V(D* ± δ) at every point, and D*
@@ -215,6 +222,7 @@ def gan_trained_discriminator_reaches_optimum(subject, case, support: int = 8, g
 
 
 @check(requires=("jensen_shannon",))
+@_single_threaded
 def gan_jensen_shannon_matches_scipy(subject, case, support: int = 10) -> Outcome:
     """JSD(p‖q) = ½KL(p‖m) + ½KL(q‖m) equals scipy.spatial.distance.jensenshannon(p, q)² (scipy returns the square
     root, natural log by default); JSD is symmetric, JSD(p‖p) = 0 and disjoint supports give log 2."""
@@ -234,6 +242,7 @@ def gan_jensen_shannon_matches_scipy(subject, case, support: int = 10) -> Outcom
 
 
 @check(requires=("value_function",))
+@_single_threaded
 def gan_value_at_optimum_is_jsd(subject, case, support: int = 8) -> Outcome:
     """With the optimal discriminator, V(G, D*) = −log 4 + 2·JSD(p_data‖p_g) (Goodfellow et al. 2014, Theorem 1),
     JSD from scipy's jensenshannon (squared); hence V(G, D*) ≥ −log 4."""
@@ -250,6 +259,7 @@ def gan_value_at_optimum_is_jsd(subject, case, support: int = 8) -> Outcome:
 
 
 @check(requires=("optimal_discriminator", "value_function", "jensen_shannon"))
+@_single_threaded
 def gan_optimum_at_equal_distributions(subject, case, support: int = 8) -> Outcome:
     """When p_g = p_data the optimal discriminator is D* ≡ ½ exactly, V(G, D*) = −log 4 and JSD = 0 (the global
     optimum of the minimax game)."""
@@ -264,6 +274,7 @@ def gan_optimum_at_equal_distributions(subject, case, support: int = 8) -> Outco
 
 
 @check(requires=("discriminator_loss",))
+@_single_threaded
 def gan_label_smoothing_one_sided(subject, case, batch: int = 32, alpha: float = 0.9, support: int = 6) -> Outcome:
     """One-sided label smoothing changes only the real target: J_D(real_label=α) = BCE(real, α) + BCE(fake, 0)
     (torch), ∂J_D/∂l_real = (σ(l) − α)/n and ∂J_D/∂l_fake = σ(l)/n (fake target still 0, autograd), and on a discrete
@@ -290,6 +301,7 @@ def gan_label_smoothing_one_sided(subject, case, batch: int = 32, alpha: float =
 
 
 @check(requires=("VirtualBatchNorm",))
+@_single_threaded
 def gan_virtual_batch_norm_reference_statistics(subject, case, batch: int = 16, ref: int = 32, features: int = 5) -> Outcome:
     """Virtual batch norm normalises each example with the fixed reference batch's mean and biased variance:
     VBN(x; ref) = F.batch_norm(x, mean(ref), var(ref), γ, β) in eval form; an example's output does not depend on the
@@ -358,6 +370,7 @@ def gan_k_discriminator_steps(subject, case, ks: list = [1, 3], batch: int = 16)
 
 
 @check()
+@_single_threaded
 def gan_forward_shapes(subject, case, batch: int = 8) -> Outcome:
     """The GAN maps noise z (B, latent_dim) to samples G(z) of shape (B, data_dim) and the discriminator to one
     logit per sample (B,), with D(x) = σ(logit) ∈ (0, 1)."""
@@ -415,6 +428,7 @@ def gan_moves_generator_toward_data(subject, case, steps: int = 300, batch: int 
 # DCGAN
 # =============================================================================================
 @check()
+@_single_threaded
 def dcgan_generator_architecture(subject, case, latent_dim: int = 100) -> Outcome:
     """The DCGAN generator takes latent_dim-d noise (100 in the notes) through one linear projection reshaped to a
     4-D feature map, upsamples only with strided transposed convolutions, each hidden one followed by BatchNorm2d
@@ -448,6 +462,7 @@ def dcgan_generator_architecture(subject, case, latent_dim: int = 100) -> Outcom
 
 
 @check()
+@_single_threaded
 def dcgan_discriminator_architecture(subject, case, batch: int = 4) -> Outcome:
     """The DCGAN discriminator is a stack of strided convolutions with LeakyReLU (no ReLU), BatchNorm2d after every
     hidden convolution except the input layer, no pooling and no fully connected hidden layer, ending in one logit
@@ -488,6 +503,7 @@ def dcgan_discriminator_architecture(subject, case, batch: int = 4) -> Outcome:
 
 
 @check(requires=())
+@_single_threaded
 def dcgan_output_shape_and_range(subject, case, batch: int = 6, scale: float = 50.0) -> Outcome:
     """The DCGAN generator maps (B, latent_dim) noise to (B, channels, image_size, image_size) images in [−1, 1]
     (tanh output), for any weights: also after every parameter is scaled ×50 and the noise ×50."""
@@ -510,6 +526,7 @@ def dcgan_output_shape_and_range(subject, case, batch: int = 6, scale: float = 5
 
 
 @check(requires=("transposed_conv_output_size", "conv_output_size"))
+@_single_threaded
 def dcgan_layer_sizes_follow_formula(subject, case, batch: int = 2) -> Outcome:
     """Every transposed convolution of the generator maps W to (W − 1)S − 2P + K and every convolution of the
     discriminator maps W to ⌊(W − K + 2P)/S⌋ + 1 (the subject's size functions applied to each layer's attributes
@@ -526,10 +543,13 @@ def dcgan_layer_sizes_follow_formula(subject, case, batch: int = 2) -> Outcome:
     for m, si, so in g_trace + d_trace:
         if isinstance(m, (nn.ConvTranspose2d, nn.Conv2d)):
             for ax in (0, 1):
+                extra = {"dilation": m.dilation[ax]} if m.dilation[ax] != 1 else {}
                 if isinstance(m, nn.ConvTranspose2d):
-                    pred = tsize(si[2 + ax], m.kernel_size[ax], m.stride[ax], m.padding[ax])
+                    if m.output_padding[ax]:
+                        extra["output_padding"] = m.output_padding[ax]
+                    pred = tsize(si[2 + ax], m.kernel_size[ax], m.stride[ax], m.padding[ax], **extra)
                 else:
-                    pred = csize(si[2 + ax], m.kernel_size[ax], m.stride[ax], m.padding[ax])
+                    pred = csize(si[2 + ax], m.kernel_size[ax], m.stride[ax], m.padding[ax], **extra)
                 ok &= pred == so[2 + ax]
             rows.append(f"{type(m).__name__}(K={m.kernel_size[0]},S={m.stride[0]},P={m.padding[0]}): {si[2]}->{so[2]}")
     n_convt = sum(isinstance(m, nn.ConvTranspose2d) for m, _, _ in g_trace)
@@ -575,6 +595,7 @@ def _size_grid(case, tsize, csize, max_w: int, max_k: int, max_s: int) -> tuple[
 
 
 @check(marks=("statistical",))
+@_single_threaded
 def dcgan_weight_init_normal(subject, case, alpha: float = 1e-3, std: float = 0.02) -> Outcome:
     """DCGAN initialises every convolution, transposed convolution and linear weight from N(0, 0.02²) and every
     BatchNorm scale from N(1, 0.02²) with zero shift: Kolmogorov–Smirnov tests (scipy.stats.kstest) do not reject
@@ -640,6 +661,7 @@ def dcgan_digits_discriminator_loss_decreases(subject, case, steps: int = 30, ba
 # conditional GAN, InfoGAN: conditioning
 # =============================================================================================
 @check()
+@_single_threaded
 def gan_condition_changes_output(subject, case, batch: int = 16) -> Outcome:
     """For the same noise z, every pair of different labels (codes) y ≠ y′ gives a different generator output
     G(z, y) ≠ G(z, y′) for every sample, while the same (z, y) gives the same output (the condition is an input of
@@ -658,6 +680,7 @@ def gan_condition_changes_output(subject, case, batch: int = 16) -> Outcome:
 
 
 @check()
+@_single_threaded
 def cgan_conditioning_is_per_sample(subject, case, batch: int = 12) -> Outcome:
     """The conditional generator treats each (z_i, y_i) independently: permuting the batch permutes the outputs, and
     changing one sample's label changes only that sample's output (autograd-free, float64)."""
@@ -730,6 +753,7 @@ def cgan_learns_class_conditionals(subject, case, steps: int = 300, batch: int =
 # CycleGAN
 # =============================================================================================
 @check(requires=("cycle_consistency_loss",))
+@_single_threaded
 def cyclegan_cycle_loss_zero_for_inverse_maps(subject, case, batch: int = 32, dim: int = 3) -> Outcome:
     """The cycle-consistency loss E_x‖F(G(x)) − x‖₁ + E_y‖G(F(y)) − y‖₁ is 0 when F = G⁻¹ (G an invertible affine map,
     F its inverse by torch.linalg.solve) and otherwise positive and equal to the L1 norms (summed over features,
@@ -765,6 +789,7 @@ def cyclegan_cycle_loss_zero_for_inverse_maps(subject, case, batch: int = 32, di
 
 
 @check(requires=("cyclegan_generator_loss",))
+@_single_threaded
 def cyclegan_generator_objective(subject, case, batch: int = 16, lam: float = 10.0) -> Outcome:
     """The CycleGAN generator objective is L_GAN(G, D_Y) + L_GAN(F, D_X) + λ·L_cyc(G, F): it equals BCE(D_Y(G(x)), 1) +
     BCE(D_X(F(y)), 1) (torch) plus λ times the L1 cycle loss computed here, and is affine in λ with slope L_cyc."""
@@ -788,6 +813,7 @@ def cyclegan_generator_objective(subject, case, batch: int = 16, lam: float = 10
 
 
 @check(requires=("cycle_consistency_loss",))
+@_single_threaded
 def cyclegan_cycle_gradient_routing(subject, case, batch: int = 16) -> Outcome:
     """The cycle loss trains both generators and neither discriminator: its gradient is non-zero for G and for F
     and absent (None or zero) for D_X and D_Y."""
@@ -812,6 +838,7 @@ def cyclegan_cycle_gradient_routing(subject, case, batch: int = 16) -> Outcome:
 # InfoGAN
 # =============================================================================================
 @check(requires=("mutual_information_lower_bound",))
+@_single_threaded
 def infogan_mi_bound_at_most_entropy(subject, case, batch: int = 64, K: int = 5) -> Outcome:
     """The InfoGAN bound L_I = E[log Q(c|x)] + H(c) equals torch.distributions.Categorical's mean log-probability
     plus H(c) = log K (scipy.stats.entropy of the uniform code); L_I ≤ log K, with equality when Q recovers c exactly,
@@ -835,6 +862,7 @@ def infogan_mi_bound_at_most_entropy(subject, case, batch: int = 64, K: int = 5)
 
 
 @check()
+@_single_threaded
 def infogan_q_shares_discriminator_body(subject, case, batch: int = 8) -> Outcome:
     """InfoGAN's Q network shares the discriminator's body: some parameters receive gradient from both the D logit
     and the Q logits, while each head's own parameters receive gradient from its output only."""
