@@ -97,12 +97,13 @@ class Case:
         probs = torch.full(shape, float(p), dtype=torch.float64) if not isinstance(p, torch.Tensor) else p.detach().cpu().double()
         return self._place(torch.bernoulli(probs, generator=self.generator), dtype)
 
-    def gen(self, device: str | None = None) -> torch.Generator:
+    def gen(self, device: str | None = None, stream: int = 0) -> torch.Generator:
         """A fresh generator on ``device`` (default: the case's), for library calls that sample on
         the device itself (e.g. a Gibbs chain on CUDA). Its seed is derived from, but differs
-        from, :attr:`generator`'s: equal seeds would replay the data drawn by :meth:`randn`."""
+        from, :attr:`generator`'s: equal seeds would replay the data drawn by :meth:`randn`.
+        Different ``stream`` numbers give independent generators."""
         g = torch.Generator(device or self.device)
-        g.manual_seed(zlib.crc32(f"gen/{self.seed}".encode()))
+        g.manual_seed(zlib.crc32(f"gen/{self.seed}/{stream}".encode()))
         return g
 
     @contextlib.contextmanager

@@ -24,10 +24,9 @@ def _f64(t: torch.Tensor) -> torch.Tensor:
 
 
 def _noise_gen(case, stream: int = 1) -> torch.Generator:
-    """A generator on the case's device for the subject's own noise draws, seeded apart from
-    ``case.generator`` (``case.gen()`` shares its seed, so on the CPU its draws would repeat
-    the data drawn with ``case.randn``: noise perfectly correlated with x_0)."""
-    return torch.Generator(case.device).manual_seed(case.seed + 7919 * stream)
+    """A generator on the case's device for the subject's own noise draws, independent of the
+    data drawn with ``case.randn`` (noise correlated with x_0 would void the checks)."""
+    return case.gen(stream=stream)
 
 
 def _np_schedule(T: int, beta_1: float, beta_T: float) -> tuple[np.ndarray, np.ndarray]:
