@@ -180,7 +180,7 @@ def gan_optimal_discriminator(subject, case, support: int = 8, delta: float = 1e
                             method="bounded", options={"xatol": 1e-13})
         opt.append(r.x)
         f2 = a / r.x ** 2 + b / (1 - r.x) ** 2           # |V''| at the optimum
-        limits.append(10 * math.sqrt(2 * 2.2e-16 * abs(r.fun) / f2) + 1e-12)  # ~√ε location limit, ×10
+        limits.append(10 * math.sqrt(2 * torch.finfo(F64).eps * abs(r.fun) / f2) + 1e-12)  # √ε location limit, ×10
     opt_t, lim_t = torch.tensor(opt, dtype=F64), torch.tensor(limits, dtype=F64)
     err = (D.detach() - opt_t).abs()
     return all_of(
