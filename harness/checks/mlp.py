@@ -1,0 +1,140 @@
+"""Checks for the multilayer perceptron (CATALOGUE.md section A, "MLP"; notes 003).
+
+The subject is an ``nn.Module`` class built from ``sizes`` (and ``activation``); it exposes its
+layers as ``weights[l]`` (n_out, n_in) and ``biases[l]`` (n_out,) (the family's protocol).
+Oracles: torch.autograd.gradcheck, an ``nn.Sequential`` of ``nn.Linear`` with copied weights,
+autograd (for the hand-written backward pass) and exact counting.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from harness.checks.optim import serial
+from harness.outcome import Outcome, all_of, bound, exact
+from harness.registry import check
+
+_TORCH_ACTS = {"linear": nn.Identity, "relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
+
+
+def _sizes(subject, model) -> list[int]:
+    return list(subject.params.get("sizes") or model.config.sizes)
+
+
+def _sequential(subject, model, case) -> nn.Sequential:
+    """nn.Sequential(Linear, act, …, Linear[, out_act]) holding copies of the model's weights."""
+    sizes = _sizes(subject, model)
+    act = subject.params.get("activation", "relu")
+    out_act = subject.params.get("output_activation", "linear")
+    layers: list[nn.Module] = []
+    for l, (i, o) in enumerate(zip(sizes[:-1], sizes[1:])):
+        lin = nn.Linear(i, o).to(case.device, case.dtype)
+        with torch.no_grad():
+            lin.weight.copy_(model.weights[l])
+            lin.bias.copy_(model.biases[l])
+        layers += [lin, _TORCH_ACTS[act]() if l < len(sizes) - 2 else _TORCH_ACTS[out_act]()]
+    return nn.Sequential(*layers)
+
+
+@check()
+def mlp_gradcheck(subject, case, batch: int = 3) -> Outcome:
+    """The MLP's analytical gradients with respect to its input and every weight and bias agree with
+    finite differences (torch.autograd.gradcheck, float64, eps 1e-6, atol 1e-5, rtol 1e-3)."""
+    model = subject.build(case)
+    names = [n for n, _ in model.named_parameters()]
+    params = tuple(p.detach().clone().requires_grad_(True) for p in model.parameters())
+    x = case.randn(batch, _sizes(subject, model)[0]).requires_grad_(True)
+
+    def fn(x, *ps):
+        return torch.func.functional_call(model, dict(zip(names, ps)), (x,))
+
+    try:
+        ok = torch.autograd.gradcheck(fn, (x, *params), eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True)
+        detail = f"{len(params)} parameter tensors + input"
+    except RuntimeError as e:  # gradcheck's report names the input and the worst entry
+        ok, detail = False, str(e).splitlines()[0][:300]
+    return Outcome(bool(ok), f"gradcheck of the MLP {_sizes(subject, model)} (input and parameters)",
+                   detail=detail)
+
+
+@check()
+def mlp_parameter_count(subject, case) -> Outcome:
+    """An MLP with layer sizes n_0 … n_L has Σ_l (n_{l−1}·n_l + n_l) parameters: one weight per connection
+    and one bias per non-input unit, as L weight matrices (n_l, n_{l−1}) and L bias vectors (n_l,)."""
+    model = subject.build(case)
+    sizes = _sizes(subject, model)
+    expected = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    shapes = sorted(tuple(p.shape) for p in model.parameters())
+    want = sorted([(o, i) for i, o in zip(sizes[:-1], sizes[1:])] + [(o,) for o in sizes[1:]])
+    return all_of(
+        exact(f"number of parameters of MLP {sizes}", sum(p.numel() for p in model.parameters()), expected),
+        exact("parameter shapes", shapes, want),
+    )
+
+
+@check()
+def mlp_equals_sequential(subject, case, batch: int = 16) -> Outcome:
+    """The MLP computes exactly what nn.Sequential(nn.Linear, activation, …, nn.Linear) computes with the
+    same (copied) weights and biases, on a batch and on a single unbatched sample."""
+    model = subject.build(case)
+    seq = _sequential(subject, model, case)
+    x = case.randn(batch, _sizes(subject, model)[0])
+    with torch.no_grad():
+        return all_of(
+            case.close(f"MLP {_sizes(subject, model)} vs nn.Sequential (batch {batch})", model(x), seq(x)),
+            case.close("unbatched sample", model(x[0]), seq(x[0])),
+        )
+
+
+@check(requires=("mlp_backward",))
+def mlp_backprop_equals_autograd(subject, case, batch: int = 8) -> Outcome:
+    """The backpropagation recursion δ_{l−1} = (δ_l W_l) ⊙ f′(z_{l−1}), ∂L/∂W_l = δ_lᵀ a_{l−1},
+    ∂L/∂b_l = Σ δ_l gives the same gradients as autograd for L = Σ y ⊙ G (G random)."""
+    model = subject.build(case)
+    sizes = _sizes(subject, model)
+    act = subject.params.get("activation", "relu")
+    out_act = subject.params.get("output_activation", "linear")
+    x = case.randn(batch, sizes[0]).requires_grad_(True)
+    G = case.randn(batch, sizes[-1])
+    Ws, bs = list(model.weights), list(model.biases)
+    auto = torch.autograd.grad((model(x) * G).sum(), [*Ws, *bs, x])
+    gW, gb, gx = subject.fn("mlp_backward")(x.detach(), [w.detach() for w in Ws], [b.detach() for b in bs], G,
+                                            act, out_act)
+    L = len(Ws)
+    return all_of(
+        [case.close(f"∂L/∂W_{l + 1}", gW[l], auto[l]) for l in range(L)],
+        [case.close(f"∂L/∂b_{l + 1}", gb[l], auto[L + l]) for l in range(L)],
+        case.close("∂L/∂x", gx, auto[-1]),
+    )
+
+
+@check()
+def mlp_batch_rows_independent(subject, case, batch: int = 10) -> Outcome:
+    """Rows of a batch are processed independently: MLP(X)[i] = MLP(X[i:i+1]) for every i."""
+    model = subject.build(case)
+    X = case.randn(batch, _sizes(subject, model)[0])
+    with torch.no_grad():
+        whole = model(X)
+        rows = torch.cat([model(X[i:i + 1]) for i in range(batch)])
+    return case.close("MLP(X) vs row-by-row", whole, rows)
+
+
+@check(marks=("slow", "training"))
+@serial
+def mlp_fits_xor(subject, case, steps: int = 300, lr: float = 0.05) -> Outcome:
+    """A one-hidden-layer MLP fits XOR (4 points, not linearly separable) to 100% accuracy within a fixed
+    budget of full-batch Adam steps on the logistic loss (fixed seed)."""
+    model = subject.build(case)
+    X = case.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    y = case.tensor([0.0, 1.0, 1.0, 0.0])
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = nn.functional.binary_cross_entropy_with_logits(model(X).reshape(-1), y)
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        logits = model(X).reshape(-1)
+    acc = float(((logits > 0).to(y.dtype) == y).to(torch.float64).mean())
+    return bound(f"XOR accuracy after {steps} Adam steps (lr {lr})", acc, 1.0, op=">=",
+                 detail=f"final loss {float(loss.detach()):.4g}; logits {[round(v, 3) for v in logits.tolist()]}")
