@@ -81,8 +81,9 @@ def dbn_unroll_initialises_mlp(subject, case, batch: int = 16) -> Outcome:
 
 
 @check(requires=("greedy_pretrain", "finetune", "load_rbms"), marks=("slow", "training"))
-def dbn_finetune_digits_accuracy(subject, case, threshold: float = 0.9, pretrain_epochs: int = 10, pretrain_lr: float = 0.2,
-                                 finetune_epochs: int = 15, finetune_lr: float = 0.5, test_size: float = 0.25) -> Outcome:
+def dbn_finetune_digits_accuracy(subject, case, threshold: float = 0.9, pretrain_epochs: int = 10, pretrain_lr: float = 0.3,
+                                 finetune_epochs: int = 15, finetune_lr: float = 0.5, batch_size: int = 64,
+                                 test_size: float = 0.25) -> Outcome:
     """Greedy pre-training (CD-1) on load_digits (pixels / 16), unrolling and fine-tuning by
     back-propagation (SGD with momentum, cross-entropy) reach held-out accuracy >= 0.9
     (stratified 25% split, fixed seeds, 10 + 15 epochs)."""
@@ -95,10 +96,10 @@ def dbn_finetune_digits_accuracy(subject, case, threshold: float = 0.9, pretrain
     model = subject.build(case)
     g = case.gen()
     xtr, ytr_t = case.tensor(Xtr), torch.as_tensor(ytr, device=case.device)
-    rbms = subject.fn("greedy_pretrain")(xtr, list(model.config.layer_sizes[1:]), epochs=pretrain_epochs, batch_size=32,
+    rbms = subject.fn("greedy_pretrain")(xtr, list(model.config.layer_sizes[1:]), epochs=pretrain_epochs, batch_size=batch_size,
                                          lr=pretrain_lr, k=1, generator=g)
     model.load_rbms(rbms)
-    subject.fn("finetune")(model, xtr, ytr_t, epochs=finetune_epochs, batch_size=32, lr=finetune_lr, generator=g)
+    subject.fn("finetune")(model, xtr, ytr_t, epochs=finetune_epochs, batch_size=batch_size, lr=finetune_lr, generator=g)
     with torch.no_grad():
         pred = model(case.tensor(Xte)).argmax(-1).cpu().numpy()
     acc = float(accuracy_score(yte, pred))

@@ -93,8 +93,8 @@ def _toy(case, n_v: int, n_h: int, scale: float) -> tuple[torch.Tensor, torch.Te
 
 def _bernoulli_table(p: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
     """prod_j p_j^s_j (1 - p_j)^(1 - s_j) for every row of p (rows) and every state s (cols)."""
-    p = p.detach().cpu().double()
-    return torch.exp(torch.log(p) @ states.T + torch.log1p(-p) @ (1 - states).T)
+    p = p.detach().cpu().double()[:, None, :]  # (rows, 1, n)
+    return torch.where(states[None] == 1, p, 1 - p).prod(-1)
 
 
 def _chisquare_rows(counts: torch.Tensor, probs: torch.Tensor) -> tuple[float, float, int]:
@@ -246,7 +246,7 @@ def _site_probability(step, v, h, W, a, b, site: int, iters: int = 60) -> tuple[
     def out(u: torch.Tensor) -> torch.Tensor:
         v2, h2 = step(v, h, W, a, b, site=site, u=u)
         x2 = torch.cat([v2, h2], dim=-1)
-        others = torch.ones(x.shape[1], dtype=torch.bool)
+        others = torch.ones(x.shape[1], dtype=torch.bool, device=x.device)
         others[site] = False
         unchanged.append(bool(torch.equal(x2[:, others], x[:, others])))
         return x2[:, site].detach().cpu().double()
