@@ -42,18 +42,26 @@ def _make_test(suite: Any, bench: Any, device: str, dtype: str, batch: int):
         ok, why = hb.dtype_supported(device, dtype)
         if not ok:
             pytest.skip(why)
-        try:
-            inputs = hb.make_inputs(bench.inputs, batch, device, DTYPES[dtype], hb.bench_seed(suite, bench))
-            w = hb.build_workload(hb.subject_target(suite, bench, device, dtype), inputs, bench.workload, device)
-            w.step()  # fail fast (and warm up) outside the timer
-        except Exception as e:  # noqa: BLE001
+        def skip_if_resource(e: Exception) -> None:
             status = hb.classify(e, device)
             if status in ("oom", "unsupported dtype"):
                 pytest.skip(f"{status} on {device} {dtype} batch {batch}: {str(e).splitlines()[0] if str(e) else ''}")
+
+        try:
+            inputs = hb.make_inputs(bench.inputs, batch, device, DTYPES[dtype], hb.bench_seed(suite, bench))
+            w = hb.build_workload(hb.subject_target(suite, bench, device, dtype), inputs, bench.workload, device)
+            if not getattr(benchmark, "disabled", False):
+                w.step()  # fail fast (and warm up) outside the timer; a disabled run calls it once anyway
+        except Exception as e:  # noqa: BLE001
+            skip_if_resource(e)
             raise
         benchmark.extra_info.update({"suite": suite.name, "benchmark": bench.id, "workload": bench.workload,
                                      "device": device, "dtype": dtype, "batch": batch, "threads": hb.threads()})
-        benchmark(w.step)  # on CUDA the marker's timer synchronises before each clock read
+        try:
+            benchmark(w.step)  # on CUDA the marker's timer synchronises before each clock read
+        except Exception as e:  # noqa: BLE001
+            skip_if_resource(e)
+            raise
 
     test.__name__ = f"bench_{bench.id}"
     test.__doc__ = f"{bench.workload} of {suite.name}/{bench.id} on {device} in {dtype}, batch {batch}"
