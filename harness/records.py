@@ -19,6 +19,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
+from harness.context import property_threads
+
 SCHEMA = 1
 RUNS_DIR = Path("results") / "runs"
 
@@ -59,6 +61,7 @@ def environment() -> dict[str, Any]:
         "cpu": _cpu_name(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
+        "property_threads": property_threads(),
         "torch_interop_threads": torch.get_num_interop_threads(),
         "gpu": torch.cuda.get_device_name(0) if cuda else None,
         "gpu_count": torch.cuda.device_count() if cuda else 0,

@@ -17,6 +17,7 @@ from typing import Callable, Iterable, Mapping
 
 import torch
 
+from harness.context import intra_op_threads, property_threads
 from harness.outcome import Outcome
 from harness.suite import CaseSpec, Suite, SuiteError, discover, load_suite
 
@@ -50,7 +51,8 @@ class CaseResult:
 def execute(spec: CaseSpec) -> Outcome:
     """Run one case's check and return its Outcome (exceptions propagate)."""
     check = spec.suite.checks[spec.prop.check]
-    out = check.fn(spec.subject(), spec.case(), **spec.prop.params)
+    with intra_op_threads(property_threads()):
+        out = check.fn(spec.subject(), spec.case(), **spec.prop.params)
     if not isinstance(out, Outcome):
         raise TypeError(f"check {check.name!r} returned {type(out).__name__}, not an Outcome")
     return out

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from harness.context import DEFAULT_TOLERANCE, DTYPES, Case, case_seed
+from harness.context import DEFAULT_TOLERANCE, DTYPES, Case, case_seed, intra_op_threads, property_threads
 from harness.outcome import Outcome, Tolerance
 from harness.registry import Subject, import_target, load_checks
 
@@ -48,4 +48,5 @@ def run_check(name: str, subject: Subject | str, *, device: str = "cpu", dtype: 
     else:
         tol = Tolerance(*DEFAULT_TOLERANCE[dtype], f"{dtype} default")
     case = Case("test", name, device, DTYPES[dtype], case_seed(seed, "test", name), tol)
-    return spec.fn(subject, case, **params)
+    with intra_op_threads(property_threads()):
+        return spec.fn(subject, case, **params)
