@@ -92,7 +92,9 @@ def adagrad_step(param: Tensor, grad: Tensor, state: State, *, lr: float = 1e-2,
                  eps: float = 1e-10) -> tuple[Tensor, State]:
     """AdaGrad: G_t = G_{t−1} + g_t²;  θ ← θ − lr_t · g_t / (√G_t + ε),  lr_t = lr / (1 + (t−1)·lr_decay).
 
-    The per-coordinate rate lr_t/(√G_t + ε) never rises: G_t only grows.
+    The per-coordinate rate lr_t/(√G_t + ε) never rises: G_t only grows. (Notes 003 say AdaGrad
+    "never increases the learning rate above the base learning rate"; what holds is this monotone
+    decrease: the rate itself exceeds lr while √G_t + ε < 1.)
     """
     g = _decayed(param, grad, weight_decay)
     t = state.get("step", 0) + 1
