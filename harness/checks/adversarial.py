@@ -12,10 +12,7 @@ shared 2-core machine OpenMP's extra threads made them 10–50× slower without 
 """
 from __future__ import annotations
 
-import contextlib
-import functools
 import math
-from typing import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -55,27 +52,6 @@ def _leaf_trace(module: nn.Module, *inputs: torch.Tensor) -> list[tuple[nn.Modul
     return trace
 
 
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    """Run a training loop of tiny models with one intra-op thread (restored after): on matrices
-    this small, extra threads only add synchronisation, which costs 10-50x on a loaded machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
-
-
-def _single_threaded(fn):
-    """Run a whole check under :func:`_one_thread` (every model here is tiny)."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        with _one_thread():
-            return fn(*args, **kwargs)
-    return wrapper
-
-
 def _is_pool(m: nn.Module) -> bool:
     name = type(m).__name__
     return "Pool" in name or "Upsample" in name or "Unpool" in name
@@ -85,7 +61,6 @@ def _is_pool(m: nn.Module) -> bool:
 # GAN: value function, losses, optimal discriminator
 # =============================================================================================
 @check(requires=("value_function", "discriminator_loss"))
-@_single_threaded
 def gan_value_function_matches_bce(subject, case, batch: int = 64, scale: float = 4.0) -> Outcome:
     """V(D, G) = E_data[log D(x)] + E_z[log(1 − D(G(z)))] equals −(BCE(real logits, 1) + BCE(fake logits, 0))
     (torch's binary_cross_entropy_with_logits), J_D = −V, weights give the weighted expectation,
@@ -114,7 +89,6 @@ def gan_value_function_matches_bce(subject, case, batch: int = 64, scale: float 
 
 
 @check(requires=("generator_loss_minimax", "generator_loss_nonsaturating"))
-@_single_threaded
 def gan_generator_losses_match_bce(subject, case, batch: int = 64, scale: float = 5.0) -> Outcome:
     """The minimax generator loss E_z[log(1 − D(G(z)))] equals −BCE(fake logits, 0) and the non-saturating
     loss −E_z[log D(G(z))] equals BCE(fake logits, 1) (torch's binary_cross_entropy_with_logits),
@@ -129,7 +103,6 @@ def gan_generator_losses_match_bce(subject, case, batch: int = 64, scale: float 
 
 
 @check(requires=("generator_loss_minimax", "generator_loss_nonsaturating"))
-@_single_threaded
 def gan_generator_gradient_saturation(subject, case) -> Outcome:
     """As D(G(z)) → 0 (logit l → −∞) the minimax generator gradient vanishes, ∂/∂l E[log(1 − σ(l))] = −σ(l)/n,
     while the non-saturating one does not, ∂/∂l (−E[log σ(l)]) = −(1 − σ(l))/n → −1/n (autograd on the logits;
@@ -153,7 +126,6 @@ def gan_generator_gradient_saturation(subject, case) -> Outcome:
 
 
 @check(requires=("optimal_discriminator",))
-@_single_threaded
 def gan_optimal_discriminator(subject, case, support: int = 8, delta: float = 1e-4) -> Outcome:
     """For fixed p_data and p_g on a discrete support, the maximiser of V(D) = Σ_x p_data(x) log D(x) + p_g(x) log(1 − D(x))
     is D* = p_data/(p_data + p_g): ∂V/∂D = 0 at D* (autograd, to rounding), V(D*) ≥ V(D* ± δ) at every point, and D*
@@ -194,7 +166,6 @@ def gan_optimal_discriminator(subject, case, support: int = 8, delta: float = 1e
 
 
 @check(requires=("discriminator_loss",))
-@_single_threaded
 def gan_trained_discriminator_reaches_optimum(subject, case, support: int = 8, grad_tol: float = 1e-12) -> Outcome:
     """A flexible discriminator (one free logit per support point) trained by L-BFGS on J_D with p_data, p_g as
     weights reaches D* = p_data/(p_data + p_g): since ∂J_D/∂l_x = (p_data(x) + p_g(x))(σ(l_x) − D*(x)), stopping at
@@ -222,7 +193,6 @@ def gan_trained_discriminator_reaches_optimum(subject, case, support: int = 8, g
 
 
 @check(requires=("jensen_shannon",))
-@_single_threaded
 def gan_jensen_shannon_matches_scipy(subject, case, support: int = 10) -> Outcome:
     """JSD(p‖q) = ½KL(p‖m) + ½KL(q‖m) equals scipy.spatial.distance.jensenshannon(p, q)² (scipy returns the square
     root, natural log by default); JSD is symmetric, JSD(p‖p) = 0 and disjoint supports give log 2."""
@@ -242,7 +212,6 @@ def gan_jensen_shannon_matches_scipy(subject, case, support: int = 10) -> Outcom
 
 
 @check(requires=("value_function",))
-@_single_threaded
 def gan_value_at_optimum_is_jsd(subject, case, support: int = 8) -> Outcome:
     """With the optimal discriminator, V(G, D*) = −log 4 + 2·JSD(p_data‖p_g) (Goodfellow et al. 2014, Theorem 1),
     JSD from scipy's jensenshannon (squared); hence V(G, D*) ≥ −log 4."""
@@ -259,7 +228,6 @@ def gan_value_at_optimum_is_jsd(subject, case, support: int = 8) -> Outcome:
 
 
 @check(requires=("optimal_discriminator", "value_function", "jensen_shannon"))
-@_single_threaded
 def gan_optimum_at_equal_distributions(subject, case, support: int = 8) -> Outcome:
     """When p_g = p_data the optimal discriminator is D* ≡ ½ exactly, V(G, D*) = −log 4 and JSD = 0 (the global
     optimum of the minimax game)."""
@@ -274,7 +242,6 @@ def gan_optimum_at_equal_distributions(subject, case, support: int = 8) -> Outco
 
 
 @check(requires=("discriminator_loss",))
-@_single_threaded
 def gan_label_smoothing_one_sided(subject, case, batch: int = 32, alpha: float = 0.9, support: int = 6) -> Outcome:
     """One-sided label smoothing changes only the real target: J_D(real_label=α) = BCE(real, α) + BCE(fake, 0)
     (torch), ∂J_D/∂l_real = (σ(l) − α)/n and ∂J_D/∂l_fake = σ(l)/n (fake target still 0, autograd), and on a discrete
@@ -301,7 +268,6 @@ def gan_label_smoothing_one_sided(subject, case, batch: int = 32, alpha: float =
 
 
 @check(requires=("VirtualBatchNorm",))
-@_single_threaded
 def gan_virtual_batch_norm_reference_statistics(subject, case, batch: int = 16, ref: int = 32, features: int = 5) -> Outcome:
     """Virtual batch norm normalises each example with the fixed reference batch's mean and biased variance:
     VBN(x; ref) = F.batch_norm(x, mean(ref), var(ref), γ, β) in eval form; an example's output does not depend on the
@@ -329,7 +295,6 @@ def gan_virtual_batch_norm_reference_statistics(subject, case, batch: int = 16, 
 
 
 @check(requires=("train_step",))
-@_single_threaded
 def gan_k_discriminator_steps(subject, case, ks: list = [1, 3], batch: int = 16) -> Outcome:  # noqa: B006
     """train_step performs exactly k discriminator optimizer steps, then one generator step; the generator's
     parameters do not change during the discriminator steps and the discriminator's do not change during the
@@ -370,7 +335,6 @@ def gan_k_discriminator_steps(subject, case, ks: list = [1, 3], batch: int = 16)
 
 
 @check()
-@_single_threaded
 def gan_forward_shapes(subject, case, batch: int = 8) -> Outcome:
     """The GAN maps noise z (B, latent_dim) to samples G(z) of shape (B, data_dim) and the discriminator to one
     logit per sample (B,), with D(x) = σ(logit) ∈ (0, 1)."""
@@ -390,7 +354,6 @@ def gan_forward_shapes(subject, case, batch: int = 8) -> Outcome:
 
 
 @check(requires=("train_step",), marks=("slow", "training"))
-@_single_threaded
 def gan_moves_generator_toward_data(subject, case, steps: int = 300, batch: int = 64, k: int = 1,
                                     mean: float = 3.0, std: float = 0.5, eval_n: int = 2000) -> Outcome:
     """Training a 1-D GAN with train_step moves p_g toward p_data = N(3, 0.5²): the Wasserstein-1 distance between
@@ -428,7 +391,6 @@ def gan_moves_generator_toward_data(subject, case, steps: int = 300, batch: int 
 # DCGAN
 # =============================================================================================
 @check()
-@_single_threaded
 def dcgan_generator_architecture(subject, case, latent_dim: int = 100) -> Outcome:
     """The DCGAN generator takes latent_dim-d noise (100 in the notes) through one linear projection reshaped to a
     4-D feature map, upsamples only with strided transposed convolutions, each hidden one followed by BatchNorm2d
@@ -462,7 +424,6 @@ def dcgan_generator_architecture(subject, case, latent_dim: int = 100) -> Outcom
 
 
 @check()
-@_single_threaded
 def dcgan_discriminator_architecture(subject, case, batch: int = 4) -> Outcome:
     """The DCGAN discriminator is a stack of strided convolutions with LeakyReLU (no ReLU), BatchNorm2d after every
     hidden convolution except the input layer, no pooling and no fully connected hidden layer, ending in one logit
@@ -503,7 +464,6 @@ def dcgan_discriminator_architecture(subject, case, batch: int = 4) -> Outcome:
 
 
 @check(requires=())
-@_single_threaded
 def dcgan_output_shape_and_range(subject, case, batch: int = 6, scale: float = 50.0) -> Outcome:
     """The DCGAN generator maps (B, latent_dim) noise to (B, channels, image_size, image_size) images in [−1, 1]
     (tanh output), for any weights: also after every parameter is scaled ×50 and the noise ×50."""
@@ -526,7 +486,6 @@ def dcgan_output_shape_and_range(subject, case, batch: int = 6, scale: float = 5
 
 
 @check(requires=("transposed_conv_output_size", "conv_output_size"))
-@_single_threaded
 def dcgan_layer_sizes_follow_formula(subject, case, batch: int = 2) -> Outcome:
     """Every transposed convolution of the generator maps W to (W − 1)S − 2P + K and every convolution of the
     discriminator maps W to ⌊(W − K + 2P)/S⌋ + 1 (the subject's size functions applied to each layer's attributes
@@ -562,7 +521,6 @@ def dcgan_layer_sizes_follow_formula(subject, case, batch: int = 2) -> Outcome:
 
 
 @check(requires=("transposed_conv_output_size", "conv_output_size"))
-@_single_threaded
 def dcgan_size_formulas_match_torch(subject, case, max_w: int = 7, max_k: int = 5, max_s: int = 3) -> Outcome:
     """transposed_conv_output_size(W, K, S, P) = (W − 1)S − 2P + K and conv_output_size(W, K, S, P) =
     ⌊(W − K + 2P)/S⌋ + 1 equal the sides of torch's conv_transpose2d / conv2d outputs over a grid of W, K, S, P."""
@@ -595,7 +553,6 @@ def _size_grid(case, tsize, csize, max_w: int, max_k: int, max_s: int) -> tuple[
 
 
 @check(marks=("statistical",))
-@_single_threaded
 def dcgan_weight_init_normal(subject, case, alpha: float = 1e-3, std: float = 0.02) -> Outcome:
     """DCGAN initialises every convolution, transposed convolution and linear weight from N(0, 0.02²) and every
     BatchNorm scale from N(1, 0.02²) with zero shift: Kolmogorov–Smirnov tests (scipy.stats.kstest) do not reject
@@ -618,7 +575,6 @@ def dcgan_weight_init_normal(subject, case, alpha: float = 1e-3, std: float = 0.
 
 
 @check(requires=("train_step", "discriminator_loss"), marks=("slow", "training"))
-@_single_threaded
 def dcgan_digits_discriminator_loss_decreases(subject, case, steps: int = 30, batch: int = 64,
                                               eval_n: int = 256, lr: float = 2e-4) -> Outcome:
     """A few DCGAN training steps (Adam, lr 2e-4, β₁ = 0.5 as Radford et al.) on scikit-learn's 8×8 digits, scaled to
@@ -661,7 +617,6 @@ def dcgan_digits_discriminator_loss_decreases(subject, case, steps: int = 30, ba
 # conditional GAN, InfoGAN: conditioning
 # =============================================================================================
 @check()
-@_single_threaded
 def gan_condition_changes_output(subject, case, batch: int = 16) -> Outcome:
     """For the same noise z, every pair of different labels (codes) y ≠ y′ gives a different generator output
     G(z, y) ≠ G(z, y′) for every sample, while the same (z, y) gives the same output (the condition is an input of
@@ -680,7 +635,6 @@ def gan_condition_changes_output(subject, case, batch: int = 16) -> Outcome:
 
 
 @check()
-@_single_threaded
 def cgan_conditioning_is_per_sample(subject, case, batch: int = 12) -> Outcome:
     """The conditional generator treats each (z_i, y_i) independently: permuting the batch permutes the outputs, and
     changing one sample's label changes only that sample's output (autograd-free, float64)."""
@@ -703,7 +657,6 @@ def cgan_conditioning_is_per_sample(subject, case, batch: int = 12) -> Outcome:
 
 
 @check(marks=("slow", "training"))
-@_single_threaded
 def cgan_learns_class_conditionals(subject, case, steps: int = 300, batch: int = 64, eval_n: int = 1000) -> Outcome:
     """A conditional GAN trained on 1-D data whose class-k mean is 2 + 3k (σ = 0.5) moves each class-conditional
     p_g(x | y) toward p_data(x | y): the Wasserstein-1 distance (scipy.stats.wasserstein_distance) of every class at
@@ -753,7 +706,6 @@ def cgan_learns_class_conditionals(subject, case, steps: int = 300, batch: int =
 # CycleGAN
 # =============================================================================================
 @check(requires=("cycle_consistency_loss",))
-@_single_threaded
 def cyclegan_cycle_loss_zero_for_inverse_maps(subject, case, batch: int = 32, dim: int = 3) -> Outcome:
     """The cycle-consistency loss E_x‖F(G(x)) − x‖₁ + E_y‖G(F(y)) − y‖₁ is 0 when F = G⁻¹ (G an invertible affine map,
     F its inverse by torch.linalg.solve) and otherwise positive and equal to the L1 norms (summed over features,
@@ -789,7 +741,6 @@ def cyclegan_cycle_loss_zero_for_inverse_maps(subject, case, batch: int = 32, di
 
 
 @check(requires=("cyclegan_generator_loss",))
-@_single_threaded
 def cyclegan_generator_objective(subject, case, batch: int = 16, lam: float = 10.0) -> Outcome:
     """The CycleGAN generator objective is L_GAN(G, D_Y) + L_GAN(F, D_X) + λ·L_cyc(G, F): it equals BCE(D_Y(G(x)), 1) +
     BCE(D_X(F(y)), 1) (torch) plus λ times the L1 cycle loss computed here, and is affine in λ with slope L_cyc."""
@@ -813,7 +764,6 @@ def cyclegan_generator_objective(subject, case, batch: int = 16, lam: float = 10
 
 
 @check(requires=("cycle_consistency_loss",))
-@_single_threaded
 def cyclegan_cycle_gradient_routing(subject, case, batch: int = 16) -> Outcome:
     """The cycle loss trains both generators and neither discriminator: its gradient is non-zero for G and for F
     and absent (None or zero) for D_X and D_Y."""
@@ -838,7 +788,6 @@ def cyclegan_cycle_gradient_routing(subject, case, batch: int = 16) -> Outcome:
 # InfoGAN
 # =============================================================================================
 @check(requires=("mutual_information_lower_bound",))
-@_single_threaded
 def infogan_mi_bound_at_most_entropy(subject, case, batch: int = 64, K: int = 5) -> Outcome:
     """The InfoGAN bound L_I = E[log Q(c|x)] + H(c) equals torch.distributions.Categorical's mean log-probability
     plus H(c) = log K (scipy.stats.entropy of the uniform code); L_I ≤ log K, with equality when Q recovers c exactly,
@@ -862,7 +811,6 @@ def infogan_mi_bound_at_most_entropy(subject, case, batch: int = 64, K: int = 5)
 
 
 @check()
-@_single_threaded
 def infogan_q_shares_discriminator_body(subject, case, batch: int = 8) -> Outcome:
     """InfoGAN's Q network shares the discriminator's body: some parameters receive gradient from both the D logit
     and the Q logits, while each head's own parameters receive gradient from its output only."""

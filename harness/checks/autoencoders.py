@@ -14,7 +14,6 @@ numpy, autograd (gradients, Jacobians), scikit-learn's PCA with scipy's subspace
 """
 from __future__ import annotations
 
-import functools
 import math
 from functools import lru_cache
 
@@ -36,23 +35,6 @@ def _cpu(t: torch.Tensor) -> torch.Tensor:
 def _z(mean: float, se: float) -> float:
     """mean / se, with a zero-variance difference read as its sign (0/0 -> 0)."""
     return mean / se if se > 0 else math.copysign(math.inf, mean) if mean != 0 else 0.0
-
-
-def _single_threaded(fn):
-    """Run a check's tiny CPU training loop on one intra-op thread, restored afterwards: on a shared
-    machine, thread hand-offs for 64-wide matmuls cost far more than the arithmetic (10x measured).
-    The results stay within every tolerance used here; CUDA work is unaffected."""
-
-    @functools.wraps(fn)
-    def wrapper(subject, case, **params):
-        n = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return fn(subject, case, **params)
-        finally:
-            torch.set_num_threads(n)
-
-    return wrapper
 
 
 @lru_cache(maxsize=1)
@@ -194,7 +176,6 @@ def ae_tied_gradient_sums_both_uses(subject, case, rows: int = 8) -> Outcome:
 
 
 @check("ae_conv_output_shape")
-@_single_threaded
 def ae_conv_output_shape(subject, case, sizes: list = (7, 8, 9, 13, 16, 28), rows: int = 2) -> Outcome:
     """A convolutional autoencoder's reconstruction has exactly the input's shape (B, C, H, W) for even and
     odd H, W (stride-2 convs round ⌈W/2⌉; the transposed convs must undo that), including H ≠ W."""
@@ -279,7 +260,6 @@ def ae_kl_sparsity_zero_at_target(subject, case, rows: int = 32, hidden: int = 1
 
 
 @check("ae_contractive_penalty_matches_jacobian", requires=("contractive_penalty",))
-@_single_threaded
 def ae_contractive_penalty_matches_jacobian(subject, case, rows: int = 6) -> Outcome:
     """For a sigmoid encoder h = σ(Wx + b), the contractive penalty Σ_j (h_j(1 − h_j))² Σ_i W_ji² equals
     ‖∂h/∂x‖²_F computed by autograd (torch.autograd.functional.jacobian), sample by sample."""
@@ -353,7 +333,6 @@ def ae_corrupt_uses_generator(subject, case, rows: int = 32, features: int = 64)
 # training properties (bounded budgets on digits)
 # --------------------------------------------------------------------------------------------
 @check("ae_linear_spans_pca_subspace", requires=("reconstruction_error",), marks=("slow", "training"))
-@_single_threaded
 def ae_linear_spans_pca_subspace(subject, case, max_iter: int = 600, chunk: int = 50, excess_rtol: float = 1e-4) -> Outcome:
     """A linear autoencoder trained with MSE spans the principal subspace: on digits, once L-BFGS (at
     most ``max_iter`` iterations) brings its mean loss within relative ``excess_rtol`` of PCA's optimum
@@ -411,7 +390,6 @@ def ae_linear_spans_pca_subspace(subject, case, max_iter: int = 600, chunk: int 
 
 @check("ae_sparsity_rises_with_lambda", requires=("reconstruction_error", "l1_activity_penalty"),
        marks=("slow", "training"))
-@_single_threaded
 def ae_sparsity_rises_with_lambda(subject, case, lams: list = (0.0, 0.05), steps: int = 150, lr: float = 1e-2,
                                   batch: int = 128, train: int = 1200) -> Outcome:
     """Sparsity rises with the L1 weight λ: trained alike (same init, same batches, Adam) on digits with loss
@@ -443,7 +421,6 @@ def ae_sparsity_rises_with_lambda(subject, case, lams: list = (0.0, 0.05), steps
 
 
 @check("ae_denoising_beats_identity", requires=("reconstruction_error", "corrupt"), marks=("slow", "training"))
-@_single_threaded
 def ae_denoising_beats_identity(subject, case, noise_factor: float = 0.2, steps: int = 200, lr: float = 1e-2,
                                 batch: int = 128, train: int = 1200) -> Outcome:
     """A denoising autoencoder trained briefly (Adam, fresh corruptions x̃ = clip(x + f ε, 0, 1) each step,

@@ -12,7 +12,6 @@ posterior are exact.
 """
 from __future__ import annotations
 
-import functools
 import math
 from functools import lru_cache
 
@@ -31,23 +30,6 @@ def _cpu(t: torch.Tensor) -> torch.Tensor:
 def _z(mean: float, se: float) -> float:
     """mean / se, with a zero-variance difference read as its sign (0/0 -> 0)."""
     return mean / se if se > 0 else math.copysign(math.inf, mean) if mean != 0 else 0.0
-
-
-def _single_threaded(fn):
-    """Run a check's tiny CPU training loop on one intra-op thread, restored afterwards: on a shared
-    machine, thread hand-offs for 64-wide matmuls cost far more than the arithmetic (10x measured).
-    The results stay within every tolerance used here; CUDA work is unaffected."""
-
-    @functools.wraps(fn)
-    def wrapper(subject, case, **params):
-        n = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return fn(subject, case, **params)
-        finally:
-            torch.set_num_threads(n)
-
-    return wrapper
 
 
 def _mu_logvar(case, rows: int, latent: int, scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -75,7 +57,6 @@ def vae_gaussian_kl_matches_torch(subject, case, rows: int = 64, latent: int = 8
 
 
 @check("vae_gaussian_kl_monte_carlo", requires=("gaussian_kl",), marks=("statistical",))
-@_single_threaded
 def vae_gaussian_kl_monte_carlo(subject, case, samples: int = 200_000, latent: int = 4, points: int = 3) -> Outcome:
     """The closed-form KL(q ‖ N(0, I)) equals the Monte Carlo estimate (1/n) Σ_s [log q(z_s) − log p(z_s)],
     z_s ~ q = N(μ, diag σ²), within 5 standard errors (two-sided false-alarm rate 5.7e-7 per point).
@@ -150,7 +131,6 @@ def vae_gaussian_kl_strict_minimum(subject, case, latent: int = 3) -> Outcome:
 # reparameterisation
 # --------------------------------------------------------------------------------------------
 @check("vae_reparameterization_moments", requires=("reparameterize",), marks=("statistical",))
-@_single_threaded
 def vae_reparameterization_moments(subject, case, samples: int = 200_000, latent: int = 4) -> Outcome:
     """z = reparameterize(μ, log σ², generator=g) has mean μ and variance σ² per coordinate: the sample
     mean is within 5 s.e. (s.e. = s/√n) of μ and the sample variance within 5 s.e. of σ², where the
@@ -302,7 +282,6 @@ def _sigma_point_elbo(subject, case, W, b, x, mu, logvar, sigma2) -> torch.Tenso
 
 
 @check("vae_elbo_gap_is_posterior_kl", requires=("elbo", "reparameterize"))
-@_single_threaded
 def vae_elbo_gap_is_posterior_kl(subject, case, d: int = 5, k: int = 3, sigma2: float = 0.5) -> Outcome:
     """On z ~ N(0, I), x|z ~ N(Wz + b, σ²I) the expected ELBO of any diagonal Gaussian q(z|x) is
     log p(x) − KL(q ‖ p(z|x)) ≤ log p(x), where log p(x) = MultivariateNormal(b, WWᵀ + σ²I).log_prob(x)
@@ -339,7 +318,6 @@ def vae_elbo_tight_at_exact_posterior(subject, case, d: int = 5, k: int = 3, sig
 
 
 @check("vae_elbo_monte_carlo_bound", requires=("elbo", "reparameterize"), marks=("statistical",))
-@_single_threaded
 def vae_elbo_monte_carlo_bound(subject, case, samples: int = 100_000, d: int = 5, k: int = 3, sigma2: float = 0.5) -> Outcome:
     """A Monte Carlo ELBO (n reparameterised samples from the subject with a seeded generator) lies within
     5 s.e. of log p(x) − KL(q ‖ p(z|x)) on the linear-Gaussian model (false-alarm rate 5.7e-7), and its
@@ -392,7 +370,6 @@ def vae_forward_composes(subject, case, rows: int = 8) -> Outcome:
 
 
 @check("vae_loss_gradcheck")
-@_single_threaded
 def vae_loss_gradcheck(subject, case, rows: int = 3) -> Outcome:
     """The model's negative ELBO with injected noise is differentiable and its autograd gradient
     w.r.t. the input and ε matches central finite differences (torch.autograd.gradcheck in fast mode:
@@ -420,7 +397,6 @@ def _digits() -> torch.Tensor:
 
 
 @check("vae_trains_beyond_latent_free_baseline", marks=("slow", "training"))
-@_single_threaded
 def vae_trains_beyond_latent_free_baseline(subject, case, steps: int = 150, batch: int = 128, lr: float = 1e-2,
                                            train: int = 1200, draws: int = 16) -> Outcome:
     """After a bounded Adam budget on digits (pixels/16), the VAE's held-out negative ELBO is below
