@@ -10,7 +10,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from harness.checks.optim import serial
 from harness.outcome import Outcome, all_of, bound, exact
 from harness.registry import check
 
@@ -120,7 +119,6 @@ def mlp_batch_rows_independent(subject, case, batch: int = 10) -> Outcome:
 
 
 @check(marks=("slow", "training"))
-@serial
 def mlp_fits_xor(subject, case, steps: int = 300, lr: float = 0.05) -> Outcome:
     """A one-hidden-layer MLP fits XOR (4 points, not linearly separable) to 100% accuracy within a fixed
     budget of full-batch Adam steps on the logistic loss (fixed seed)."""

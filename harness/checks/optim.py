@@ -8,7 +8,6 @@ The subject is a module of functional cores ``<name>_step(param, grad, state, **
 """
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
@@ -20,22 +19,6 @@ from harness.registry import check
 STEP_CORES = ("sgd_step", "adagrad_step", "rmsprop_step", "adam_step", "adadelta_step")
 TORCH_NAMES = {"sgd": "SGD", "adagrad": "Adagrad", "rmsprop": "RMSprop", "adam": "Adam", "adadelta": "Adadelta"}
 CLASS_NAMES = {"sgd": "SGD", "adagrad": "AdaGrad", "rmsprop": "RMSProp", "adam": "Adam", "adadelta": "AdaDelta"}
-
-
-def serial(fn):
-    """Run a check of many tiny-tensor steps with one intra-op thread (restored afterwards): on a
-    loaded 2-core machine the thread pool's synchronisation costs 5-20× the arithmetic."""
-
-    @functools.wraps(fn)
-    def wrapper(subject, case, **params):
-        n = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return fn(subject, case, **params)
-        finally:
-            torch.set_num_threads(n)
-
-    return wrapper
 
 
 def _hyper(hparams: dict) -> dict:
@@ -63,7 +46,6 @@ def _objective(case):
 
 
 @check(requires=STEP_CORES)
-@serial
 def optim_trajectory_matches_torch(subject, case, optimizer: str, hparams: dict | None = None,
                                    steps: int = 100) -> Outcome:
     """For the same hyper-parameters, the optimiser's iterates θ_1 … θ_T on a fixed smooth objective
@@ -79,7 +61,6 @@ def optim_trajectory_matches_torch(subject, case, optimizer: str, hparams: dict 
     has_cls = subject.has(cls_name)
     mine = [p.clone().requires_grad_(True) for p in init]
     mopt = subject.fn(cls_name)(mine, **h) if has_cls else None
-    worst_core = worst_cls = 0.0
     traj_core, traj_ref, traj_cls = [], [], []
     for _ in range(steps):
         nxt = [core(p, g, s, **h) for p, g, s in zip(ours, grad(*ours), states)]
@@ -113,7 +94,6 @@ def optim_trajectory_matches_torch(subject, case, optimizer: str, hparams: dict 
 
 
 @check(requires=("adagrad_step",))
-@serial
 def adagrad_rate_never_rises(subject, case, steps: int = 60, dim: int = 16, lr: float = 0.1,
                              eps: float = 1e-10) -> Outcome:
     """AdaGrad's effective per-coordinate rate η_t = −Δθ_t/g_t equals lr/(√(Σ_{s≤t} g_s²) + ε) and never
@@ -183,7 +163,6 @@ def _linear_method_bound(h: dict, lam: np.ndarray, steps: int) -> tuple[float | 
 
 
 @check(requires=STEP_CORES)
-@serial
 def optim_reaches_quadratic_minimiser(subject, case, optimizer: str, hparams: dict | None = None, steps: int = 200,
                                       dim: int = 10, kappa: float = 10.0, lr_gamma: float = 1.0,
                                       rel_tol: float | None = None) -> Outcome:
@@ -241,7 +220,6 @@ def _cg_outcomes(subject, case, A: np.ndarray, b: np.ndarray, max_iters: int, wh
 
 @check(requires=("conjugate_gradient",), tolerance={"float64": {"atol": 1e-8, "rtol": 1e-8}},
        why="residual ≤ 1e-10‖b‖ bounds ‖x − x*‖ by cond(A)·1e-10·‖x*‖ ≈ 1e-9 for κ ≤ 10; 1e-8 is that bound")
-@serial
 def cg_solves_spd_within_n(subject, case, n: int = 50, kappa: float = 10.0) -> Outcome:
     """Linear conjugate gradient solves an n-dimensional SPD system A x = b to ‖b − Ax‖ ≤ 1e-10‖b‖ in at
     most n iterations, and no more than the Chebyshev bound ⌈ln(2√κ/1e-10)/ln((√κ+1)/(√κ−1))⌉."""
@@ -255,7 +233,6 @@ def cg_solves_spd_within_n(subject, case, n: int = 50, kappa: float = 10.0) -> O
 
 @check(requires=("conjugate_gradient",), tolerance={"float64": {"atol": 1e-8, "rtol": 1e-8}},
        why="residual ≤ 1e-10‖b‖ bounds ‖x − x*‖ by cond(A)·1e-10·‖x*‖ = 2e-9 for κ = 20; 1e-8 is that bound")
-@serial
 def cg_distinct_eigenvalues(subject, case, n: int = 40, eigenvalues: list | None = None) -> Outcome:
     """When A has only k distinct eigenvalues, conjugate gradient converges (‖r‖ ≤ 1e-10‖b‖) in at most k
     iterations: the k-th Krylov space contains A⁻¹b (Hestenes & Stiefel 1952)."""
@@ -292,7 +269,6 @@ def _problem(name: str, dim: int, case):
 
 
 @check(requires=("lbfgs",))
-@serial
 def lbfgs_matches_scipy(subject, case, problem: str = "rosenbrock", dim: int = 2, gtol: float = 1e-10) -> Outcome:
     """L-BFGS (two-loop recursion + line search) converges to the minimiser scipy.optimize.minimize
     (method="L-BFGS-B") finds, within ‖x − x_scipy‖ ≤ 2(‖∇f(x)‖ + ‖∇f(x_scipy)‖)/λ_min(∇²f(x_scipy))

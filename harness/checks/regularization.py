@@ -12,7 +12,6 @@ import numpy as np
 import torch
 
 from harness.outcome import Outcome, Tolerance, all_of, bound, exact, holds, p_value, within_se
-from harness.checks.optim import serial
 from harness.registry import check
 
 
@@ -149,7 +148,6 @@ def l2_penalty_gradient(subject, case, lam: float = 0.3) -> Outcome:
 
 
 @check(requires=("l2_penalty",))
-@serial
 def l2_sgd_equals_weight_decay(subject, case, lam: float = 0.05, lr: float = 0.1, momentum: float = 0.9,
                                steps: int = 20) -> Outcome:
     """SGD (with momentum) on loss + (λ/2)‖w‖² follows exactly the trajectory of
@@ -221,7 +219,6 @@ def _sparse_regression(case, n: int, d: int, k: int):
 
 
 @check(requires=("lasso_ista",))
-@serial
 def l1_lasso_matches_sklearn(subject, case, lam: float = 0.1, n: int = 200, d: int = 20, steps: int = 500) -> Outcome:
     """Proximal-gradient training with the L1 penalty converges to scikit-learn's Lasso solution
     (min (1/2n)‖y − Xw‖² + λ‖w‖₁, alpha = λ), within √(2·gap/μ) + rounding, where gap is sklearn's
@@ -243,7 +240,6 @@ def l1_lasso_matches_sklearn(subject, case, lam: float = 0.1, n: int = 200, d: i
 
 
 @check(requires=("lasso_ista",))
-@serial
 def l1_sparsity_grows_with_lambda(subject, case, lambdas: list | None = None, n: int = 200, d: int = 20,
                                   steps: int = 500) -> Outcome:
     """On a sparse regression problem the number of exactly-zero weights after L1 (proximal) training is
