@@ -90,7 +90,7 @@ def test_asv_conf():
     from asv.util import load_json
 
     conf = load_json(str(ROOT / "asv.conf.json"), js_comments=True)  # asv reads it the same way
-    assert conf["results_dir"] == "results/asv" and conf["html_dir"] == "results/asv/html"
+    assert conf["results_dir"] == "results/asv" and conf["html_dir"] == "results/html/asv"
     assert (ROOT / conf["benchmark_dir"] / "suites.py").exists()
     assert conf["matrix"] == {"req": {"torch": ["2.13.0"]}}
     assert conf["build_command"] == ["python -m pip wheel --no-deps --no-build-isolation -w {build_cache_dir} {build_dir}"]
