@@ -284,8 +284,14 @@ def _fmt_num(v: Any, spec: str = ".3g") -> str:
 
 
 def _tol_short(tol: Any) -> str:
-    m = re.search(r"atol (\S+) \+ rtol (\S+)", str(tol or ""))
-    return f"atol {m[1]}, rtol {m[2]}" if m else ""
+    """``atol a, rtol r`` from an ``atol a + rtol r (source)`` tolerance; otherwise the bound's
+    text without its source (statistical bounds such as ``5 s.e. 0.006``)."""
+    text = str(tol or "")
+    m = re.search(r"atol (\S+) \+ rtol (\S+)", text)
+    if m:
+        return f"atol {m[1]}, rtol {m[2]}"
+    text = text.split(" (")[0].strip()
+    return text if len(text) <= 40 else text[:39] + "…"
 
 
 def property_matrix(p) -> tuple[str, str]:
