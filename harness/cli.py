@@ -101,7 +101,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.report and "report" in SUBCOMMANDS:
         from harness.report import render_report
 
-        print(f"report -> {render_report()}")
+        print(f"report -> {render_report(extra_records=[path])}")
     bad = counts["failed"] + counts["error"] + counts["xpassed"] + len(errors)
     return 1 if bad else 0
 

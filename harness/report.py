@@ -428,14 +428,20 @@ def env_table(rec: dict) -> str:
 # the page
 # --------------------------------------------------------------------------------------------
 def render_report(runs_dir: Path = RUNS_DIR, out: Path = REPORT_PATH, asv_dir: Path | None = ASV_DIR,
-                  records: list[dict] | None = None) -> Path:
-    """Write the report from the records under ``runs_dir`` (or ``records``) and asv's results
-    under ``asv_dir`` (if any); return its path."""
+                  records: list[dict] | None = None, extra_records: Iterable[Path] = ()) -> Path:
+    """Write the report from the records under ``runs_dir`` (or ``records``), any
+    ``extra_records`` files (e.g. a ``harness run --out`` elsewhere) and asv's results under
+    ``asv_dir`` (if any); return its path."""
     import pandas as pd
 
     from harness.records import frames, load_records
 
     recs = records if records is not None else load_records(Path(runs_dir))
+    have = {Path(r.get("_file", "")).resolve() for r in recs}
+    for f in map(Path, extra_records):
+        if f.resolve() not in have and f.exists():
+            recs += [r for r in load_records(f.parent) if Path(r["_file"]).resolve() == f.resolve()]
+    recs = sorted(recs, key=lambda r: r.get("created", ""))
     asv_rows = load_asv(Path(asv_dir)) if asv_dir else []
     P, B = frames(recs)
     parts: list[str] = []

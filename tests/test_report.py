@@ -135,3 +135,11 @@ def test_report_in_headless_chromium(report, tmp_path):
     assert "Property matrix" in dom.stdout and "dlharness report" in dom.stdout
     assert dom.stdout.count("data:image/png;base64,") >= 3
     assert "<script" not in dom.stdout.lower()
+
+
+def test_extra_record_outside_the_runs_dir(tmp_path):
+    """``harness run --out elsewhere.json`` still shows up in the report it renders."""
+    gpu = DATA / "records" / "gpu-20260103T000000Z-bbbbbbb.json"
+    page = render_report(runs_dir=tmp_path / "none", out=tmp_path / "r.html", asv_dir=None,
+                         extra_records=[gpu]).read_text()
+    assert "Fixture Xeon 16-core" in page and "speedup cuda/cpu" in page
