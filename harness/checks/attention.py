@@ -37,10 +37,6 @@ def _f64(t: torch.Tensor) -> torch.Tensor:
     return t.detach().to("cpu", torch.float64)
 
 
-def _kind(subject) -> str:
-    return str(subject.params.get("kind", "multi_head"))
-
-
 def _heads_last(w: torch.Tensor) -> torch.Tensor:
     """Weights as (B, [H,] Tq, Tk) -> (B·[H]·Tq, Tk) rows."""
     return w.reshape(-1, w.shape[-1])
@@ -76,8 +72,8 @@ def attention_weights_sum_to_one(subject, case, batch: int = 3, t_q: int = 5, t_
         with torch.no_grad():
             _, w = model(q, k, v, mask=m, need_weights=True)
         rows = _f64(_heads_last(w))
-        outs += [case.close(f"{_kind(subject)} attention: Σ_i a_ti ({name})", rows.sum(-1), torch.ones(rows.shape[0], dtype=torch.float64)),
-                 bound(f"{_kind(subject)} attention: min a_ti ({name})", float(rows.min()), 0.0, op=">=")]
+        outs += [case.close(f"{type(model).__name__}: Σ_i a_ti ({name})", rows.sum(-1), torch.ones(rows.shape[0], dtype=torch.float64)),
+                 bound(f"{type(model).__name__}: min a_ti ({name})", float(rows.min()), 0.0, op=">=")]
     return all_of(outs)
 
 
@@ -186,7 +182,7 @@ def self_attention_permutation_equivariant(subject, case, batch: int = 2, length
     with torch.no_grad():
         y = model(x, x, x)
         yp = model(x[:, perm], x[:, perm], x[:, perm])
-    return case.close(f"{_kind(subject)} self-attention(Px) vs P self-attention(x), P = {perm.tolist()}", yp, y[:, perm])
+    return case.close(f"{type(model).__name__} self-attention(Px) vs P self-attention(x), P = {perm.tolist()}", yp, y[:, perm])
 
 
 @check()
