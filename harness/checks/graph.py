@@ -1,0 +1,301 @@
+"""Checks for graph neural networks (CATALOGUE.md section D, "GNN"; course notes 002).
+
+Protocol. Functional cores: ``message(x, edge_index, W)`` (E, F'), ``aggregate(messages, index,
+num_nodes, reduce)`` with reduce ∈ {sum, mean, max} and 0 for a node without incoming edges,
+``graph_conv(x, edge_index, W_self, W_msg, b, aggr)`` = W_self x_i + AGG_{j→i} W_msg x_j + b,
+``readout(h, batch, num_graphs, reduce)`` with reduce ∈ {sum, mean}, ``ring_graph(N, k)``. The
+model, built with the parameters ``task`` (node | edge | graph), ``aggr``, ``readout`` and
+``layers``: ``model(x, edge_index=None, batch=None, pairs=None)`` with edge_index (2, E) whose
+column (j, i) carries a message from j to i, a batch vector of graph ids, and edge-head pairs
+(2, P). With no edge_index the model uses ``ring_graph(N, model.config.ring_neighbours)``.
+
+Oracles: dense adjacency matrices built with ``index_put_(accumulate=True)``, Python loops over
+nodes and graphs, scipy.sparse.csgraph shortest paths, and exact relabelling of nodes.
+"""
+from __future__ import annotations
+
+import torch
+
+from harness.outcome import Outcome, all_of, bound, exact, holds
+from harness.registry import check
+
+_PERM_TOL = {"float64": {"atol": 1e-12, "rtol": 1e-12}}
+_PERM_WHY = ("a relabelling only reorders the additions inside each node's sum (a few ulps); the "
+             "catalogue asks for exactness up to 1e-12 in float64, tighter than the 1e-10 default")
+
+
+def _f64(t: torch.Tensor) -> torch.Tensor:
+    return t.detach().to("cpu", torch.float64)
+
+
+def _random_graph(case, n: int, e: int, *, isolated: int = 1) -> torch.Tensor:
+    """(2, e + 2) random directed edges among nodes 0..n−1−isolated, plus a self-loop and a
+    repeated edge; the last ``isolated`` nodes receive and send nothing."""
+    live = n - isolated
+    ei = case.randint(0, live, (2, e))
+    extra = torch.stack([torch.stack([ei[0, 0], ei[0, 0]]), ei[:, 1]], dim=1)  # self-loop, repeat
+    return torch.cat([ei, extra], dim=1)
+
+
+def _undirected(case, n: int, p: float) -> torch.Tensor:
+    """edge_index of an undirected Erdős–Rényi graph G(n, p), both directions listed."""
+    upper = torch.triu(case.bernoulli(p, n, n, dtype=torch.float64), diagonal=1)
+    i, j = torch.nonzero(upper, as_tuple=True)
+    return torch.cat([torch.stack([i, j]), torch.stack([j, i])], dim=1).to(case.device)
+
+
+def _relabel(case, x: torch.Tensor, edge_index: torch.Tensor):
+    """A random node permutation π (new node π[i] is old node i) and a random edge order:
+    returns (x', edge_index', perm) with x'[π[i]] = x[i]."""
+    n = x.shape[0]
+    perm = torch.randperm(n, generator=case.generator).to(x.device)
+    x2 = torch.empty_like(x)
+    x2[perm] = x
+    order = torch.randperm(edge_index.shape[1], generator=case.generator).to(x.device)
+    return x2, perm[edge_index][:, order], perm
+
+
+# ---------------------------------------------------------------------------------------------
+# message passing cores
+# ---------------------------------------------------------------------------------------------
+@check(requires=("message", "aggregate", "graph_conv"))
+def gnn_sum_aggregation_is_adjacency_product(subject, case, nodes: int = 10, edges: int = 30, f_in: int = 5,
+                                             f_out: int = 4) -> Outcome:
+    """Sum aggregation of the messages W x_j is the dense product A X Wᵀ, where A[i, j] counts
+    the edges j → i (built independently with torch.zeros().index_put_(accumulate=True),
+    self-loops and repeated edges included, isolated nodes giving zero rows); and a sum layer
+    equals X W_selfᵀ + A X W_msgᵀ + b."""
+    x = case.randn(nodes, f_in)
+    ei = _random_graph(case, nodes, edges)
+    W, Ws, b = case.randn(f_out, f_in), case.randn(f_out, f_in), case.randn(f_out)
+    A = torch.zeros(nodes, nodes, dtype=torch.float64).index_put_(
+        (ei[1].cpu(), ei[0].cpu()), torch.ones(ei.shape[1], dtype=torch.float64), accumulate=True)
+    X, W64 = _f64(x), _f64(W)
+    agg = subject.fn("aggregate")(subject.fn("message")(x, ei, W), ei[1], nodes, "sum")
+    layer = subject.fn("graph_conv")(x, ei, Ws, W, b, "sum")
+    return all_of(
+        case.close("aggregate(message(x, W), sum) vs A X Wᵀ", agg, A @ X @ W64.T),
+        case.close("graph_conv(sum) vs X W_selfᵀ + A X W_msgᵀ + b", layer, X @ _f64(Ws).T + A @ X @ W64.T + _f64(b)),
+    )
+
+
+@check(requires=("aggregate",))
+def gnn_aggregate_matches_loop(subject, case, reduce: str = "sum", nodes: int = 9, edges: int = 25,
+                               features: int = 4) -> Outcome:
+    """Aggregation of the messages into each target node equals a loop over the nodes that
+    reduces that node's incoming messages with torch's sum / mean / amax (elementwise), with 0 for
+    a node that receives none; self-loops and repeated edges count once per edge."""
+    ei = _random_graph(case, nodes, edges, isolated=2)
+    m = case.randn(ei.shape[1], features)
+    out = subject.fn("aggregate")(m, ei[1], nodes, reduce)
+    M, tgt = _f64(m), ei[1].cpu()
+    rows = []
+    for i in range(nodes):
+        inc = M[tgt == i]
+        if inc.shape[0] == 0:
+            rows.append(torch.zeros(features, dtype=torch.float64))
+        else:
+            rows.append({"sum": inc.sum(0), "mean": inc.mean(0), "max": inc.amax(0)}[reduce])
+    return all_of(
+        exact("aggregate output shape", tuple(out.shape), (nodes, features)),
+        case.close(f"aggregate({reduce}) vs loop over target nodes", out, torch.stack(rows)),
+    )
+
+
+@check(requires=("readout",))
+def gnn_readout_matches_loop(subject, case, reduce: str = "sum", sizes: tuple = (4, 1, 6, 3), features: int = 5) -> Outcome:
+    """Graph readout of a batch equals a loop over the graphs summing (or averaging) each
+    graph's node embeddings; with batch=None it reduces over all nodes as one graph."""
+    n = sum(sizes)
+    h = case.randn(n, features)
+    batch = torch.cat([torch.full((s,), g, dtype=torch.long) for g, s in enumerate(sizes)])
+    shuffle = torch.randperm(n, generator=case.generator)           # graph ids need not be contiguous
+    h, batch = h[shuffle.to(h.device)], batch[shuffle].to(h.device)
+    H, bc = _f64(h), batch.cpu()
+    red = {"sum": lambda t: t.sum(0), "mean": lambda t: t.mean(0)}[reduce]
+    expected = torch.stack([red(H[bc == g]) for g in range(len(sizes))])
+    ro = subject.fn("readout")
+    return all_of(
+        case.close(f"readout({reduce}) vs loop over graphs", ro(h, batch, len(sizes), reduce), expected),
+        case.close(f"readout({reduce}) with batch=None vs all nodes", ro(h, None, None, reduce), red(H)[None]),
+    )
+
+
+@check(requires=("ring_graph",))
+def gnn_default_ring_graph(subject, case, nodes: int = 12, neighbours: int = 2, features: int = 16) -> Outcome:
+    """The default graph is the circulant ring: ring_graph(N, k) has adjacency
+    Σ_{d=1..k} (P^d + P^{−d}) with P the cyclic permutation matrix (built with torch.roll of the
+    identity), no repeated edges, and model(x) equals model(x, ring_graph(N, ring_neighbours))."""
+    ei = subject.fn("ring_graph")(nodes, neighbours)
+    A = torch.zeros(nodes, nodes, dtype=torch.float64).index_put_(
+        (ei[1].cpu(), ei[0].cpu()), torch.ones(ei.shape[1], dtype=torch.float64), accumulate=True)
+    eye = torch.eye(nodes, dtype=torch.float64)
+    expected = sum(torch.roll(eye, d, dims=1) + torch.roll(eye, -d, dims=1) for d in range(1, neighbours + 1))
+    model = subject.build(case, in_features=features)
+    x = case.randn(nodes, features)
+    with torch.no_grad():
+        y_default = model(x)
+        y_ring = model(x, subject.fn("ring_graph")(nodes, model.config.ring_neighbours).to(case.device))
+    return all_of(
+        exact("adjacency of ring_graph(N, k) vs Σ_d roll(I, ±d)", A, expected),
+        exact("model(x) vs model(x, ring_graph(N, ring_neighbours))", y_default, y_ring),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# symmetry
+# ---------------------------------------------------------------------------------------------
+@check(tolerance=_PERM_TOL, why=_PERM_WHY)
+def gnn_node_permutation_equivariance(subject, case, nodes: int = 14, p: float = 0.3, features: int = 16) -> Outcome:
+    """Node outputs are permutation-equivariant: relabelling the nodes by π (and listing the
+    edges in another order) permutes the outputs the same way, f(πX, πE)[π(i)] = f(X, E)[i]."""
+    model = subject.build(case, task="node", in_features=features)
+    x = case.randn(nodes, features)
+    ei = _undirected(case, nodes, p)
+    x2, ei2, perm = _relabel(case, x, ei)
+    with torch.no_grad():
+        y, y2 = model(x, ei), model(x2, ei2)
+    return case.close("f(πX, πE)[π(i)] vs f(X, E)[i]", _f64(y2)[perm.cpu()], y,
+                      detail=f"{nodes} nodes, {ei.shape[1]} directed edges")
+
+
+@check(tolerance=_PERM_TOL, why=_PERM_WHY)
+def gnn_graph_readout_permutation_invariance(subject, case, sizes: tuple = (7, 5, 9), p: float = 0.4,
+                                             features: int = 16) -> Outcome:
+    """Graph-level outputs are permutation-invariant: relabelling the nodes of a batch of graphs
+    (node ids, batch vector and edge order permuted together) leaves every graph's output
+    unchanged."""
+    model = subject.build(case, task="graph", in_features=features)
+    parts, off = [], 0
+    for s in sizes:
+        parts.append(_undirected(case, s, p) + off)
+        off += s
+    ei, n = torch.cat(parts, 1), off
+    batch = torch.cat([torch.full((s,), g, dtype=torch.long) for g, s in enumerate(sizes)]).to(case.device)
+    x = case.randn(n, features)
+    x2, ei2, perm = _relabel(case, x, ei)
+    batch2 = torch.empty_like(batch)
+    batch2[perm] = batch
+    with torch.no_grad():
+        y, y2 = model(x, ei, batch), model(x2, ei2, batch2)
+    return all_of(
+        exact("graph output shape", tuple(y.shape[:1]), (len(sizes),)),
+        case.close("f(πX, πE, πbatch) vs f(X, E, batch) per graph", y2, _f64(y)),
+    )
+
+
+@check(tolerance=_PERM_TOL, why=_PERM_WHY)
+def gnn_edge_head_symmetric_and_consistent(subject, case, nodes: int = 12, p: float = 0.35, features: int = 16) -> Outcome:
+    """The edge head scores a pair (i, j) symmetrically, score(i, j) = score(j, i) exactly; a
+    pair's score does not depend on which other pairs are queried (a shuffled subset of the pairs
+    gets the same scores); by default it scores the columns of edge_index; and scores are
+    equivariant under a relabelling of the nodes."""
+    model = subject.build(case, task="edge", in_features=features)
+    x = case.randn(nodes, features)
+    ei = _undirected(case, nodes, p)
+    pairs = case.randint(0, nodes, (2, 20))
+    sub = torch.randperm(20, generator=case.generator)[:7].to(case.device)
+    x2, ei2, perm = _relabel(case, x, ei)
+    with torch.no_grad():
+        s = model(x, ei, pairs=pairs)
+        s_rev = model(x, ei, pairs=pairs.flip(0))
+        s_sub = model(x, ei, pairs=pairs[:, sub])
+        s_default = model(x, ei)
+        s_edges = model(x, ei, pairs=ei)
+        s_perm = model(x2, ei2, pairs=perm[pairs])
+    return all_of(
+        exact("edge score shape", tuple(s.shape[:1]), (20,)),
+        exact("score(j, i) vs score(i, j)", s_rev, s),
+        case.close("scores of a shuffled subset of pairs vs the same pairs scored together", s_sub, _f64(s)[sub.cpu()]),
+        case.close("model(x, E) vs model(x, E, pairs=E)", s_default, _f64(s_edges)),
+        case.close("score of (π(i), π(j)) on the relabelled graph vs score(i, j)", s_perm, _f64(s)),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# locality and batching
+# ---------------------------------------------------------------------------------------------
+@check()
+def gnn_receptive_field_k_hops(subject, case, layers: int = 2, nodes: int = 16, p: float = 0.15,
+                               features: int = 8, kick: float = 10.0) -> Outcome:
+    """A k-layer message-passing network sees exactly k hops: perturbing the features of a node
+    at graph distance > k from t leaves t's output unchanged, and perturbing one at distance ≤ k
+    changes it. Distances from scipy.sparse.csgraph.shortest_path on a random undirected graph
+    (every ordered pair is tested), and on a path 0–1–…–(k+1) with target 0."""
+    from scipy.sparse.csgraph import shortest_path
+
+    model = subject.build(case, task="node", layers=layers, in_features=features)
+    x = case.randn(nodes, features)
+    ei = _undirected(case, nodes, p)
+    adj = torch.zeros(nodes, nodes, dtype=torch.float64)
+    adj[ei[0].cpu(), ei[1].cpu()] = 1.0
+    dist = torch.from_numpy(shortest_path(adj.numpy(), unweighted=True, directed=False))   # inf if unreachable
+    with torch.no_grad():
+        y = _f64(model(x, ei))
+        delta = torch.zeros(nodes, nodes, dtype=torch.float64)         # delta[s, t] = max |Δ y_t| when x_s is kicked
+        for s in range(nodes):
+            x2 = x.clone()
+            x2[s] += kick * case.randn(features)
+            delta[s] = (_f64(model(x2, ei)) - y).abs().amax(-1)
+        # the path 0 - 1 - ... - (k+1): node k is k hops from node 0, node k+1 is k+1 hops
+        n_path = layers + 2
+        i = torch.arange(n_path - 1, device=case.device)
+        path = torch.cat([torch.stack([i, i + 1]), torch.stack([i + 1, i])], dim=1)
+        xp = case.randn(n_path, features)
+        yp = _f64(model(xp, path))[0]
+        near, far = xp.clone(), xp.clone()
+        near[layers] += kick * case.randn(features)
+        far[layers + 1] += kick * case.randn(features)
+        d_near = float((_f64(model(near, path))[0] - yp).abs().max())
+        d_far = float((_f64(model(far, path))[0] - yp).abs().max())
+    beyond, within = dist > layers, dist <= layers
+    floor = 1e-6
+    return all_of(
+        bound(f"largest output change at t from a node more than {layers} hops away", float(delta[beyond].max()) if beyond.any() else 0.0,
+              float(case.tolerance.atol), detail=f"{int(beyond.sum())} pairs beyond {layers} hops"),
+        bound(f"smallest output change at t from a node at most {layers} hops away", float(delta[within].min()), floor, op=">",
+              detail=f"{int(within.sum())} pairs within {layers} hops, kick {kick:g}·N(0, I)"),
+        bound(f"path graph: change at node 0 from node {layers + 1} ({layers + 1} hops)", d_far, float(case.tolerance.atol)),
+        bound(f"path graph: change at node 0 from node {layers} ({layers} hops)", d_near, floor, op=">"),
+    )
+
+
+@check()
+def gnn_batched_equals_one_by_one(subject, case, task: str = "node", sizes: tuple = (6, 1, 8, 4), p: float = 0.4,
+                                  features: int = 16) -> Outcome:
+    """Running a batch of graphs (disjoint union, node ids offset, batch vector) gives the same
+    node, edge or graph outputs as running each graph alone, including a single isolated node."""
+    model = subject.build(case, task=task, in_features=features)
+    graphs = [(case.randn(s, features), _undirected(case, s, p) if s > 1 else torch.zeros(2, 0, dtype=torch.long, device=case.device))
+              for s in sizes]
+    offs = [0]
+    for s in sizes:
+        offs.append(offs[-1] + s)
+    x = torch.cat([g[0] for g in graphs])
+    ei = torch.cat([g[1] + o for g, o in zip(graphs, offs)], dim=1)
+    batch = torch.cat([torch.full((s,), g, dtype=torch.long) for g, s in enumerate(sizes)]).to(case.device)
+    with torch.no_grad():
+        together = model(x, ei, batch) if task != "edge" else model(x, ei)
+        alone = [model(xg, eg, None) if task != "edge" else model(xg, eg) for xg, eg in graphs]
+    return case.close(f"{task} outputs of the batched graphs vs each graph alone", together, _f64(torch.cat(alone)),
+                      detail=f"graph sizes {tuple(sizes)}")
+
+
+@check(requires=("graph_conv",))
+def gnn_layer_gradcheck(subject, case, aggr: str = "mean", nodes: int = 6, edges: int = 14, f_in: int = 3,
+                        f_out: int = 2) -> Outcome:
+    """A message-passing layer has correct gradients with respect to the node features and all
+    weights: torch.autograd.gradcheck (float64 finite differences) of graph_conv, for the sum and
+    mean aggregations (max is piecewise linear: checked away from ties, which random inputs avoid)."""
+    if case.dtype != torch.float64:
+        return holds("gradcheck needs float64", False, f"got {case.dtype}")
+    ei = _random_graph(case, nodes, edges)
+    args = tuple(t.requires_grad_(True) for t in (case.randn(nodes, f_in), case.randn(f_out, f_in),
+                                                  case.randn(f_out, f_in), case.randn(f_out)))
+    conv = subject.fn("graph_conv")
+    try:
+        ok = torch.autograd.gradcheck(lambda x, ws, wm, b: conv(x, ei, ws, wm, b, aggr), args, raise_exception=True)
+        detail = "torch.autograd.gradcheck defaults (eps 1e-6, atol 1e-5, rtol 1e-3)"
+    except RuntimeError as err:
+        ok, detail = False, str(err).splitlines()[0][:300]
+    return holds(f"autograd gradients of graph_conv({aggr}) match finite differences", ok, detail)
