@@ -138,7 +138,7 @@ def gnn_default_ring_graph(subject, case, nodes: int = 12, neighbours: int = 2, 
         y_ring = model(x, subject.fn("ring_graph")(nodes, model.config.ring_neighbours).to(case.device))
     return all_of(
         exact("adjacency of ring_graph(N, k) vs Σ_d roll(I, ±d)", A, expected),
-        exact("model(x) vs model(x, ring_graph(N, ring_neighbours))", y_default, y_ring),
+        case.close("model(x) vs model(x, ring_graph(N, ring_neighbours))", y_default, _f64(y_ring)),
     )
 
 
@@ -186,7 +186,7 @@ def gnn_graph_readout_permutation_invariance(subject, case, sizes: tuple = (7, 5
 
 @check(tolerance=_PERM_TOL, why=_PERM_WHY)
 def gnn_edge_head_symmetric_and_consistent(subject, case, nodes: int = 12, p: float = 0.35, features: int = 16) -> Outcome:
-    """The edge head scores a pair (i, j) symmetrically, score(i, j) = score(j, i) exactly; a
+    """The edge head scores a pair (i, j) symmetrically, score(i, j) = score(j, i); a
     pair's score does not depend on which other pairs are queried (a shuffled subset of the pairs
     gets the same scores); by default it scores the columns of edge_index; and scores are
     equivariant under a relabelling of the nodes."""
@@ -205,7 +205,7 @@ def gnn_edge_head_symmetric_and_consistent(subject, case, nodes: int = 12, p: fl
         s_perm = model(x2, ei2, pairs=perm[pairs])
     return all_of(
         exact("edge score shape", tuple(s.shape[:1]), (20,)),
-        exact("score(j, i) vs score(i, j)", s_rev, s),
+        case.close("score(j, i) vs score(i, j)", s_rev, _f64(s)),
         case.close("scores of a shuffled subset of pairs vs the same pairs scored together", s_sub, _f64(s)[sub.cpu()]),
         case.close("model(x, E) vs model(x, E, pairs=E)", s_default, _f64(s_edges)),
         case.close("score of (π(i), π(j)) on the relabelled graph vs score(i, j)", s_perm, _f64(s)),

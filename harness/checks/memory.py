@@ -97,7 +97,7 @@ def ntm_large_beta_selects_most_similar(subject, case, batch: int = 8, rows: int
     argmax w_c = argmax cos and 1 − max w_c ≤ (N − 1) · exp(−β Δ)."""
     M, k = case.randn(batch, rows, width), case.randn(batch, width)
     target = case.randint(0, rows, (batch,))
-    M[torch.arange(batch), target] = k + 0.05 * case.randn(batch, width)   # one row close to the key
+    M[torch.arange(batch, device=M.device), target] = k + 0.05 * case.randn(batch, width)   # one row close to the key
     w = _f64(subject.fn("content_addressing")(M, k, case.tensor([beta] * batch)))
     cos = torch.nn.functional.cosine_similarity(_f64(k)[:, None, :], _f64(M), dim=-1)
     top2 = cos.topk(2, dim=-1).values
