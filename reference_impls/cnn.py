@@ -255,27 +255,25 @@ class ConvTranspose2d(nn.Module):
                                 self.groups, self.dilation)
 
 
-class MaxPool2d(nn.Module):
-    """Max pooling (notes 004: 2×2 windows, stride 2)."""
+class _Pool2d(nn.Module):
+    """Shared constructor: window, stride (default: the window), zero padding; no dilation."""
 
     def __init__(self, kernel_size: IntPair = 2, stride: IntPair | None = None, padding: IntPair = 0) -> None:
         super().__init__()
         self.kernel_size = _pair(kernel_size)
         self.stride = self.kernel_size if stride is None else _pair(stride)
         self.padding, self.dilation = _pair(padding), (1, 1)
+
+
+class MaxPool2d(_Pool2d):
+    """Max pooling (notes 004: 2×2 windows, stride 2)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return max_pool2d(x, self.kernel_size, self.stride, self.padding)
 
 
-class AvgPool2d(nn.Module):
+class AvgPool2d(_Pool2d):
     """Average pooling (zero padding counted in the mean, as torch's default)."""
-
-    def __init__(self, kernel_size: IntPair = 2, stride: IntPair | None = None, padding: IntPair = 0) -> None:
-        super().__init__()
-        self.kernel_size = _pair(kernel_size)
-        self.stride = self.kernel_size if stride is None else _pair(stride)
-        self.padding, self.dilation = _pair(padding), (1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return avg_pool2d(x, self.kernel_size, self.stride, self.padding)

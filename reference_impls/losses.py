@@ -42,11 +42,12 @@ import torch
 __all__ = [
     "mse", "mae", "msle", "mape", "hinge", "binary_cross_entropy", "binary_cross_entropy_with_logits",
     "nll_loss", "cross_entropy", "categorical_cross_entropy", "entropy", "discrete_cross_entropy",
-    "kl_divergence", "LOSSES",
+    "kl_divergence", "reduce_loss", "LOSSES",
 ]
 
 
-def _reduce(loss: torch.Tensor, reduction: str) -> torch.Tensor:
+def reduce_loss(loss: torch.Tensor, reduction: str) -> torch.Tensor:
+    """Apply a loss reduction: ``"mean"``, ``"sum"`` or ``"none"`` (per element/sample)."""
     if reduction == "mean":
         return loss.mean()
     if reduction == "sum":
@@ -59,12 +60,12 @@ def _reduce(loss: torch.Tensor, reduction: str) -> torch.Tensor:
 # -- regression -------------------------------------------------------------------------------
 def mse(y_pred: torch.Tensor, y_true: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """Mean squared error: (1/(N·M)) Σ_ij (ŷ_ij − y_ij)²."""
-    return _reduce((y_pred - y_true).square(), reduction)
+    return reduce_loss((y_pred - y_true).square(), reduction)
 
 
 def mae(y_pred: torch.Tensor, y_true: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """Mean absolute error: (1/(N·M)) Σ_ij |ŷ_ij − y_ij| (notes 003's extra ½ is a typo)."""
-    return _reduce((y_pred - y_true).abs(), reduction)
+    return reduce_loss((y_pred - y_true).abs(), reduction)
 
 
 def msle(y_pred: torch.Tensor, y_true: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
@@ -72,7 +73,7 @@ def msle(y_pred: torch.Tensor, y_true: torch.Tensor, reduction: str = "mean") ->
 
     Notes 003 print (log ŷ_ij)², a typo that drops the target; this is the standard definition.
     """
-    return _reduce((torch.log1p(y_pred) - torch.log1p(y_true)).square(), reduction)
+    return reduce_loss((torch.log1p(y_pred) - torch.log1p(y_true)).square(), reduction)
 
 
 def mape(y_pred: torch.Tensor, y_true: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
@@ -82,13 +83,13 @@ def mape(y_pred: torch.Tensor, y_true: torch.Tensor, reduction: str = "mean") ->
     y_ij, not |y_ij|; a negative target would then give a negative "error".
     """
     eps = torch.finfo(y_true.dtype).eps
-    return _reduce(100.0 * (y_pred - y_true).abs() / y_true.abs().clamp(min=eps), reduction)
+    return reduce_loss(100.0 * (y_pred - y_true).abs() / y_true.abs().clamp(min=eps), reduction)
 
 
 # -- classification ---------------------------------------------------------------------------
 def hinge(scores: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """Hinge loss for labels y ∈ {−1, +1}: (1/N) Σ_i max(0, 1 − y_i · ŷ_i), ŷ a real score."""
-    return _reduce(torch.clamp(1.0 - y * scores, min=0.0), reduction)
+    return reduce_loss(torch.clamp(1.0 - y * scores, min=0.0), reduction)
 
 
 def binary_cross_entropy(p: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
@@ -97,19 +98,19 @@ def binary_cross_entropy(p: torch.Tensor, y: torch.Tensor, reduction: str = "mea
     The negative log of notes 003's Bernoulli likelihood p^y (1 − p)^(1−y); 0·log 0 = 0.
     Prefer :func:`binary_cross_entropy_with_logits` when the model outputs a logit.
     """
-    return _reduce(-(torch.xlogy(y, p) + torch.xlogy(1.0 - y, 1.0 - p)), reduction)
+    return reduce_loss(-(torch.xlogy(y, p) + torch.xlogy(1.0 - y, 1.0 - p)), reduction)
 
 
 def binary_cross_entropy_with_logits(z: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """Logistic loss on a logit z (p = σ(z)): −[y log σ(z) + (1 − y) log σ(−z)] = softplus(z) − y·z,
     evaluated as max(z, 0) − y·z + log1p(e^(−|z|)): finite for any z (no σ(z) that rounds to 0 or 1).
     """
-    return _reduce(z.clamp(min=0) - y * z + torch.log1p(torch.exp(-z.abs())), reduction)
+    return reduce_loss(z.clamp(min=0) - y * z + torch.log1p(torch.exp(-z.abs())), reduction)
 
 
 def nll_loss(log_probs: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """Negative log-likelihood of class indices: −(1/N) Σ_i log p_{i, t_i}, log_probs (N, K), target (N,)."""
-    return _reduce(-log_probs.gather(-1, target.long().unsqueeze(-1)).squeeze(-1), reduction)
+    return reduce_loss(-log_probs.gather(-1, target.long().unsqueeze(-1)).squeeze(-1), reduction)
 
 
 def cross_entropy(logits: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
@@ -127,7 +128,7 @@ def cross_entropy(logits: torch.Tensor, target: torch.Tensor, reduction: str = "
 def categorical_cross_entropy(probs: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """Notes 003's M-class logistic loss: −(1/N) Σ_i Σ_j y_ij log ŷ_ij, probs and y of shape (N, M)
     (the notes sum over i; this averages, as scikit-learn's log_loss does)."""
-    return _reduce(-torch.xlogy(y, probs).sum(dim=-1), reduction)
+    return reduce_loss(-torch.xlogy(y, probs).sum(dim=-1), reduction)
 
 
 # -- distributions ----------------------------------------------------------------------------

@@ -156,7 +156,7 @@ class NTM(nn.Module):
                  memory_rows: int = 32, memory_width: int = 16, read_heads: int = 1, shift_range: int = 1,
                  controller: str = "lstm"):
         super().__init__()
-        self.config = c = NTMConfig(input_size, output_size, controller_size, memory_rows, memory_width,
+        self.config = NTMConfig(input_size, output_size, controller_size, memory_rows, memory_width,
                                     read_heads, shift_range, controller)
         if controller not in ("lstm", "mlp"):
             raise ValueError(f"controller must be 'lstm' or 'mlp', got {controller!r}")

@@ -39,6 +39,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from reference_impls.losses import reduce_loss
+
 __all__ = [
     "SiameseConfig", "SiameseNetwork", "DISTANCES", "COSINE_EPS",
     "euclidean_distance", "manhattan_distance", "cosine_distance", "contrastive_loss",
@@ -98,13 +100,7 @@ def contrastive_loss(d: torch.Tensor, y: torch.Tensor, margin: float = 1.0,
     similar = 0.5 * d.square()
     dissimilar = 0.5 * torch.clamp(margin - d, min=0.0).square()
     loss = y * similar + (1.0 - y) * dissimilar
-    if reduction == "mean":
-        return loss.mean()
-    if reduction == "sum":
-        return loss.sum()
-    if reduction == "none":
-        return loss
-    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    return reduce_loss(loss, reduction)
 
 
 def one_shot_predict(distance_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],

@@ -38,7 +38,7 @@ from torch import nn
 from torch.nn import functional as F
 
 __all__ = [
-    "VAEConfig", "VAE", "gaussian_kl", "reparameterize", "gaussian_nll", "bernoulli_nll", "elbo",
+    "VAEConfig", "VAE", "gaussian_kl", "reparameterize", "gaussian_nll", "bernoulli_nll", "reconstruction_nll", "elbo",
     "vae_loss", "LOG_2PI",
 ]
 
@@ -89,6 +89,16 @@ def bernoulli_nll(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
     return per_dim.reshape(x.shape[0], -1).sum(-1)
 
 
+def reconstruction_nll(x: torch.Tensor, x_hat: torch.Tensor, sigma2: float | torch.Tensor = 1.0,
+                       likelihood: str = "gaussian") -> torch.Tensor:
+    """−log p(x | z) per sample (B,): :func:`gaussian_nll` or :func:`bernoulli_nll`."""
+    if likelihood == "gaussian":
+        return gaussian_nll(x, x_hat, sigma2)
+    if likelihood == "bernoulli":
+        return bernoulli_nll(x, x_hat)
+    raise ValueError(f"likelihood must be 'gaussian' or 'bernoulli', got {likelihood!r}")
+
+
 def elbo(x: torch.Tensor, x_hat: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
          sigma2: float | torch.Tensor = 1.0, likelihood: str = "gaussian") -> torch.Tensor:
     """Single-sample ELBO: log p(x|z) − KL(q(z|x) ‖ p(z)), with x_hat = decoder(z), z ~ q(z|x).
@@ -97,24 +107,14 @@ def elbo(x: torch.Tensor, x_hat: torch.Tensor, mu: torch.Tensor, logvar: torch.T
     the closed form :func:`gaussian_kl`. Its expectation over z is ≤ log p(x), with equality iff
     q(z|x) is the exact posterior. Returns (B,).
     """
-    if likelihood == "gaussian":
-        rec = gaussian_nll(x, x_hat, sigma2)
-    elif likelihood == "bernoulli":
-        rec = bernoulli_nll(x, x_hat)
-    else:
-        raise ValueError(f"likelihood must be 'gaussian' or 'bernoulli', got {likelihood!r}")
+    rec = reconstruction_nll(x, x_hat, sigma2, likelihood)
     return -rec - gaussian_kl(mu, logvar)
 
 
 def vae_loss(x: torch.Tensor, x_hat: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
              sigma2: float | torch.Tensor = 1.0, likelihood: str = "gaussian", beta: float = 1.0) -> torch.Tensor:
     """Batch mean of the negative ELBO: (1/B) Σ_b [NLL(x_b | x'_b) + β KL(q(z|x_b) ‖ N(0, I))] (β = 1: the VAE)."""
-    if likelihood == "gaussian":
-        rec = gaussian_nll(x, x_hat, sigma2)
-    elif likelihood == "bernoulli":
-        rec = bernoulli_nll(x, x_hat)
-    else:
-        raise ValueError(f"likelihood must be 'gaussian' or 'bernoulli', got {likelihood!r}")
+    rec = reconstruction_nll(x, x_hat, sigma2, likelihood)
     return (rec + beta * gaussian_kl(mu, logvar)).mean()
 
 

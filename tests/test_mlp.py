@@ -7,22 +7,11 @@ from torch import nn
 
 from harness.testing import patched, run_check, subject_from
 from reference_impls import mlp as M
+from _broken import TanhNoDerivative
 
 REF = "reference_impls.mlp:MLP"
 PARAMS = {"sizes": [5, 16, 8, 3], "activation": "tanh"}
 XOR = {"sizes": [2, 8, 1], "activation": "tanh"}
-
-
-class _TanhNoDerivative(torch.autograd.Function):
-    """tanh forward, identity backward (forgets the 1 − tanh² factor)."""
-
-    @staticmethod
-    def forward(ctx, z):
-        return torch.tanh(z)
-
-    @staticmethod
-    def backward(ctx, g):
-        return g
 
 
 class WrongGradMLP(M.MLP):
@@ -30,7 +19,7 @@ class WrongGradMLP(M.MLP):
         a = x
         for l, (W, b) in enumerate(zip(self.weights, self.biases)):
             z = a @ W.T + b
-            a = z if l == len(self.weights) - 1 else _TanhNoDerivative.apply(z)
+            a = z if l == len(self.weights) - 1 else TanhNoDerivative.apply(z)
         return a
 
 

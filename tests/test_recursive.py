@@ -9,6 +9,7 @@ import torch
 from harness.registry import Subject
 from harness.testing import patched, run_check
 from reference_impls import recursive as M
+from _broken import TanhNoDerivative
 
 PARAMS = {"dim": 5}
 
@@ -51,21 +52,11 @@ class FirstTreeBatchNet(M.RecursiveNet):
                             else self(x, t) for x, t in zip(leaves, trees)])
 
 
-class _TanhNoDerivative(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, z):
-        return torch.tanh(z)
-
-    @staticmethod
-    def backward(ctx, g):
-        return g
-
-
 class WrongGradNet(M.RecursiveNet):
     def forward(self, leaves, tree=None):
         nodes = list(leaves.unbind(-2))
         for l, r in M.tree_to_merges(tree, leaves.shape[-2]):
-            nodes.append(_TanhNoDerivative.apply(torch.cat([nodes[l], nodes[r]], -1) @ self.W.T + self.b))
+            nodes.append(TanhNoDerivative.apply(torch.cat([nodes[l], nodes[r]], -1) @ self.W.T + self.b))
         return nodes[-1]
 
 

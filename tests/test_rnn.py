@@ -8,6 +8,7 @@ import torch
 from harness.registry import Subject
 from harness.testing import patched, run_check
 from reference_impls import rnn as M
+from _broken import TanhNoDerivative
 
 RNN_PARAMS = {"input_size": 4, "hidden_size": 6}
 LSTM_PARAMS = {"input_size": 4, "hidden_size": 5}
@@ -23,18 +24,6 @@ LSTM = _subj(M.LSTM, **LSTM_PARAMS)
 
 
 # --- broken recurrent models ------------------------------------------------------------------
-class _TanhNoDerivative(torch.autograd.Function):
-    """tanh forward, identity backward (forgets the 1 − tanh² factor)."""
-
-    @staticmethod
-    def forward(ctx, z):
-        return torch.tanh(z)
-
-    @staticmethod
-    def backward(ctx, g):
-        return g
-
-
 class _BrokenRNN(M.RNN):
     def step(self, x_t, h):
         return M.rnn_cell(x_t, h, *self._weights())
@@ -76,7 +65,7 @@ class ResidualRNN(_BrokenRNN):
 
 class WrongGradRNN(_BrokenRNN):
     def step(self, x_t, h):
-        return _TanhNoDerivative.apply(x_t @ self.weight_ih.T + self.bias_ih + h @ self.weight_hh.T + self.bias_hh)
+        return TanhNoDerivative.apply(x_t @ self.weight_ih.T + self.bias_ih + h @ self.weight_hh.T + self.bias_hh)
 
 
 class StateIgnoringRNN(M.RNN):

@@ -3,7 +3,6 @@ outcomes without stopping the run, atomic records."""
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 
