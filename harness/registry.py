@@ -175,4 +175,8 @@ def import_target(target: str, *, allow_any: bool = False) -> Any:
 
 
 def resolve_subject(target: str, params: Mapping[str, Any], *, allow_any: bool = False) -> Subject:
-    return Subject(target, import_target(target, allow_any=allow_any), dict(params))
+    """The subject ``module[:attr]``; its functional cores come from ``module`` as named, so
+    ``--impl vae=mypkg.vae:VAE`` takes ``gaussian_kl`` etc. from ``mypkg.vae`` even when the
+    class itself is imported there from elsewhere."""
+    obj = import_target(target, allow_any=allow_any)
+    return Subject(target, obj, dict(params), importlib.import_module(target.partition(":")[0]))

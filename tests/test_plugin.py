@@ -144,3 +144,38 @@ def test_same_case_same_numbers_in_any_order(demo):
     _ = s.cases()[1].case().randn(100)
     b = s.cases()[0].case().randn(3)
     assert a.tolist() == b.tolist()
+
+
+BROKEN_MODULES = {
+    # (suite, module wrapped, broken core, what the -k selects)
+    "kl_sign_flipped": ("losses", "reference_impls.losses",
+                        "def kl_divergence(p, q, dim=-1):\n    return -_m.kl_divergence(p, q, dim)\n", "kl"),
+    "gaussian_kl_sign_flipped": ("vae", "reference_impls.vae",
+                                 "def gaussian_kl(mu, logvar):\n    return -_m.gaussian_kl(mu, logvar)\n", "kl"),
+    "conv_size_off_by_one": ("cnn", "reference_impls.cnn",
+                             "def conv_output_size(W, K, P, S, D=1):\n    return _m.conv_output_size(W, K, P, S, D) + 1\n",
+                             "size"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN_MODULES))
+def test_breaking_a_headline_core_fails_the_repo_suite(pytester, name):
+    """The shipped suite, pointed at a copy of the family with one core broken, fails the
+    matching items with file:line and a repro line."""
+    from pathlib import Path
+
+    suite, module, broken, select = BROKEN_MODULES[name]
+    src = Path(__file__).resolve().parents[1] / "suites" / f"{suite}.yaml"
+    pytester.makefile(".yaml", **{suite: src.read_text()})
+    attr = src.read_text().split("factory:")[1].split()[0].partition(":")[2]
+    pytester.makepyfile(**{name: (f"import {module} as _m\n"
+                                  "globals().update({k: getattr(_m, k) for k in dir(_m) if not k.startswith('__')})\n"
+                                  + broken)})
+    pytester.syspathinsert()
+    target = name + (f":{attr}" if attr else "")
+    r = pytester.runpytest(f"{suite}.yaml", "--impl", f"{suite}={target}", "-k", f"{select} and cpu", "-m", "not slow")
+    outcomes = r.parseoutcomes()
+    assert outcomes.get("failed", 0) >= 1, r.stdout.str()[-3000:]
+    out = r.stdout.str()
+    assert f"{suite}.yaml:" in out and " FAILED" in out
+    assert f'repro: pytest "{suite}.yaml::' in out and f"--impl {suite}={target}" in out
