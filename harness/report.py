@@ -317,6 +317,7 @@ def property_matrix(p) -> tuple[str, str]:
     stat = p.pivot_table(index=["suite", "property", "check"], columns="col", values="status", aggfunc="first")
     cols = sorted(mat.columns, key=lambda c: (c.split()[0] != "cpu", c))
     mat, stat = mat[cols], stat[cols]
+    mat.columns.name = stat.columns.name = None
 
     def colour(_: Any) -> Any:
         return stat.apply(lambda col: col.map(lambda s: f"background-color:{STATUS_COLOURS.get(s, '#fff')}"

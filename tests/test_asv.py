@@ -43,8 +43,9 @@ def test_one_class_per_benchmark_with_params_and_version(suites_dir):
     classes = asv_suites.generate(suites_dir)
     assert sorted(classes) == ["act_bench__softmax_forward", "act_bench__softmax_train_step"]
     fwd = classes["act_bench__softmax_forward"]
-    assert fwd.params == [["cpu", "cuda"], ["float32", "bfloat16"], [8, 64]]
-    assert fwd.param_names == ["device", "dtype", "batch"]
+    targets = ["cpu-float32"] + (["cuda-float32", "cuda-bfloat16"] if torch.cuda.is_available() else [])
+    assert fwd.params == [targets, [8, 64]]  # devices here; bfloat16 on CUDA only (dtype policy)
+    assert fwd.param_names == ["device_dtype", "batch"]
     versions = {c.version for c in classes.values()}
     assert len(versions) == 2 and all(isinstance(v, str) and v for v in versions)
     # the version follows the benchmark's definition, not the (shared) source code
@@ -58,19 +59,19 @@ def test_one_class_per_benchmark_with_params_and_version(suites_dir):
 def test_setup_is_memoised_and_time_step_runs(suites_dir):
     cls = asv_suites.generate(suites_dir)["act_bench__softmax_train_step"]
     a, b = cls(), cls()
-    a.setup("cpu", "float32", 8)
-    b.setup("cpu", "float32", 8)
+    a.setup("cpu-float32", 8)
+    b.setup("cpu-float32", 8)
     assert a.step is b.step  # built once per parameter set
-    a.time_step("cpu", "float32", 8)
+    a.time_step("cpu-float32", 8)
 
 
-def test_setup_skips_what_cannot_run_here(suites_dir):
+def test_setup_skips_what_cannot_run_here(suites_dir, monkeypatch):
+    from harness import bench as hb
+
     cls = asv_suites.generate(suites_dir)["act_bench__softmax_forward"]
-    with pytest.raises(NotImplementedError, match="dtype policy"):
-        cls().setup("cpu", "bfloat16", 8)  # bfloat16 only on CUDA for this benchmark
-    if not torch.cuda.is_available():
-        with pytest.raises(NotImplementedError, match="CUDA not available"):
-            cls().setup("cuda", "float32", 8)
+    monkeypatch.setattr(hb, "dtype_supported", lambda device, dtype: (False, f"{dtype} is not supported here"))
+    with pytest.raises(NotImplementedError, match="not supported here"):
+        cls().setup("cpu-float32", 64)
 
 
 def test_invalid_suites_are_left_out(suites_dir, capsys):
