@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 _CACHE: dict[tuple, Any] = {}
-VERSION_SALT = "dlh-asv-1"  # bump when the workload semantics of harness.bench change
+VERSION_SALT = "dlh-asv-2"  # bump when the workload semantics or the parameter layout change
 
 
 def machine_name() -> str:
