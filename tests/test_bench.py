@@ -271,3 +271,19 @@ def test_pytest_benchmark_only_times_the_suite_items(pytester, subject_path):
     assert r.ret == 0, r.stdout.str()
     out = r.stdout.str()
     assert "bench_softmax_train[cpu-float32-b4]" in out and "1 passed" in out
+
+
+@pytest.mark.slow
+def test_every_repo_benchmark_runs_once_in_smoke_mode():
+    """CI's smoke run of the benchmark paths: every benchmark of every shipped suite, one step
+    each (pytest-benchmark disabled), outside xdist. Timings are not looked at."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    cmd = [sys.executable, "-m", "pytest", "suites", "--dlh-bench", "--benchmark-disable", "-m", "dlh_bench",
+           "-p", "no:xdist", "-p", "no:cacheprovider", "-q"]
+    r = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=600)
+    tail = r.stdout[-3000:] + r.stderr[-2000:]
+    assert r.returncode == 0, tail
+    assert " passed" in r.stdout.splitlines()[-1], tail
