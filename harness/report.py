@@ -150,24 +150,34 @@ def _plt():
 
 
 def chart_samples_vs_batch(b) -> str:
+    """Small multiples, one panel per suite: samples/s against batch size for each benchmark,
+    device (CPU dashed, CUDA solid) and dtype, so CPU and GPU sit side by side."""
+    import math
+
     plt = _plt()
     ok = b[b["status"] == "ok"]
-    devices = sorted(ok["device"].unique())
-    if not devices:
+    suites = sorted(ok["suite"].unique())
+    if not suites:
         return ""
-    fig, axes = plt.subplots(1, len(devices), figsize=(6.5 * len(devices), 4.2), squeeze=False)
-    for ax, dev in zip(axes[0], devices):
-        d = ok[ok["device"] == dev]
-        for (suite, bench, dtype), g in d.groupby(["suite", "benchmark", "dtype"], sort=True):
+    ncol = min(4, len(suites))
+    nrow = math.ceil(len(suites) / ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.3 * ncol, 2.9 * nrow), squeeze=False)
+    for ax, suite in zip(axes.flat, suites):
+        d = ok[ok["suite"] == suite]
+        for (bench, dev, dtype), g in d.groupby(["benchmark", "device", "dtype"], sort=True):
             g = g.groupby("batch", as_index=False)["samples_per_s"].median().sort_values("batch")
-            ax.plot(g["batch"], g["samples_per_s"], marker="o", label=f"{suite}/{bench} {dtype}")
+            ax.plot(g["batch"], g["samples_per_s"], marker="o", ms=3, ls="-" if dev == "cuda" else "--",
+                    label=f"{bench} {dev} {dtype}")
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
-        ax.set_xlabel("batch size")
-        ax.set_ylabel("samples / s")
-        ax.set_title(f"throughput on {dev}")
+        ax.set_title(suite, fontsize=9)
+        ax.tick_params(labelsize=7)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=6.5, ncol=1 if len(ax.lines) < 14 else 2, loc="best")
+        ax.legend(fontsize=5.5, loc="best")
+    for ax in axes.flat[len(suites):]:
+        ax.axis("off")
+    fig.supxlabel("batch size")
+    fig.supylabel("samples / s")
     return _png(fig)
 
 
@@ -531,7 +541,7 @@ def render_report(runs_dir: Path = RUNS_DIR, out: Path = REPORT_PATH, asv_dir: P
         b0 = next(iter(per_machine.values()))  # a GPU machine first, when there is one
         c = chart_samples_vs_batch(b0)
         if c:
-            charts.append(("Samples/s vs batch size, per device", c))
+            charts.append(("Samples/s vs batch size, per suite (CPU dashed, CUDA solid)", c))
         c = chart_speedup(pd.concat(speed_frames) if speed_frames else None)
         if c:
             charts.append(("Speedup: CUDA over CPU (same run)", c))
