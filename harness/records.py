@@ -82,6 +82,9 @@ def atomic_write_json(path: Path, obj: Any) -> Path:
             json.dump(obj, f, indent=1, sort_keys=False, default=str)
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a record is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
