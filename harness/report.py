@@ -231,6 +231,21 @@ def chart_peak(b) -> str:
                  "fraction of the measured matmul peak (model FLOPs, a lower bound)", "% of peak")
 
 
+def _history_lines(ax: Any, frame: Any, *, at: str, when: str, value: str, top: int = 10) -> Any:
+    """One line per ``series`` (the ``top`` seen at the most points ``at``), points ordered by
+    ``when``; returns the ordered points for the caller's tick labels."""
+    names = frame.groupby("series")[at].nunique().sort_values(ascending=False).index[:top]
+    order = frame.drop_duplicates(at).sort_values(when)
+    xs = {k: i for i, k in enumerate(order[at])}
+    for name in sorted(names):
+        g = frame[frame["series"] == name].groupby(at, as_index=False)[value].median()
+        g["x"] = g[at].map(xs)
+        g = g.sort_values("x")
+        ax.plot(g["x"], g[value], marker="o", label=name)
+    ax.set_xticks(range(len(order)))
+    return order
+
+
 def chart_history(bench_all, asv_rows: list[dict]) -> str:
     plt = _plt()
     panels = []
@@ -246,15 +261,7 @@ def chart_history(bench_all, asv_rows: list[dict]) -> str:
     for ax, what in zip(axes[0], panels):
         if what == "records":
             ok["series"] = ok["suite"] + "/" + ok["benchmark"] + " " + ok["device"] + " " + ok["dtype"] + " b" + ok["batch"].astype(str)
-            top = ok.groupby("series")["record"].nunique().sort_values(ascending=False).index[:10]
-            order = ok.drop_duplicates("record").sort_values("created")
-            xs = {r: i for i, r in enumerate(order["record"])}
-            for name in sorted(top):
-                g = ok[ok["series"] == name].groupby("record", as_index=False)["median_s"].median()
-                g["x"] = g["record"].map(xs)
-                g = g.sort_values("x")
-                ax.plot(g["x"], g["median_s"], marker="o", label=name)
-            ax.set_xticks(range(len(order)))
+            order = _history_lines(ax, ok, at="record", when="created", value="median_s")
             ax.set_xticklabels([f"{c or '?'}\n{str(t)[5:16]}" for c, t in zip(order["commit"], order["created"])],
                                fontsize=6.5, rotation=30, ha="right")
             ax.set_title("seconds per step across records (harness bench)")
@@ -263,15 +270,7 @@ def chart_history(bench_all, asv_rows: list[dict]) -> str:
 
             a = pd.DataFrame(asv_rows)
             a["series"] = a["benchmark"].str.replace("suites.", "", regex=False).str.replace(".time_step", "", regex=False) + " [" + a["params"] + "]"
-            top = a.groupby("series")["commit"].nunique().sort_values(ascending=False).index[:10]
-            order = a.drop_duplicates("commit").sort_values("date")
-            xs = {c: i for i, c in enumerate(order["commit"])}
-            for name in sorted(top):
-                g = a[a["series"] == name].groupby("commit", as_index=False)["value"].median()
-                g["x"] = g["commit"].map(xs)
-                g = g.sort_values("x")
-                ax.plot(g["x"], g["value"], marker="o", label=name)
-            ax.set_xticks(range(len(order)))
+            order = _history_lines(ax, a, at="commit", when="date", value="value")
             ax.set_xticklabels(list(order["commit"].str[:8]), fontsize=7, rotation=30, ha="right")
             ax.set_title("seconds per step across commits (asv)")
         ax.set_yscale("log")
@@ -306,8 +305,6 @@ def _tol_short(tol: Any) -> str:
 
 def property_matrix(p) -> tuple[str, str]:
     """(matrix HTML, failures HTML) from one record's property rows."""
-    import pandas as pd
-
     if p is None or p.empty:
         return "<p class='note'>No property results in the records.</p>", ""
 
