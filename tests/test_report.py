@@ -9,7 +9,6 @@ suite title, benchmark id and GPU name.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
