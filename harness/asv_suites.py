@@ -72,17 +72,11 @@ def _class_for(suite: Any, bench: Any) -> type:
         pretty_name = f"{suite.name}/{bench.id} ({bench.workload}) s/step"
 
         def setup(self, device_dtype: str, batch: int) -> None:
-            from harness.context import DTYPES
-
             device, dtype = device_dtype.split("-", 1)
             key = key0 + (device, dtype, batch)
             if key not in _CACHE:
-                ok, why = hb.dtype_supported(device, dtype)
-                if not ok:
-                    raise NotImplementedError(why)
                 try:
-                    inputs = hb.make_inputs(bench.inputs, batch, device, DTYPES[dtype], hb.bench_seed(suite, bench))
-                    w = hb.build_workload(hb.subject_target(suite, bench, device, dtype), inputs, bench.workload, device)
+                    w = hb.prepare(suite, bench, device, dtype, batch)
                     w.step()
                     if device == "cuda":
                         import torch

@@ -306,6 +306,21 @@ def subject_target(suite: Any, bench: Any, device: str, dtype: str) -> Any:
     return subject.build(case, **dict(bench.params))
 
 
+def prepare(suite: Any, bench: Any, device: str, dtype: str, batch: int, target: Any = None) -> Workload:
+    """The suite benchmark's workload on ``device``/``dtype`` at ``batch``: inputs from the spec,
+    the subject (or ``target``) built, ready to time. ``harness bench``, the pytest-benchmark
+    items and asv all call this, so a benchmark means the same step in each. Raises
+    :class:`UnsupportedDtype` where the device cannot run the dtype."""
+    from harness.context import DTYPES
+
+    ok, why = dtype_supported(device, dtype)
+    if not ok:
+        raise UnsupportedDtype(why)
+    inputs = make_inputs(bench.inputs, batch, device, DTYPES[dtype], bench_seed(suite, bench))
+    model = target if target is not None else subject_target(suite, bench, device, dtype)
+    return build_workload(model, inputs, bench.workload, device)
+
+
 def builtin_target(bench: Any, device: str, dtype: str, seed: int) -> nn.Module:
     from harness.context import DTYPES
 
@@ -378,9 +393,8 @@ def _free(device: str, failed: bool = False) -> None:
         torch.cuda.empty_cache()
 
 
-def _measure(target: Any, inputs: list[torch.Tensor], workload: str, device: str, min_run_time: float,
-             label: str, flops: bool = True) -> dict[str, Any]:
-    w = build_workload(target, inputs, workload, device)
+def _measure(w: Workload, min_run_time: float, label: str, flops: bool = True) -> dict[str, Any]:
+    device = w.device
     if device == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
@@ -398,8 +412,6 @@ def _measure(target: Any, inputs: list[torch.Tensor], workload: str, device: str
 def bench_one(suite: Any, bench: Any, device: str, dtype: str, batch: int, *, min_run_time: float = MIN_RUN_TIME,
               peak: float | None = None, repeat: int = 0, target: Any = None) -> dict[str, Any]:
     """One row: ours (and the built-in comparator, if any) on one device, dtype and batch."""
-    from harness.context import DTYPES
-
     row: dict[str, Any] = {k: None for k in ROW_FIELDS}
     row.update(suite=suite.name, benchmark=bench.id, workload=bench.workload, device=device, dtype=dtype,
                batch=batch, threads=threads(), flops_label=FLOPS_LABEL, builtin=bench.builtin,
@@ -411,12 +423,7 @@ def bench_one(suite: Any, bench: Any, device: str, dtype: str, batch: int, *, mi
         # everything the step holds lives in this frame, which dies with the call (or with the
         # exception's traceback, cleared at the end of the ``except`` below), so memory is
         # released before the next row even after an out-of-memory error
-        ok, why = dtype_supported(device, dtype)
-        if not ok:
-            raise UnsupportedDtype(why)
-        inputs = make_inputs(bench.inputs, batch, device, DTYPES[dtype], seed)
-        model = target if target is not None else subject_target(suite, bench, device, dtype)
-        return _measure(model, inputs, bench.workload, device, min_run_time, label)
+        return _measure(prepare(suite, bench, device, dtype, batch, target), min_run_time, label)
 
     try:
         row.update(ours())
@@ -434,9 +441,8 @@ def bench_one(suite: Any, bench: Any, device: str, dtype: str, batch: int, *, mi
             row["fraction_of_peak"] = row["achieved_flops_per_s"] / peak
     if bench.builtin:
         def theirs() -> dict[str, Any]:
-            inputs = make_inputs(bench.inputs, batch, device, DTYPES[dtype], seed)
-            return _measure(builtin_target(bench, device, dtype, seed), inputs, bench.workload, device,
-                            min_run_time, label + " builtin", flops=False)
+            w = prepare(suite, bench, device, dtype, batch, builtin_target(bench, device, dtype, seed))
+            return _measure(w, min_run_time, label + " builtin", flops=False)
 
         try:
             bm = theirs()

@@ -6,7 +6,7 @@ stays fast. One item per benchmark x device x dtype x batch size, id
 that takes pytest-benchmark's ``benchmark`` fixture, so every pytest-benchmark option works
 (``--benchmark-disable`` runs each step once as a smoke test, ``--benchmark-json``, ...).
 
-The workload is :func:`harness.bench.build_workload`, the same one ``harness bench`` and asv
+The workload is :func:`harness.bench.prepare`, the same one ``harness bench`` and asv
 time. CUDA items get a timer that synchronises the device before reading the clock (the
 default ``time.perf_counter`` would time only the kernel launches). CUDA items on a machine
 without CUDA are skipped with the reason; an out-of-memory error or an unsupported dtype skips
@@ -37,19 +37,14 @@ def enabled(config: pytest.Config) -> bool:
 def _make_test(suite: Any, bench: Any, device: str, dtype: str, batch: int):
     def test(benchmark: Any) -> None:
         from harness import bench as hb
-        from harness.context import DTYPES
 
-        ok, why = hb.dtype_supported(device, dtype)
-        if not ok:
-            pytest.skip(why)
         def skip_if_resource(e: Exception) -> None:
             status = hb.classify(e, device)
             if status in ("oom", "unsupported dtype"):
                 pytest.skip(f"{status} on {device} {dtype} batch {batch}: {str(e).splitlines()[0] if str(e) else ''}")
 
         try:
-            inputs = hb.make_inputs(bench.inputs, batch, device, DTYPES[dtype], hb.bench_seed(suite, bench))
-            w = hb.build_workload(hb.subject_target(suite, bench, device, dtype), inputs, bench.workload, device)
+            w = hb.prepare(suite, bench, device, dtype, batch)
             if not getattr(benchmark, "disabled", False):
                 w.step()  # fail fast (and warm up) outside the timer; a disabled run calls it once anyway
         except Exception as e:  # noqa: BLE001
