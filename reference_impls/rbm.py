@@ -112,6 +112,19 @@ def gibbs_step(v: torch.Tensor, W: torch.Tensor, a: torch.Tensor, b: torch.Tenso
     return sample_visibles(h, W, a, generator), h
 
 
+def _site_and_uniform(x: torch.Tensor, generator: torch.Generator | None, site: int | torch.Tensor | None,
+                      u: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B,) site indices (uniform over the n units of x, or the given ``site``) and (B,) uniforms."""
+    batch, n = x.shape
+    if site is None:
+        site = torch.randint(0, n, (batch,), generator=generator, device=x.device)
+    elif isinstance(site, int):
+        site = torch.full((batch,), site, dtype=torch.long, device=x.device)
+    if u is None:
+        u = torch.rand(batch, generator=generator, device=x.device, dtype=x.dtype)
+    return site, u
+
+
 def single_site_gibbs_step(v: torch.Tensor, h: torch.Tensor, W: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
                            generator: torch.Generator | None = None, site: int | torch.Tensor | None = None,
                            u: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -125,13 +138,7 @@ def single_site_gibbs_step(v: torch.Tensor, h: torch.Tensor, W: torch.Tensor, a:
     """
     n_v = v.shape[-1]
     x = torch.cat([v, h], dim=-1)  # (B, n_v + n_h)
-    batch, n = x.shape
-    if site is None:
-        site = torch.randint(0, n, (batch,), generator=generator, device=x.device)
-    elif isinstance(site, int):
-        site = torch.full((batch,), site, dtype=torch.long, device=x.device)
-    if u is None:
-        u = torch.rand(batch, generator=generator, device=x.device, dtype=x.dtype)
+    site, u = _site_and_uniform(x, generator, site, u)
     p_all = torch.cat([mean_visibles(h, W, a), mean_hiddens(v, W, b)], dim=-1)  # (B, n)
     p_site = p_all.gather(1, site[:, None])  # (B, 1)
     x = x.scatter(1, site[:, None], (u[:, None] < p_site).to(x.dtype))

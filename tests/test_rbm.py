@@ -41,13 +41,7 @@ def single_site_wrong_threshold(v, h, W, a, b, generator=None, site=None, u=None
     """x_i = 1[u > p]: a Bernoulli(1 - p) draw."""
     n_v = v.shape[-1]
     x = torch.cat([v, h], -1)
-    batch, n = x.shape
-    if site is None:
-        site = torch.randint(0, n, (batch,), generator=generator, device=x.device)
-    elif isinstance(site, int):
-        site = torch.full((batch,), site, dtype=torch.long, device=x.device)
-    if u is None:
-        u = torch.rand(batch, generator=generator, device=x.device, dtype=x.dtype)
+    site, u = rbm._site_and_uniform(x, generator, site, u)
     p = torch.cat([rbm.mean_visibles(h, W, a), rbm.mean_hiddens(v, W, b)], -1).gather(1, site[:, None])
     x = x.scatter(1, site[:, None], (u[:, None] > p).to(x.dtype))
     return x[:, :n_v], x[:, n_v:]
