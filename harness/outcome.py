@@ -89,7 +89,8 @@ def summarize(x: Any) -> str:
     return str(x)
 
 
-def _as_f64(x: Any) -> torch.Tensor:
+def f64(x: Any) -> torch.Tensor:
+    """``x`` (tensor, array or number) as a detached float64 CPU tensor: where oracles compute."""
     if isinstance(x, torch.Tensor):
         return x.detach().to("cpu", torch.float64)
     return torch.as_tensor(np.asarray(x, dtype=np.float64))
@@ -97,7 +98,7 @@ def _as_f64(x: Any) -> torch.Tensor:
 
 def close(statement: str, observed: Any, expected: Any, tol: Tolerance, detail: str = "") -> Outcome:
     """Elementwise ``|observed - expected| <= atol + rtol |expected|`` (compared in float64)."""
-    o, e = _as_f64(observed), _as_f64(expected)
+    o, e = f64(observed), f64(expected)
     if o.shape != e.shape:
         try:
             o, e = torch.broadcast_tensors(o, e)
@@ -129,7 +130,7 @@ def close(statement: str, observed: Any, expected: Any, tol: Tolerance, detail: 
 def exact(statement: str, observed: Any, expected: Any, detail: str = "") -> Outcome:
     """Exact equality (shapes, integers, sizes, booleans, bitwise-equal tensors)."""
     if isinstance(observed, torch.Tensor) or isinstance(expected, torch.Tensor):
-        o, e = _as_f64(observed), _as_f64(expected)
+        o, e = f64(observed), f64(expected)
         ok = o.shape == e.shape and bool(torch.equal(o, e))
         err = float((o - e).abs().max()) if ok is False and o.shape == e.shape and o.numel() else None
         return Outcome(ok, statement, summarize(observed), summarize(expected), err, "exact" if err is not None else "", detail)

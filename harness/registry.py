@@ -37,6 +37,24 @@ class CheckSpec:
         doc = inspect.getdoc(self.fn) or self.name
         return " ".join(doc.split("\n\n")[0].split())
 
+    def tolerance_for(self, dtype: str, override: tuple[float, float] | None = None, source: str = "") -> Any:
+        """The tolerance layering, in one place: a suite's (or test's) ``override`` first, then
+        this check's default for ``dtype``, then the dtype's default."""
+        from harness.context import DEFAULT_TOLERANCE
+        from harness.outcome import Tolerance
+
+        if override is not None:
+            return Tolerance(float(override[0]), float(override[1]), source or "override")
+        if dtype in self.tolerance:
+            d = self.tolerance[dtype]
+            return Tolerance(d.get("atol", 0.0), d.get("rtol", 0.0), f"check default: {self.tolerance_why}")
+        return Tolerance(*DEFAULT_TOLERANCE[dtype], f"{dtype} default")
+
+    @property
+    def family(self) -> str:
+        """The suite family whose module defines the check (``harness.checks.<family>``)."""
+        return self.module.rsplit(".", 1)[-1]
+
     @property
     def parameters(self) -> dict[str, inspect.Parameter]:
         """Keyword parameters a suite may set under ``with:``."""
@@ -106,6 +124,7 @@ class Subject:
     obj: Any
     params: Mapping[str, Any] = field(default_factory=dict)
     namespace: Any = None
+    origin: "Subject | None" = None  # the subject a test variant was derived from
 
     def __post_init__(self) -> None:
         if self.namespace is None:
@@ -114,6 +133,18 @@ class Subject:
 
     def has(self, name: str) -> bool:
         return hasattr(self.namespace, name) or (not isinstance(self.obj, types.ModuleType) and hasattr(self.obj, name))
+
+    def size(self, name: str) -> Any:
+        """The size parameter ``name`` (a contract :class:`~harness.contract.Size`) from the
+        suite's params. There is no default: a check never guesses a subject's shape."""
+        if name not in self.params:
+            raise SubjectError(f"subject {self.target}: size parameter {name!r} is not set; "
+                               f"give it under the suite's subject params (has: {', '.join(self.params) or 'none'})")
+        return self.params[name]
+
+    def with_params(self, **params: Any) -> "Subject":
+        """The same subject built with ``params`` overriding its own."""
+        return Subject(self.target, self.obj, {**self.params, **params}, self.namespace, self.origin)
 
     def fn(self, name: str) -> Any:
         """The functional core ``name`` of this family (e.g. ``"gaussian_kl"``)."""
@@ -143,7 +174,12 @@ class Subject:
         ns = types.SimpleNamespace(**{k: getattr(self.namespace, k) for k in dir(self.namespace) if not k.startswith("__")})
         for k, v in overrides.items():
             setattr(ns, k, v)
-        return Subject(self.target + " (patched)", self.obj, self.params, ns)
+        return Subject(self.target + " (patched)", self.obj, self.params, ns, self)
+
+    def with_obj(self, obj: Any, label: str = "") -> "Subject":
+        """A copy that builds ``obj`` (e.g. a broken model class) with the same params and cores."""
+        name = label or getattr(obj, "__qualname__", repr(obj))
+        return Subject(f"{self.target} (replaced by {name})", obj, self.params, self.namespace, self)
 
 
 ALLOWED_PREFIX = "reference_impls."

@@ -1,22 +1,28 @@
-"""Helpers for tests of checks: run one check on a (possibly broken) subject outside a suite.
+"""Helpers for tests of checks: run one check on a (possibly broken) subject outside a suite,
+and declare each check's broken variants as data.
 
-Every check must be shown to reject a deliberately wrong implementation. In ``tests/``::
+Every check must be shown to reject a deliberately wrong implementation. A family's variants
+live in ``tests/mutants/<family>.py`` as ``MUTANTS = {check name: [Variant, ...]}``::
 
-    from harness.testing import run_check, subject_from, patched
+    from harness.testing import broken, patched
 
-    def test_softmax_sums_to_one_rejects_unnormalised():
-        bad = patched("reference_impls.activations", softmax=lambda x, dim=-1: x.exp())
-        assert not run_check("softmax_sums_to_one", bad, dtype="float64").passed
+    MUTANTS = {
+        "softmax_sums_to_one": [
+            broken("unnormalised exp", patched("reference_impls.activations", softmax=lambda x, dim=-1: x.exp())),
+        ],
+    }
 
-``tests/test_every_check_is_tested.py`` checks that every registered check name appears in a
-``run_check("<name>", ...)`` call under ``tests/`` whose result is asserted to fail.
+``tests/test_mutants.py`` runs every check on each variant's reference subject (it must pass)
+and on the variant (it must fail), with the same keyword arguments; ``tests/test_project.py``
+checks that the keys cover the whole registry.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from harness.context import DEFAULT_TOLERANCE, DTYPES, Case, case_seed, intra_op_threads, property_threads
-from harness.outcome import Outcome, Tolerance
+from harness.context import DTYPES, Case, case_seed, intra_op_threads, property_threads
+from harness.outcome import Outcome
 from harness.registry import Subject, import_target, load_checks
 
 
@@ -33,20 +39,45 @@ def patched(target: str | Subject, params: Mapping[str, Any] | None = None, **ov
     return s.with_namespace(**overrides)
 
 
+def replaced(target: str | Subject, obj: Any, params: Mapping[str, Any] | None = None) -> Subject:
+    """The subject ``target`` building ``obj`` (e.g. a broken model class) instead, with the same
+    params and functional cores."""
+    s = target if isinstance(target, Subject) else subject_from(target, params)
+    return s.with_obj(obj)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A broken implementation of one check's subject: ``subject`` must fail the check where
+    ``reference`` passes, both run with ``kwargs`` (device, dtype, seed, tolerance, check params)."""
+
+    label: str
+    subject: Subject
+    reference: Subject
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:  # pytest ids
+        return self.label
+
+
+def broken(label: str, subject: Subject, reference: Subject | str | None = None, **kwargs: Any) -> Variant:
+    """A :class:`Variant`; its reference defaults to the subject it was derived from
+    (:func:`patched` / :func:`replaced`)."""
+    if isinstance(reference, str):
+        reference = subject_from(reference, subject.params)
+    ref = reference or subject.origin
+    if ref is None:
+        raise ValueError(f"variant {label!r}: give a reference subject (the variant was not derived from one)")
+    return Variant(label, subject, ref, dict(kwargs))
+
+
 def run_check(name: str, subject: Subject | str, *, device: str = "cpu", dtype: str = "float64",
               seed: int = 0, tolerance: tuple[float, float] | None = None, **params: Any) -> Outcome:
     """Run check ``name`` on ``subject`` in one case (default tolerance of the check/dtype)."""
-    checks = load_checks()
-    spec = checks[name]
+    spec = load_checks()[name]
     if isinstance(subject, str):
         subject = subject_from(subject)
-    if tolerance is not None:
-        tol = Tolerance(*tolerance, "test")
-    elif dtype in spec.tolerance:
-        d = spec.tolerance[dtype]
-        tol = Tolerance(d.get("atol", 0.0), d.get("rtol", 0.0), f"check default: {spec.tolerance_why}")
-    else:
-        tol = Tolerance(*DEFAULT_TOLERANCE[dtype], f"{dtype} default")
+    tol = spec.tolerance_for(dtype, tolerance, "test")
     case = Case("test", name, device, DTYPES[dtype], case_seed(seed, "test", name), tol)
     with intra_op_threads(property_threads()):
         return spec.fn(subject, case, **params)

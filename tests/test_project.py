@@ -25,18 +25,15 @@ def test_readme_has_two_commands_and_ci_runs_the_test_one():
     assert tests in ci, ".ci/run must run README's test command verbatim"
 
 
-def test_every_check_has_a_broken_variant_test():
-    """For each registered check, some test calls run_check("<name>", ...) and asserts it fails."""
-    named: set[str] = set()
-    for f in (ROOT / "tests").glob("test_*.py"):
-        for node in ast.walk(ast.parse(f.read_text())):
-            if isinstance(node, ast.Assert) and isinstance(node.test, ast.UnaryOp) and isinstance(node.test.op, ast.Not):
-                for call in ast.walk(node.test):
-                    if (isinstance(call, ast.Call) and getattr(call.func, "id", getattr(call.func, "attr", "")) == "run_check"
-                            and call.args and isinstance(call.args[0], ast.Constant)):
-                        named.add(call.args[0].value)
-    missing = sorted(set(load_checks()) - named)
-    assert not missing, f"checks with no `assert not run_check(name, broken).passed` test: {missing}"
+def test_every_check_has_broken_variants_declared_as_data():
+    """MUTANTS (tests/mutants/<family>.py) cover exactly the registered checks."""
+    from mutants import all_mutants
+
+    declared, registered = set(all_mutants()), set(load_checks())
+    assert not registered - declared, f"checks with no broken variant in tests/mutants: {sorted(registered - declared)}"
+    assert not declared - registered, f"MUTANTS name checks that do not exist: {sorted(declared - registered)}"
+    empty = sorted(k for k, v in all_mutants().items() if not v)
+    assert not empty, f"checks with an empty variant list: {empty}"
 
 
 def test_reference_impls_do_not_import_the_harness():
