@@ -5,10 +5,10 @@
 class ``<suite>__<benchmark id>`` with
 
 - ``params`` = (``device-dtype``, batch size) and ``time_step(device_dtype, batch)``: seconds
-  per forward or training step (lower is better), the workload of :mod:`harness.bench`. Only
-  the devices present and the dtypes :func:`harness.bench.dtypes_for` runs on them are listed
-  (asv runs every parameter combination in a fresh process that imports torch, so a grid with
-  n/a cells for absent CUDA would cost seconds per cell for nothing);
+  per forward or training step (lower is better), the workload of :mod:`harness.bench`, one
+  cell per :class:`~harness.cases.BenchCase`. A case that cannot run here (no CUDA) raises
+  ``NotImplementedError`` with its reason in ``setup``, which asv shows as n/a: the same skip
+  as in every other runner;
 - a memoised ``setup``: asv-runner >= 0.3 calls ``setup()`` before every timed call, so the model
   and inputs are built once per parameter set and cached in this process; an out-of-memory
   error or an unsupported dtype raises ``NotImplementedError`` (asv shows n/a);
@@ -30,8 +30,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-_CACHE: dict[tuple, Any] = {}
-VERSION_SALT = "dlh-asv-2"  # bump when the workload semantics or the parameter layout change
+_CACHE: dict[Any, Any] = {}
+VERSION_SALT = "dlh-asv-3"  # bump when the workload semantics or the parameter layout change
 
 
 def machine_name() -> str:
@@ -56,10 +56,10 @@ def benchmark_version(suite: Any, bench: Any) -> str:
 
 def _class_for(suite: Any, bench: Any) -> type:
     from harness import bench as hb
+    from harness.cases import bench_cases
 
-    key0 = (suite.name, bench.id)
-
-    targets = [f"{d}-{t}" for d in hb.devices_here(bench) for t in hb.dtypes_for(bench, d)]
+    cases = {(f"{c.device}-{c.dtype}", c.batch): c for c in bench_cases(suite) if c.bench is bench}
+    targets = list(dict.fromkeys(k[0] for k in cases))
 
     class Generated:
         params = [targets, list(bench.batch_sizes)]
@@ -72,18 +72,20 @@ def _class_for(suite: Any, bench: Any) -> type:
         pretty_name = f"{suite.name}/{bench.id} ({bench.workload}) s/step"
 
         def setup(self, device_dtype: str, batch: int) -> None:
-            device, dtype = device_dtype.split("-", 1)
-            key = key0 + (device, dtype, batch)
+            case = cases[(device_dtype, batch)]
+            if case.skip:
+                raise NotImplementedError(case.skip)  # asv shows n/a: the same skip as everywhere
+            key = (suite.name, bench.id, device_dtype, batch)
             if key not in _CACHE:
                 try:
-                    w = hb.prepare(suite, bench, device, dtype, batch)
+                    w = hb.prepare(case)
                     w.step()
-                    if device == "cuda":
+                    if case.device == "cuda":
                         import torch
 
                         torch.cuda.synchronize()
                 except Exception as e:  # noqa: BLE001
-                    status = hb.classify(e, device)
+                    status = hb.classify(e, case.device)
                     if status in ("oom", "unsupported dtype"):
                         _CACHE[key] = NotImplementedError(f"{status}: {e}")
                     else:
@@ -94,7 +96,7 @@ def _class_for(suite: Any, bench: Any) -> type:
             if isinstance(w, NotImplementedError):
                 raise w
             self.step = w.step
-            self.cuda = device == "cuda"
+            self.cuda = case.device == "cuda"
 
         def time_step(self, device_dtype: str, batch: int) -> None:
             self.step()

@@ -36,18 +36,21 @@ low precision on the CPU explicitly).
 from __future__ import annotations
 
 import gc
+import types
 import math
 import re
 import time
-import zlib
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Callable, Iterable, Mapping
 
 import torch
 from torch import nn
 
+from harness.builtins import BUILTINS
+from harness.cases import BenchCase
+from harness.context import DTYPES, Case
+
 FLOPS_LABEL = "model FLOPs (lower bound)"
-LOW_PRECISION = ("bfloat16", "float16")
 MIN_RUN_TIME = 0.5          # seconds per measurement in a full run
 QUICK_MIN_RUN_TIME = 0.05   # --quick
 MIN_RUNS = 5                # fewer timed blocks than this: re-measure adaptively (see time_step)
@@ -55,101 +58,6 @@ PEAK_N = {"cpu": 1024, "cuda": 8192}  # square matmul size for the measured peak
 PEAK_N_SLOW = {("cpu", "float16"): 256}  # CPU half matmul has no fast kernel: ~2 s at n = 1024
 PEAK_MEMORY_NOTE = ("peak memory: torch.cuda.max_memory_allocated on CUDA; not measured on the CPU "
                     "(tracemalloc does not see torch's allocator; ru_maxrss is a process-wide high-water mark)")
-ROW_FIELDS = ("suite", "benchmark", "workload", "device", "dtype", "batch", "threads", "median_s", "iqr_s",
-              "samples_per_s", "flops_per_step", "flops_label", "achieved_flops_per_s", "peak_flops_per_s",
-              "fraction_of_peak", "peak_mem_bytes", "builtin", "builtin_median_s", "builtin_ratio",
-              "status", "builtin_status", "runs", "number_per_run", "min_run_time", "repeat", "line")
-
-
-# --------------------------------------------------------------------------------------------
-# torch built-in comparators: name -> factory(**builtin_params) -> nn.Module
-# --------------------------------------------------------------------------------------------
-_ACTS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU, "identity": nn.Identity,
-         "leaky_relu": nn.LeakyReLU, "elu": nn.ELU, "softplus": nn.Softplus}
-
-
-def linear_stack(sizes: list[int] | None = None, *, in_features: int | None = None, hidden: list[int] | int = (),
-                 out_features: int | None = None, activation: str = "relu", final_activation: bool = False,
-                 bias: bool = True) -> nn.Module:
-    """``nn.Sequential`` of ``nn.Linear`` + activation. Either ``sizes: [in, h1, ..., out]`` or
-    ``in_features``, ``hidden`` (int or list) and ``out_features``."""
-    if sizes is None:
-        hid = [hidden] if isinstance(hidden, int) else list(hidden)
-        if in_features is None or out_features is None:
-            raise ValueError("linear_stack needs `sizes` or `in_features` and `out_features`")
-        sizes = [in_features, *hid, out_features]
-    if len(sizes) < 2:
-        raise ValueError(f"linear_stack needs at least two sizes, got {sizes}")
-    if activation not in _ACTS:
-        raise ValueError(f"linear_stack activation {activation!r}; allowed: {', '.join(_ACTS)}")
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(a, b, bias=bias))
-        if i < len(sizes) - 2 or final_activation:
-            layers.append(_ACTS[activation]())
-    return nn.Sequential(*layers)
-
-
-def conv2d(**params: Any) -> nn.Module:
-    """``nn.Conv2d(**params)`` (in_channels, out_channels, kernel_size, stride, padding, ...)."""
-    return nn.Conv2d(**params)
-
-
-def lstm(**params: Any) -> nn.Module:
-    """``nn.LSTM(**params)`` with ``batch_first=True`` unless given: inputs (batch, time, features)."""
-    return nn.LSTM(**{"batch_first": True, **params})
-
-
-class _SDPA(nn.Module):
-    """``F.scaled_dot_product_attention(q, k, v)``; one input means self-attention (q = k = v)."""
-
-    def __init__(self, is_causal: bool = False, scale: float | None = None):
-        super().__init__()
-        self.is_causal, self.scale = is_causal, scale
-
-    def forward(self, q: torch.Tensor, k: torch.Tensor | None = None, v: torch.Tensor | None = None) -> torch.Tensor:
-        k = q if k is None else k
-        v = k if v is None else v
-        return nn.functional.scaled_dot_product_attention(q, k, v, is_causal=self.is_causal, scale=self.scale)
-
-
-def sdpa(**params: Any) -> nn.Module:
-    """``F.scaled_dot_product_attention`` (params: is_causal, scale)."""
-    return _SDPA(**params)
-
-
-class _MHA(nn.Module):
-    """``nn.MultiheadAttention``; one input means self-attention; returns the output only."""
-
-    def __init__(self, **params: Any):
-        super().__init__()
-        self.mha = nn.MultiheadAttention(**{"batch_first": True, **params})
-
-    def forward(self, q: torch.Tensor, k: torch.Tensor | None = None, v: torch.Tensor | None = None) -> torch.Tensor:
-        k = q if k is None else k
-        v = k if v is None else v
-        return self.mha(q, k, v, need_weights=False)[0]
-
-
-def multihead_attention(**params: Any) -> nn.Module:
-    """``nn.MultiheadAttention(embed_dim, num_heads, batch_first=True, ...)``."""
-    return _MHA(**params)
-
-
-def transformer_encoder_layer(**params: Any) -> nn.Module:
-    """``nn.TransformerEncoderLayer(d_model, nhead, batch_first=True, dropout=0.0, ...)``."""
-    return nn.TransformerEncoderLayer(**{"batch_first": True, "dropout": 0.0, **params})
-
-
-BUILTINS: dict[str, Callable[..., nn.Module]] = {
-    "linear_stack": linear_stack,
-    "conv2d": conv2d,
-    "lstm": lstm,
-    "sdpa": sdpa,
-    "multihead_attention": multihead_attention,
-    "transformer_encoder_layer": transformer_encoder_layer,
-}
-
 
 # --------------------------------------------------------------------------------------------
 # workloads
@@ -181,23 +89,6 @@ def dtype_supported(device: str, dtype: str) -> tuple[bool, str]:
     if device == "cuda" and dtype == "bfloat16" and torch.cuda.is_available() and not torch.cuda.is_bf16_supported():
         return False, f"bfloat16 is not supported by {torch.cuda.get_device_name(0)}"
     return True, ""
-
-
-def devices_here(bench: Any) -> list[str]:
-    from harness.context import device_available
-
-    return [d for d in bench.devices if device_available(d)[0]]
-
-
-def dtypes_for(bench: Any, device: str) -> list[str]:
-    """The dtypes to run on ``device`` (see the module's dtype policy)."""
-    if device == "cpu" and "cuda" in bench.devices:
-        return [d for d in bench.dtypes if d not in LOW_PRECISION]
-    return list(bench.dtypes)
-
-
-def bench_seed(suite: Any, bench: Any) -> int:
-    return (int(suite.seed) + zlib.crc32(f"{suite.name}/bench/{bench.id}".encode())) % (2**31)
 
 
 def make_inputs(specs: Iterable[Any], batch: int, device: str, dtype: torch.dtype, seed: int) -> list[torch.Tensor]:
@@ -291,43 +182,35 @@ def build_workload(target: Any, inputs: list[torch.Tensor], workload: str, devic
     return Workload(step, target, inputs, device)
 
 
-def subject_target(suite: Any, bench: Any, device: str, dtype: str) -> Any:
+def subject_target(case: BenchCase) -> Any:
     """The model (class subject, built with the benchmark's ``params``) or function to time."""
-    from harness.context import DTYPES, Case
-
-    subject = suite.subject
+    subject, bench = case.subject, case.bench
     if bench.call:
         return subject.fn(bench.call)
-    import types
-
     if isinstance(subject.obj, types.ModuleType):
         raise ValueError(f"subject {subject.target} is a module of functions: the benchmark needs `call:`")
-    case = Case(suite.name, f"bench/{bench.id}", device, DTYPES[dtype], bench_seed(suite, bench))
-    return subject.build(case, **dict(bench.params))
+    c = Case(case.suite.name, f"bench/{bench.id}", case.device, DTYPES[case.dtype], case.seed)
+    return subject.build(c, **dict(bench.params))
 
 
-def prepare(suite: Any, bench: Any, device: str, dtype: str, batch: int, target: Any = None) -> Workload:
-    """The suite benchmark's workload on ``device``/``dtype`` at ``batch``: inputs from the spec,
-    the subject (or ``target``) built, ready to time. ``harness bench``, the pytest-benchmark
-    items and asv all call this, so a benchmark means the same step in each. Raises
-    :class:`UnsupportedDtype` where the device cannot run the dtype."""
-    from harness.context import DTYPES
-
-    ok, why = dtype_supported(device, dtype)
+def prepare(case: BenchCase, target: Any = None) -> Workload:
+    """The case's workload: inputs from the spec, the subject (or ``target``) built, ready to
+    time. ``harness bench``, the pytest-benchmark items and asv all call this, so a benchmark
+    means the same step in each. Raises :class:`UnsupportedDtype` where the device cannot run
+    the dtype."""
+    ok, why = dtype_supported(case.device, case.dtype)
     if not ok:
         raise UnsupportedDtype(why)
-    inputs = make_inputs(bench.inputs, batch, device, DTYPES[dtype], bench_seed(suite, bench))
-    model = target if target is not None else subject_target(suite, bench, device, dtype)
-    return build_workload(model, inputs, bench.workload, device)
+    inputs = make_inputs(case.bench.inputs, case.batch, case.device, DTYPES[case.dtype], case.seed)
+    model = target if target is not None else subject_target(case)
+    return build_workload(model, inputs, case.bench.workload, case.device)
 
 
-def builtin_target(bench: Any, device: str, dtype: str, seed: int) -> nn.Module:
-    from harness.context import DTYPES
-
+def builtin_target(case: BenchCase) -> nn.Module:
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        m = BUILTINS[bench.builtin](**dict(bench.builtin_params))
-    return m.to(device=device, dtype=DTYPES[dtype])
+        torch.manual_seed(case.seed)
+        m = BUILTINS[case.bench.builtin](**dict(case.bench.builtin_params))
+    return m.to(device=case.device, dtype=DTYPES[case.dtype])
 
 
 # --------------------------------------------------------------------------------------------
@@ -364,8 +247,6 @@ def count_flops(step: Callable[[], Any]) -> int:
 
 def matmul_peak(device: str, dtype: str, min_run_time: float, n: int | None = None) -> dict[str, Any]:
     """Measured FLOP/s of an n×n matmul (2n³ FLOPs) on ``device`` in ``dtype``."""
-    from harness.context import DTYPES
-
     n = n or PEAK_N_SLOW.get((device, dtype)) or PEAK_N.get(device, 1024)
     row: dict[str, Any] = {"device": device, "dtype": dtype, "n": n, "threads": threads()}
     try:
@@ -409,123 +290,108 @@ def _measure(w: Workload, min_run_time: float, label: str, flops: bool = True) -
     return out
 
 
-def bench_one(suite: Any, bench: Any, device: str, dtype: str, batch: int, *, min_run_time: float = MIN_RUN_TIME,
-              peak: float | None = None, repeat: int = 0, target: Any = None) -> dict[str, Any]:
-    """One row: ours (and the built-in comparator, if any) on one device, dtype and batch."""
-    row: dict[str, Any] = {k: None for k in ROW_FIELDS}
-    row.update(suite=suite.name, benchmark=bench.id, workload=bench.workload, device=device, dtype=dtype,
-               batch=batch, threads=threads(), flops_label=FLOPS_LABEL, builtin=bench.builtin,
-               min_run_time=min_run_time, repeat=repeat, line=bench.line, peak_flops_per_s=peak)
-    label = f"{suite.name}/{bench.id}"
-    seed = bench_seed(suite, bench)
+@dataclass
+class BenchRow:
+    """One measured (or skipped) benchmark row; ``status`` is ``ok``, ``skipped``, ``oom``,
+    ``unsupported dtype`` or ``error: <message>``, with ``reason`` for a skip."""
+
+    suite: str
+    benchmark: str
+    workload: str
+    device: str
+    dtype: str
+    batch: int
+    subject: str
+    nodeid: str
+    line: int
+    status: str = "ok"
+    reason: str = ""
+    threads: int | None = None
+    median_s: float | None = None
+    iqr_s: float | None = None
+    samples_per_s: float | None = None
+    flops_per_step: int | None = None
+    flops_label: str | None = None
+    achieved_flops_per_s: float | None = None
+    peak_flops_per_s: float | None = None
+    fraction_of_peak: float | None = None
+    peak_mem_bytes: int | None = None
+    builtin: str | None = None
+    builtin_median_s: float | None = None
+    builtin_ratio: float | None = None
+    builtin_status: str | None = None
+    runs: int | None = None
+    number_per_run: int | None = None
+    min_run_time: float | None = None
+    repeat: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+
+def bench_row(case: BenchCase, **values: Any) -> BenchRow:
+    """A row for ``case`` with its identity filled in (and ``values``)."""
+    b = case.bench
+    return BenchRow(case.suite.name, b.id, b.workload, case.device, case.dtype, case.batch, case.subject_label,
+                    case.nodeid, b.line, builtin=b.builtin, **values)
+
+
+def measure(case: BenchCase, *, min_run_time: float = MIN_RUN_TIME, peak: float | None = None,
+            repeat: int = 0, target: Any = None) -> BenchRow:
+    """One row: ours (and the built-in comparator, if any) for one benchmark case."""
+    row = bench_row(case, threads=threads(), flops_label=FLOPS_LABEL, min_run_time=min_run_time, repeat=repeat,
+                    peak_flops_per_s=peak)
+    label = f"{case.suite.name}/{case.bench.id}"
 
     def ours() -> dict[str, Any]:
         # everything the step holds lives in this frame, which dies with the call (or with the
         # exception's traceback, cleared at the end of the ``except`` below), so memory is
         # released before the next row even after an out-of-memory error
-        return _measure(prepare(suite, bench, device, dtype, batch, target), min_run_time, label)
+        return _measure(prepare(case, target), min_run_time, label)
 
     try:
-        row.update(ours())
-        row["status"] = "ok"
+        vars(row).update(ours())
+        row.status = "ok"
     except Exception as e:  # noqa: BLE001 - recorded as the row's status, the run goes on
-        row["status"] = classify(e, device)
-    _free(device, failed=row["status"] != "ok")
-    if row["status"] != "ok":
+        row.status = classify(e, case.device)
+    _free(case.device, failed=row.status != "ok")
+    if row.status != "ok":
         return row
-    med = row["median_s"]
-    row["samples_per_s"] = batch / med if med else None
-    if row["flops_per_step"] is not None and med:
-        row["achieved_flops_per_s"] = row["flops_per_step"] / med
+    med = row.median_s
+    row.samples_per_s = case.batch / med if med else None
+    if row.flops_per_step is not None and med:
+        row.achieved_flops_per_s = row.flops_per_step / med
         if peak:
-            row["fraction_of_peak"] = row["achieved_flops_per_s"] / peak
-    if bench.builtin:
+            row.fraction_of_peak = row.achieved_flops_per_s / peak
+    if case.bench.builtin:
         def theirs() -> dict[str, Any]:
-            w = prepare(suite, bench, device, dtype, batch, builtin_target(bench, device, dtype, seed))
-            return _measure(w, min_run_time, label + " builtin", flops=False)
+            return _measure(prepare(case, builtin_target(case)), min_run_time, label + " builtin", flops=False)
 
         try:
             bm = theirs()
-            row["builtin_median_s"] = bm["median_s"]
-            row["builtin_ratio"] = med / bm["median_s"] if bm["median_s"] else None
+            row.builtin_median_s = bm["median_s"]
+            row.builtin_ratio = med / bm["median_s"] if bm["median_s"] else None
         except Exception as e:  # noqa: BLE001 - the comparator failing does not void our row
-            row["builtin_status"] = classify(e, device)
-        _free(device, failed=row["builtin_status"] is not None)
+            row.builtin_status = classify(e, case.device)
+        _free(case.device, failed=row.builtin_status is not None)
     return row
 
 
-def plan(suites: Iterable[Any], quick: bool = False, select: str | None = None) -> list[tuple[Any, Any, str, str, int]]:
-    """Every (suite, benchmark, device, dtype, batch) to measure here."""
-    out = []
-    for s in suites:
-        for b in s.benchmarks:
-            if select and select not in f"{s.name}/{b.id}":
-                continue
-            sizes = [min(b.batch_sizes)] if quick else list(b.batch_sizes)
-            for dev in devices_here(b):
-                for dt in dtypes_for(b, dev):
-                    for bs in sizes:
-                        out.append((s, b, dev, dt, bs))
-    return out
-
-
-def bench_suites(suites: Iterable[Any], quick: bool = False, *, repeat: int = 1, select: str | None = None,
-                 min_run_time: float | None = None, progress: bool | None = None) -> tuple[list[dict], dict]:
-    """Measure every benchmark of ``suites`` here: ``(rows, extra)`` where ``extra`` goes into
-    the run record (``bench_info``: timer settings, measured matmul peaks, notes)."""
-    suites = list(suites)
-    mrt = min_run_time if min_run_time is not None else (QUICK_MIN_RUN_TIME if quick else MIN_RUN_TIME)
-    todo = plan(suites, quick, select)
-    t0 = time.perf_counter()
-    peaks: dict[tuple[str, str], dict] = {}
-    for _, _, dev, dt, _ in todo:
-        if (dev, dt) not in peaks:
-            peaks[(dev, dt)] = matmul_peak(dev, dt, mrt)
-    rows = []
-    items = [(r, t) for r in range(repeat) for t in todo]
-    try:
-        from tqdm import tqdm
-
-        bar = tqdm(items, unit="row", disable=(not progress) if progress is not None else None,
-                   dynamic_ncols=True, leave=False)
-    except ImportError:  # pragma: no cover
-        bar = items
-    for r, (s, b, dev, dt, bs) in bar:
-        if hasattr(bar, "set_postfix_str"):
-            bar.set_postfix_str(f"{s.name}/{b.id} {dev} {dt} b{bs}", refresh=False)
-        rows.append(bench_one(s, b, dev, dt, bs, min_run_time=mrt, repeat=r))
-    # The peak is measured before and after the rows and the better of the two kept: a peak is a
-    # maximum, and one measurement taken while the machine was busy would inflate every fraction.
-    for key, first in peaks.items():
-        again = matmul_peak(*key, mrt)
-        best = max((first, again), key=lambda p: p.get("flops_per_s") or 0.0)
-        peaks[key] = {**best, "flops_per_s_start": first.get("flops_per_s"), "flops_per_s_end": again.get("flops_per_s")}
-    for row in rows:
-        peak = peaks[(row["device"], row["dtype"])].get("flops_per_s")
-        row["peak_flops_per_s"] = peak
-        if peak and row.get("achieved_flops_per_s") is not None:
-            row["fraction_of_peak"] = row["achieved_flops_per_s"] / peak
-    extra = {"bench_info": {
-        "timer": "torch.utils.benchmark.Timer.blocked_autorange (median and IQR over blocks; CUDA synchronised)",
-        "min_run_time": mrt, "quick": quick, "repeat": repeat, "threads": threads(),
-        "flops_label": FLOPS_LABEL, "peak_memory": PEAK_MEMORY_NOTE,
-        "dtype_policy": "CUDA: every listed dtype; CPU: float32/float64, low precision only for CPU-only benchmarks",
-        "matmul_peaks": list(peaks.values()), "seconds": round(time.perf_counter() - t0, 3),
-    }}
-    return rows, extra
-
-
-def summarise(rows: list[dict]) -> str:
+def summarise(rows: list[BenchRow]) -> str:
     """A short text table of rows (for the terminal)."""
     lines = []
     for r in rows:
-        if r["status"] != "ok":
-            lines.append(f"{r['suite']}/{r['benchmark']} {r['device']} {r['dtype']} b{r['batch']}: {r['status']}")
+        head = f"{r.suite}/{r.benchmark} {r.device} {r.dtype} b{r.batch}"
+        if r.status != "ok":
+            lines.append(f"{head}: {r.status}" + (f" ({r.reason})" if r.reason else ""))
             continue
-        extra = f"  x{r['builtin_ratio']:.2f} vs {r['builtin']}" if r.get("builtin_ratio") else ""
-        frac = f"  {100 * r['fraction_of_peak']:.1f}% of peak" if r.get("fraction_of_peak") else ""
-        lines.append(f"{r['suite']}/{r['benchmark']} {r['device']} {r['dtype']} b{r['batch']}: "
-                     f"{_fmt_s(r['median_s'])} ±{_fmt_s(r['iqr_s'])} IQR, {r['samples_per_s']:.4g} samples/s{frac}{extra}")
+        extra = f"  x{r.builtin_ratio:.2f} vs {r.builtin}" if r.builtin_ratio else ""
+        frac = f"  {100 * r.fraction_of_peak:.1f}% of peak" if r.fraction_of_peak else ""
+        lines.append(f"{head}: {_fmt_s(r.median_s)} ±{_fmt_s(r.iqr_s)} IQR, {r.samples_per_s:.4g} samples/s{frac}{extra}")
     return "\n".join(lines)
 
 

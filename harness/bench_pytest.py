@@ -19,8 +19,8 @@ from typing import Any, Iterator
 
 import pytest
 
-MARK = "dlh_bench"
-
+from harness.cases import BenchCase, bench_cases
+from harness.suite import Suite
 
 def cuda_sync_timer() -> float:
     """``time.perf_counter`` after ``torch.cuda.synchronize()``: wall time of finished work."""
@@ -34,32 +34,33 @@ def enabled(config: pytest.Config) -> bool:
     return bool(config.getoption("dlh_bench", False) or config.getoption("benchmark_only", False))
 
 
-def _make_test(suite: Any, bench: Any, device: str, dtype: str, batch: int):
+def _make_test(case: BenchCase):
     def test(benchmark: Any) -> None:
         from harness import bench as hb
 
         def skip_if_resource(e: Exception) -> None:
-            status = hb.classify(e, device)
+            status = hb.classify(e, case.device)
             if status in ("oom", "unsupported dtype"):
-                pytest.skip(f"{status} on {device} {dtype} batch {batch}: {str(e).splitlines()[0] if str(e) else ''}")
+                pytest.skip(f"{status} on {case.device} {case.dtype} batch {case.batch}: {str(e).splitlines()[0] if str(e) else ''}")
 
         try:
-            w = hb.prepare(suite, bench, device, dtype, batch)
+            w = hb.prepare(case)
             if not getattr(benchmark, "disabled", False):
                 w.step()  # fail fast (and warm up) outside the timer; a disabled run calls it once anyway
         except Exception as e:  # noqa: BLE001
             skip_if_resource(e)
             raise
-        benchmark.extra_info.update({"suite": suite.name, "benchmark": bench.id, "workload": bench.workload,
-                                     "device": device, "dtype": dtype, "batch": batch, "threads": hb.threads()})
+        benchmark.extra_info.update({"suite": case.suite.name, "benchmark": case.bench.id, "workload": case.bench.workload,
+                                     "device": case.device, "dtype": case.dtype, "batch": case.batch,
+                                     "threads": hb.threads(), "subject": case.subject_label})
         try:
             benchmark(w.step)  # on CUDA the marker's timer synchronises before each clock read
         except Exception as e:  # noqa: BLE001
             skip_if_resource(e)
             raise
 
-    test.__name__ = f"bench_{bench.id}"
-    test.__doc__ = f"{bench.workload} of {suite.name}/{bench.id} on {device} in {dtype}, batch {batch}"
+    test.__name__ = f"bench_{case.bench.id}"
+    test.__doc__ = f"{case.bench.workload} of {case.suite.name}/{case.bench.id} on {case.device} in {case.dtype}, batch {case.batch}"
     return test
 
 
@@ -70,28 +71,20 @@ class BenchmarkItem(pytest.Function):
         return self.path, getattr(self, "dlh_line", 1) - 1, self.name
 
 
-def collect(parent: pytest.Collector, suite: Any) -> Iterator[pytest.Item]:
-    """Benchmark items for ``suite`` (nothing unless :func:`enabled`)."""
+def collect(parent: pytest.Collector, suite: Suite) -> Iterator[pytest.Item]:
+    """Benchmark items for ``suite`` (nothing unless :func:`enabled`): one per
+    :class:`~harness.cases.BenchCase`, skipped with its reason where it cannot run."""
     if not enabled(parent.config):
         return
-    from harness.bench import dtypes_for
-    from harness.context import device_available
-
-    for bench in suite.benchmarks:
-        for device in bench.devices:
-            ok, why = device_available(device)
-            for dtype in dtypes_for(bench, device):
-                for batch in bench.batch_sizes:
-                    name = f"bench_{bench.id}[{device}-{dtype}-b{batch}]"
-                    item = BenchmarkItem.from_parent(parent, name=name,
-                                                     callobj=_make_test(suite, bench, device, dtype, batch))
-                    item.dlh_line = bench.line
-                    item.add_marker(getattr(pytest.mark, MARK))
-                    opts: dict[str, Any] = {"group": f"{suite.name}/{bench.id} {device} {dtype}"}
-                    if device == "cuda":
-                        opts["timer"] = cuda_sync_timer
-                        item.add_marker(pytest.mark.cuda)
-                    item.add_marker(pytest.mark.benchmark(**opts))
-                    if not ok:
-                        item.add_marker(pytest.mark.skip(reason=why))
-                    yield item
+    for case in bench_cases(suite):
+        item = BenchmarkItem.from_parent(parent, name=case.id, callobj=_make_test(case))
+        item.dlh_line = case.bench.line
+        for m in case.marks:
+            item.add_marker(getattr(pytest.mark, m))
+        opts: dict[str, Any] = {"group": f"{suite.name}/{case.bench.id} {case.device} {case.dtype}"}
+        if case.device == "cuda":
+            opts["timer"] = cuda_sync_timer
+        item.add_marker(pytest.mark.benchmark(**opts))
+        if case.skip:
+            item.add_marker(pytest.mark.skip(reason=case.skip))
+        yield item

@@ -23,16 +23,6 @@ def subcommand(name: str, help: str):
     return deco
 
 
-def _impl_map(items: Sequence[str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        name, sep, target = item.partition("=")
-        if not sep:
-            raise SystemExit(f"harness: --impl {item!r}: expected SUITE=pkg.module:Attr")
-        out[name] = target
-    return out
-
-
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="*", default=["suites"], help="suite files or directories (default: suites)")
     p.add_argument("--impl", action="append", default=[], metavar="SUITE=pkg.module:Attr",
@@ -42,7 +32,13 @@ def _common(p: argparse.ArgumentParser) -> None:
 def _load(args: argparse.Namespace):
     from harness.runner import load_all
 
-    suites, errors = load_all(args.paths, _impl_map(args.impl))
+    from harness.registry import parse_impl
+
+    try:
+        impl = parse_impl(args.impl)
+    except ValueError as e:
+        raise SystemExit(f"harness: {e}") from None
+    suites, errors = load_all(args.paths, impl)
     for e in errors:
         print(e, file=sys.stderr)
     return suites, errors
@@ -73,51 +69,48 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from harness.cases import property_cases
+    from harness.executor import run_benchmarks, run_property
     from harness.records import atomic_write_json, make_record, new_record_path
-    from harness.runner import run_case
 
     suites, errors = _load(args)
     skip = set(args.skip_mark)
-    specs = [c for s in suites for c in s.cases() if not skip & set(c.marks)]
+    cases = [c for s in suites for c in property_cases(s) if not skip & set(c.marks)]
     results = []
-    bar = tqdm(specs, unit="case", disable=args.quiet or None, dynamic_ncols=True, file=sys.stderr)
-    for spec in bar:
-        bar.set_postfix_str(spec.nodeid[-60:], refresh=False)
-        results.append(run_case(spec))
+    bar = tqdm(cases, unit="case", disable=args.quiet or None, dynamic_ncols=True, file=sys.stderr)
+    for case in bar:
+        bar.set_postfix_str(case.nodeid[-60:], refresh=False)
+        results.append(run_property(case))
     counts = Counter(r.status for r in results)
     for r in results:
-        if r.status in ("failed", "error", "xpassed"):
-            print(f"{r.status.upper()} {r.nodeid}: {r.line}", file=sys.stderr)
-    bench_rows: list[dict] = []
-    extra: dict = {}
-    if args.bench and "bench" in SUBCOMMANDS:
-        from harness.bench import bench_suites
-
-        bench_rows, extra = bench_suites(suites, quick=args.quick)
-    rec = make_record([r.to_dict() for r in results], bench_rows, suites, runner="harness run",
-                      invalid_suites=[str(e) for e in errors], **extra)
+        if r.bad:
+            print(f"{r.status.upper()} {r.nodeid} [{r.subject}]: {r.line}", file=sys.stderr)
+    bench_rows, extra = run_benchmarks(suites, quick=args.quick) if args.bench else ([], {})
+    rec = make_record([r.to_dict() for r in results], [b.to_dict() for b in bench_rows], suites,
+                      runner="harness run", invalid_suites=[str(e) for e in errors], **extra)
     path = atomic_write_json(Path(args.out) if args.out else new_record_path(label=args.label), rec)
     print(f"{len(results)} cases: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) + f" -> {path}")
-    if args.report and "report" in SUBCOMMANDS:
+    if args.report:
         from harness.report import render_report
 
         print(f"report -> {render_report(extra_records=[path])}")
-    bad = counts["failed"] + counts["error"] + counts["xpassed"] + len(errors)
-    return 1 if bad else 0
+    return 1 if any(r.bad for r in results) or errors else 0
 
 
 @subcommand("bench", "time the suites' benchmarks on every device here and write a record")
 def cmd_bench(args: argparse.Namespace) -> int:
-    from harness.bench import bench_suites, summarise
+    from harness.bench import summarise
+    from harness.executor import run_benchmarks
     from harness.records import atomic_write_json, make_record, new_record_path
 
     suites, errors = _load(args)
-    rows, extra = bench_suites(suites, quick=args.quick, repeat=args.repeat, select=args.k,
-                               min_run_time=args.min_run_time, progress=False if args.quiet else None)
+    rows, extra = run_benchmarks(suites, quick=args.quick, repeat=args.repeat, select=args.k,
+                                 min_run_time=args.min_run_time, progress=False if args.quiet else None)
     print(summarise(rows))
-    rec = make_record([], rows, suites, runner="harness bench", invalid_suites=[str(e) for e in errors], **extra)
+    rec = make_record([], [r.to_dict() for r in rows], suites, runner="harness bench",
+                      invalid_suites=[str(e) for e in errors], **extra)
     path = atomic_write_json(Path(args.out) if args.out else new_record_path(label=args.label), rec)
-    counts = Counter(r["status"] if r["status"] in ("ok", "oom", "unsupported dtype") else "error" for r in rows)
+    counts = Counter(r.status if r.status in ("ok", "skipped", "oom", "unsupported dtype") else "error" for r in rows)
     print(f"{len(rows)} benchmark rows: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
           + f" in {extra['bench_info']['seconds']:.1f} s -> {path}")
     return 1 if errors or counts["error"] else 0

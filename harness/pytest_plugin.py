@@ -3,10 +3,16 @@
 Installed for every pytest run in the environment (entry point ``pytest11``), so it collects
 only YAML files with a top-level ``suite:`` key and leaves every other YAML file alone.
 
-One item per property x device x dtype, id ``<property>[<device>-<dtype>]``. CUDA items on a
-machine without CUDA are skipped with the reason; marks from the suite become pytest marks;
-``xfail`` is strict. A bad suite becomes one failing item whose report is one line per problem,
-and the other suites still run.
+One item per :class:`~harness.cases.PropertyCase`, id ``<property>[<device>-<dtype>]``; the
+item runs :func:`harness.executor.run_property` and reports its status (a CUDA case on a
+machine without CUDA is skipped with the reason; ``xfail`` is strict). Marks from the suite
+become pytest marks. A bad suite becomes one failing item whose report is one line per
+problem, and the other suites still run.
+
+Session state (the ``--impl`` map, the rows for ``--dlh-record``) lives on one
+:class:`DlhSession` registered in ``pytest_configure`` and reached through ``config.stash``.
+Each item hands its result to the controller as a ``dlharness`` user property, so records
+written under pytest-xdist carry the same fields (marks, subject, seed) as ``harness run``'s.
 """
 from __future__ import annotations
 
@@ -16,9 +22,13 @@ from typing import Any, Iterator
 
 import pytest
 
-from harness.suite import MARKS, CaseSpec, SuiteError, is_suite_file, load_suite
+from harness.cases import PropertyCase, property_cases
+from harness.executor import PropertyResult, run_property
+from harness.registry import parse_impl
+from harness.suite import MARKS, SuiteError, is_suite_file, load_suite
 
-_HIDE = ("harness/pytest_plugin.py", "harness/runner.py", "/_pytest/", "/pluggy/")
+_HIDE = ("harness/pytest_plugin.py", "harness/executor.py", "/_pytest/", "/pluggy/")
+PROPERTY = "dlharness"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -31,20 +41,44 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="also collect the suites' benchmarks as pytest-benchmark items (implied by --benchmark-only)")
 
 
+class DlhSession:
+    """Per-session state of the plugin (one per ``pytest.Config``)."""
+
+    def __init__(self, config: pytest.Config):
+        self.config = config
+        try:
+            self.impl = parse_impl(config.getoption("impl"))
+        except ValueError as e:
+            raise pytest.UsageError(str(e)) from None
+        self.record = config.getoption("dlh_record")
+        self.rows: list[dict] = []
+
+    def repro_options(self) -> str:
+        return " ".join(f"--impl {k}={v}" for k, v in self.impl.items())
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Keep each item's result row (reports reach the controller under xdist)."""
+        for name, value in report.user_properties:
+            if name == PROPERTY and report.when == "call":
+                self.rows.append(value)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.record and self.rows and not hasattr(self.config, "workerinput"):
+            from harness.records import atomic_write_json, make_record
+
+            atomic_write_json(Path(self.record), make_record(properties=self.rows, runner="pytest"))
+
+
+SESSION = pytest.StashKey[DlhSession]()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     for m in MARKS + ("cuda", "dlh_bench"):
         config.addinivalue_line("markers", f"{m}: dlharness suite mark")
-    config._dlh_rows = []  # type: ignore[attr-defined]
-
-
-def _impl_map(config: pytest.Config) -> dict[str, str]:
-    out = {}
-    for item in config.getoption("impl") or []:
-        name, sep, target = item.partition("=")
-        if not sep or not name or not target:
-            raise pytest.UsageError(f"--impl {item!r}: expected SUITE=pkg.module:Attr")
-        out[name] = target
-    return out
+    state = DlhSession(config)
+    config.stash[SESSION] = state
+    config.pluginmanager.register(state, "dlharness-session")
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -56,18 +90,14 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 class SuiteFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
         try:
-            suite = load_suite(self.path, _impl_map(self.config), root=self.config.rootpath)
+            suite = load_suite(self.path, self.config.stash[SESSION].impl, root=self.config.rootpath)
         except SuiteError as e:
             yield SuiteErrorItem.from_parent(self, name="suite", error=e)
             return
-        for spec in suite.cases():
-            item = PropertyItem.from_parent(self, name=spec.id, spec=spec)
-            for m in spec.marks:
+        for case in property_cases(suite):
+            item = PropertyItem.from_parent(self, name=case.id, case=case)
+            for m in case.marks:
                 item.add_marker(getattr(pytest.mark, m))
-            if spec.skip:
-                item.add_marker(pytest.mark.skip(reason=spec.skip))
-            if spec.xfail:
-                item.add_marker(pytest.mark.xfail(reason=spec.xfail, strict=True, raises=PropertyFailure))
             yield item
         from harness.bench_pytest import collect as collect_benchmarks
 
@@ -94,30 +124,32 @@ class SuiteErrorItem(pytest.Item):
 
 
 class PropertyItem(pytest.Item):
-    def __init__(self, *, spec: CaseSpec, **kw: Any):
+    def __init__(self, *, case: PropertyCase, **kw: Any):
         super().__init__(**kw)
-        self.spec = spec
+        self.case = case
 
     def runtest(self) -> None:
-        from harness.runner import execute
+        res = run_property(self.case)
+        self.user_properties.append((PROPERTY, res.to_dict()))
+        if res.status == "skipped":
+            pytest.skip(res.line)
+        if res.status == "xfailed":
+            pytest.xfail(res.line)
+        if res.status == "error" and res.exc is not None:
+            raise res.exc
+        if res.status in ("failed", "xpassed"):
+            raise PropertyFailure(self._report(res.line, f"XPASS(strict) {self.case.xfail}" if res.status == "xpassed" else "FAILED", res))
 
-        spec = self.spec
-        outcome = execute(spec)
-        self.user_properties.append(("dlharness", {**outcome.to_dict(), "suite": spec.suite.name,
-                                                   "check": spec.prop.check, "seed": spec.case().seed}))
-        if not outcome.passed:
-            raise PropertyFailure(self._report(outcome.line()))
-
-    def _report(self, body: str, verdict: str = "FAILED") -> str:
-        spec, case = self.spec, self.spec.case()
-        check = spec.suite.checks[spec.prop.check]
-        impl = " ".join(f"--impl {k}={v}" for k, v in _impl_map(self.config).items())
+    def _report(self, body: str, verdict: str, res: PropertyResult | None = None) -> str:
+        case = self.case
+        extra = self.config.stash[SESSION].repro_options()
         return "\n".join([
-            f"{spec.suite.path}:{spec.prop.line} {spec.id} {verdict}",
-            f"  property: {check.statement}",
+            f"{case.location} {case.id} {verdict}",
+            f"  property: {case.check.statement}",
+            f"  subject: {case.subject_label}",
             f"  {body}",
-            f"  seed {case.seed} (suite seed {spec.suite.seed} + crc32('{spec.suite.name}/{spec.prop.id}'))",
-            f"  repro: pytest \"{spec.nodeid}\"" + (f" {impl}" if impl else ""),
+            f"  seed {case.seed} (suite seed {case.suite.seed} + crc32('{case.suite.name}/{case.prop.id}'))",
+            f"  repro: pytest \"{case.nodeid}\"" + (f" {extra}" if extra else ""),
         ])
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
@@ -131,42 +163,4 @@ class PropertyItem(pytest.Item):
         return self._report(body, verdict="ERROR")
 
     def reportinfo(self) -> tuple[Path, int, str]:
-        return self.path, self.spec.prop.line - 1, self.spec.id
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """Collect property outcomes for ``--dlh-record`` (reports reach the controller under xdist)."""
-    rows = getattr(_config, "_dlh_rows", None) if _config else None
-    if rows is None or "::" not in report.nodeid or not report.nodeid.split("::")[0].endswith((".yaml", ".yml")):
-        return
-    if report.when == "call" or (report.when == "setup" and report.skipped):
-        outcome = dict(report.user_properties).get("dlharness")
-        status = report.outcome
-        if hasattr(report, "wasxfail"):
-            status = "xfailed" if report.skipped else "xpassed"
-        elif report.failed and outcome is None:
-            status = "error"
-        line = outcome and (outcome.get("statement", "") + "") or ""
-        if report.skipped and not hasattr(report, "wasxfail"):
-            line = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-        rows.append({"nodeid": report.nodeid, "status": status, "seconds": round(report.duration, 6),
-                     "line": line, "outcome": outcome})
-
-
-_config: pytest.Config | None = None
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_sessionstart(session: pytest.Session) -> None:
-    global _config
-    _config = session.config
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    path = session.config.getoption("dlh_record", None)
-    rows = getattr(session.config, "_dlh_rows", [])
-    if path and rows and not hasattr(session.config, "workerinput"):
-        from harness.records import write_properties_record
-
-        write_properties_record(rows, path=Path(path))
+        return self.path, self.case.prop.line - 1, self.case.id

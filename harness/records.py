@@ -2,14 +2,13 @@
 
 A record is ``{"schema": 1, "kind": "run", "created": ..., "environment": {...},
 "suites": {name: {path, sha256, seed, subject}}, "properties": [...], "benchmarks": [...]}``.
-``properties`` rows are :meth:`harness.runner.CaseResult.to_dict`; ``benchmarks`` rows come
-from :mod:`harness.bench`. Writing goes to a temporary file in the same directory and is
+``properties`` rows are :meth:`harness.executor.PropertyResult.to_dict`; ``benchmarks`` rows
+are :meth:`harness.bench.BenchRow.to_dict`. Writing goes to a temporary file in the same directory and is
 renamed into place, so an interrupted run never leaves half a record.
 """
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import os
 import platform
@@ -69,27 +68,35 @@ def environment() -> dict[str, Any]:
 
 
 def suite_info(suites: Iterable[Any]) -> dict[str, Any]:
+    from harness.cases import subject_kind
+
     return {s.name: {"path": s.path, "sha256": s.sha256, "seed": s.seed, "subject": s.subject.target,
-                     "title": s.title} for s in suites}
+                     "subject_kind": subject_kind(s.subject), "title": s.title} for s in suites}
 
 
-def atomic_write_json(path: Path, obj: Any) -> Path:
+def atomic_write_text(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically: a temporary file in the same directory, flushed
+    and renamed into place, with an ordinary file's permissions (0666 less the umask)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=1, sort_keys=False, default=str)
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a record is an ordinary file
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def atomic_write_json(path: Path, obj: Any) -> Path:
+    return atomic_write_text(path, json.dumps(obj, indent=1, sort_keys=False, default=str))
 
 
 def new_record_path(runs_dir: Path = RUNS_DIR, label: str = "local") -> Path:
@@ -112,27 +119,6 @@ def make_record(properties: list[dict] | None = None, benchmarks: list[dict] | N
         "benchmarks": benchmarks or [],
         **extra,
     }
-
-
-_NODE = re.compile(r"^(?P<file>[^:]+)::(?P<prop>[^\[]+)\[(?P<device>[^-\]]+)-(?P<dtype>[^\]]+)\]$")
-
-
-def write_properties_record(rows: list[dict], path: Path) -> Path:
-    """Record written by the pytest plugin's ``--dlh-record``: rows from test reports."""
-    props = []
-    for r in rows:
-        m = _NODE.match(r["nodeid"])
-        out = r.get("outcome") or {}
-        props.append({"nodeid": r["nodeid"], "suite": out.get("suite") or (Path(m["file"]).stem if m else ""),
-                      "property": m["prop"] if m else r["nodeid"], "check": out.get("check", ""),
-                      "device": m["device"] if m else "", "dtype": m["dtype"] if m else "",
-                      "seed": out.get("seed"), "status": r["status"], "line": r["line"],
-                      "seconds": r["seconds"], "marks": [], "outcome": out or None})
-    return atomic_write_json(path, make_record(properties=props, runner="pytest"))
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def load_records(runs_dir: Path = RUNS_DIR) -> list[dict[str, Any]]:

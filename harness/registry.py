@@ -185,6 +185,17 @@ class Subject:
 ALLOWED_PREFIX = "reference_impls."
 
 
+def parse_impl(items: Any) -> dict[str, str]:
+    """``["SUITE=pkg.module:Attr", ...]`` as ``{suite: target}``; ValueError on a malformed item."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        name, sep, target = str(item).partition("=")
+        if not sep or not name or not target:
+            raise ValueError(f"--impl {item!r}: expected SUITE=pkg.module:Attr")
+        out[name] = target
+    return out
+
+
 def import_target(target: str, *, allow_any: bool = False) -> Any:
     """Import ``pkg.module`` or ``pkg.module:attr.path``."""
     modname, _, attr = target.partition(":")

@@ -23,6 +23,7 @@ import io
 import json
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -435,13 +436,26 @@ def env_table(rec: dict) -> str:
 # --------------------------------------------------------------------------------------------
 # the page
 # --------------------------------------------------------------------------------------------
-def render_report(runs_dir: Path = RUNS_DIR, out: Path = REPORT_PATH, asv_dir: Path | None = ASV_DIR,
-                  records: list[dict] | None = None, extra_records: Iterable[Path] = ()) -> Path:
-    """Write the report from the records under ``runs_dir`` (or ``records``), any
-    ``extra_records`` files (e.g. a ``harness run --out`` elsewhere) and asv's results under
-    ``asv_dir`` (if any); return its path."""
-    import pandas as pd
+@dataclass
+class ReportData:
+    """What the page is drawn from: the records, their frames and the latest rows of each kind."""
 
+    recs: list[dict]
+    P: Any
+    B: Any
+    asv_rows: list[dict]
+    p_latest: Any
+    per_machine: dict[str, Any]
+
+    def used(self, frame: Any) -> list[dict]:
+        """The records a frame's rows came from, newest first."""
+        by_file = {Path(r.get("_file", "")).name: r for r in self.recs}
+        names = [] if frame is None or frame.empty else list(dict.fromkeys(frame.sort_values("created", ascending=False)["record"]))
+        return [by_file[n] for n in names if n in by_file]
+
+
+def gather(runs_dir: Path, records: list[dict] | None, extra_records: Iterable[Path], asv_dir: Path | None) -> ReportData:
+    """Read the records (and asv's results) and pick the latest rows to show."""
     from harness.records import frames, load_records
 
     recs = records if records is not None else load_records(Path(runs_dir))
@@ -450,77 +464,77 @@ def render_report(runs_dir: Path = RUNS_DIR, out: Path = REPORT_PATH, asv_dir: P
         if f.resolve() not in have and f.exists():
             recs += [r for r in load_records(f.parent) if Path(r["_file"]).resolve() == f.resolve()]
     recs = sorted(recs, key=lambda r: r.get("created", ""))
-    asv_rows = load_asv(Path(asv_dir)) if asv_dir else []
     P, B = frames(recs)
-    parts: list[str] = []
-    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return ReportData(recs, P, B, load_asv(Path(asv_dir)) if asv_dir else [], latest_properties(P), latest_benchmarks(B))
 
-    p_latest = latest_properties(P)
-    per_machine = latest_benchmarks(B)
-    by_file = {Path(r.get("_file", "")).name: r for r in recs}
 
-    def used(frame: Any) -> list[dict]:
-        names = [] if frame is None or frame.empty else list(dict.fromkeys(frame.sort_values("created", ascending=False)["record"]))
-        return [by_file[n] for n in names if n in by_file]
+def summary_section(d: ReportData) -> list[str]:
+    """The cards and the line saying which records the page shows."""
+    import pandas as pd
 
-    # -- summary ----------------------------------------------------------------------------
     cards = []
-    if p_latest is not None:
-        counts = p_latest["status"].value_counts().to_dict()
+    if d.p_latest is not None:
+        counts = d.p_latest["status"].value_counts().to_dict()
         good = counts.get("passed", 0) + counts.get("xfailed", 0)
         bad = counts.get("failed", 0) + counts.get("error", 0) + counts.get("xpassed", 0)
         cards += [("properties passed", good, "ok"), ("failed / errors", bad, "bad" if bad else "ok"),
-                  ("skipped", counts.get("skipped", 0), ""), ("suites", p_latest["suite"].nunique(), "")]
-    if per_machine:
-        allb = pd.concat(per_machine.values())
+                  ("skipped", counts.get("skipped", 0), ""), ("suites", d.p_latest["suite"].nunique(), "")]
+    if d.per_machine:
+        allb = pd.concat(d.per_machine.values())
         st = allb["status"].value_counts().to_dict()
         cards += [("benchmark rows ok", st.get("ok", 0), "ok"),
-                  ("OOM / unsupported / error", sum(v for k, v in st.items() if k != "ok"),
-                   "bad" if any(k != "ok" for k in st) else "ok"),
-                  ("devices", ", ".join(sorted(allb["device"].dropna().unique())), "")]
-    cards.append(("records", len(recs), ""))
-    if asv_rows:
-        cards.append(("asv results", len(asv_rows), ""))
-    parts.append('<div class="cards">' + "".join(
-        f'<div class="card"><b class="{c}">{_e(v)}</b>{_e(k)}</div>' for k, v, c in cards) + "</div>")
+                  ("OOM / unsupported / error", sum(v for k, v in st.items() if k not in ("ok", "skipped")),
+                   "bad" if any(k not in ("ok", "skipped") for k in st) else "ok"),
+                  ("devices", ", ".join(sorted(allb.loc[allb["status"] != "skipped", "device"].dropna().unique())), "")]
+    cards.append(("records", len(d.recs), ""))
+    if d.asv_rows:
+        cards.append(("asv results", len(d.asv_rows), ""))
+    parts = ['<div class="cards">' + "".join(
+        f'<div class="card"><b class="{c}">{_e(v)}</b>{_e(k)}</div>' for k, v, c in cards) + "</div>"]
     head = []
-    for r in used(p_latest):
+    for r in d.used(d.p_latest):
         env = r.get("environment", {})
         head.append(f"Properties from <code>{_e(Path(r.get('_file', '')).name)}</code> "
                     f"(commit {_e((env.get('git_commit') or '?')[:10])}{' + local changes' if env.get('git_dirty') else ''}, "
                     f"{_e(r.get('created'))}).")
-    for machine, b in per_machine.items():
-        recs_m = used(b)
+    for machine, b in d.per_machine.items():
         head.append(f"Throughput on {_e(machine)} from " + ", ".join(
             f"<code>{_e(Path(r.get('_file', '')).name)}</code> (torch {_e(r.get('environment', {}).get('torch'))})"
-            for r in recs_m) + ".")
-    if not recs:
+            for r in d.used(b)) + ".")
+    if not d.recs:
         head.append("No records found: run <code>harness run</code> or <code>harness bench</code> first.")
     parts.append("<p class='note'>" + "<br>".join(head) + "</p>")
+    return parts
 
-    # -- properties -------------------------------------------------------------------------
-    parts.append("<h2 id='properties'>Property matrix</h2>")
-    parts.append("<p class='note'>Each cell: outcome · measured error (the tolerance it was held to). "
-                 "Skips are cases that cannot run here (e.g. no CUDA), with the reason below.</p>")
-    matrix, fails = property_matrix(p_latest)
+
+def properties_section(d: ReportData) -> list[str]:
+    parts = ["<h2 id='properties'>Property matrix</h2>",
+             "<p class='note'>Each cell: outcome · measured error (the tolerance it was held to). "
+             "Skips are cases that cannot run here (e.g. no CUDA), with the reason below.</p>"]
+    matrix, fails = property_matrix(d.p_latest)
     parts.append(f"<div class='scroll'>{matrix}</div>{fails}")
-    if p_latest is not None:
-        sk = p_latest[p_latest["status"] == "skipped"]["line"].dropna().value_counts()
+    if d.p_latest is not None:
+        sk = d.p_latest[d.p_latest["status"] == "skipped"]["line"].dropna().value_counts()
         if not sk.empty:
             parts.append("<p class='note'>Skip reasons: " + "; ".join(f"{_e(k)} ({v}×)" for k, v in sk.items()) + "</p>")
+    return parts
 
-    # -- throughput ---------------------------------------------------------------------------
-    parts.append("<h2 id='throughput'>Throughput</h2>")
-    parts.append("<p class='note'>Median seconds per step (torch.utils.benchmark, thread count recorded) and "
-                 "samples/s; IQR as % of the median; FLOPs from torch's FlopCounterMode count matmul, "
-                 "convolution and attention only (<em>model FLOPs, a lower bound</em>); % of peak against a "
-                 "large matmul measured on the same device in the same dtype in the same run; ours/built-in "
-                 "&lt; 1 means ours is faster; the CUDA/CPU speedup compares rows of one run. Rows with status "
-                 "<em>oom</em> or <em>unsupported dtype</em> are kept as such.</p>")
-    charts: list[str] = []
+
+def throughput_section(d: ReportData) -> tuple[list[str], list[Any]]:
+    """The per-machine tables, and their frames (for the speedup chart)."""
+    parts = ["<h2 id='throughput'>Throughput</h2>",
+             "<p class='note'>Median seconds per step (torch.utils.benchmark, thread count recorded) and "
+             "samples/s; IQR as % of the median; FLOPs from torch's FlopCounterMode count matmul, "
+             "convolution and attention only (<em>model FLOPs, a lower bound</em>); % of peak against a "
+             "large matmul measured on the same device in the same dtype in the same run; ours/built-in "
+             "&lt; 1 means ours is faster; the CUDA/CPU speedup compares rows of one run. Rows with status "
+             "<em>oom</em> or <em>unsupported dtype</em> are kept as such; rows that cannot run here are "
+             "summarised with their reason.</p>"]
     speed_frames = []
-    for machine, b in per_machine.items():
+    for machine, b in d.per_machine.items():
         parts.append(f"<h3>{_e(machine)}</h3>")
+        skipped = b[b["status"] == "skipped"]
+        b = b[b["status"] != "skipped"]
         frame, tbl = throughput_table(b)
         speed_frames.append(frame)
         parts.append(f"<div class='scroll'>{tbl}</div>")
@@ -529,13 +543,23 @@ def render_report(runs_dir: Path = RUNS_DIR, out: Path = REPORT_PATH, asv_dir: P
             parts.append("<p class='note'>Not measured: " + "; ".join(
                 f"{_e(x.suite)}/{_e(x.benchmark)} {_e(x.device)} {_e(x.dtype)} b{_e(x.batch)}: <b>{_e(x.status)}</b>"
                 for x in bad.itertuples()) + "</p>")
-    if not per_machine:
+        if not skipped.empty:
+            reasons = skipped.groupby(["device", "reason"]).size()
+            parts.append("<p class='note'>Skipped: " + "; ".join(
+                f"{_e(dev)}: {_e(why)} ({n} rows)" for (dev, why), n in reasons.items()) + "</p>")
+    if not d.per_machine:
         parts.append("<p class='note'>No benchmark rows in the records (<code>harness bench</code>).</p>")
+    return parts, speed_frames
 
-    # -- charts -------------------------------------------------------------------------------
-    parts.append("<h2 id='charts'>Charts</h2>")
-    if per_machine:
-        b0 = next(iter(per_machine.values()))  # a GPU machine first, when there is one
+
+def charts_section(d: ReportData, speed_frames: list[Any]) -> list[str]:
+    import pandas as pd
+
+    parts = ["<h2 id='charts'>Charts</h2>"]
+    charts: list[tuple[str, str]] = []
+    if d.per_machine:
+        b0 = next(iter(d.per_machine.values()))  # a GPU machine first, when there is one
+        b0 = b0[b0["status"] != "skipped"]
         c = chart_samples_vs_batch(b0)
         if c:
             charts.append(("Samples/s vs batch size, per suite (CPU dashed, CUDA solid)", c))
@@ -551,50 +575,51 @@ def render_report(runs_dir: Path = RUNS_DIR, out: Path = REPORT_PATH, asv_dir: P
         c = chart_peak(b0)
         if c:
             charts.append(("Fraction of the measured matmul peak", c))
-    c = chart_history(B, asv_rows)
+    c = chart_history(d.B, d.asv_rows)
     if c:
         charts.append(("History across commits (records and asv)", c))
-    for title, img in charts:
-        parts.append(f"<h3>{_e(title)}</h3>{img}")
+    parts += [f"<h3>{_e(title)}</h3>{img}" for title, img in charts]
     if not charts:
         parts.append("<p class='note'>No benchmark data to chart.</p>")
+    return parts
 
-    # -- environment --------------------------------------------------------------------------
-    parts.append("<h2 id='environment'>Environment</h2>")
-    shown = {Path(r.get("_file", "")).name: r for r in used(p_latest) + [x for b in per_machine.values() for x in used(b)]}
+
+def environment_section(d: ReportData) -> list[str]:
+    import pandas as pd
+
+    parts = ["<h2 id='environment'>Environment</h2>"]
+    shown = {Path(r.get("_file", "")).name: r for r in d.used(d.p_latest) + [x for b in d.per_machine.values() for x in d.used(b)]}
     for r in shown.values():
         parts.append(f"<h3>{_e(Path(r.get('_file', '')).name)}</h3>{env_table(r)}")
-    suites = {}
-    for r in recs:
+    suites: dict[str, dict] = {}
+    for r in d.recs:
         suites.update(r.get("suites") or {})
     if suites:
         sdf = pd.DataFrame([{"suite": k, "title": v.get("title", ""), "subject": v.get("subject"),
                              "file": v.get("path"), "sha256": str(v.get("sha256", ""))[:12]} for k, v in sorted(suites.items())])
         parts.append("<h3>Suites</h3>" + sdf.style.format(escape="html").hide(axis="index").to_html())
+    return parts
 
-    page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+
+def page(parts: list[str]) -> str:
+    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
             "<meta name='viewport' content='width=device-width, initial-scale=1'>"
             f"<title>dlharness report</title><style>{CSS}</style></head><body>"
             f"<h1>dlharness report</h1><p class='sub'>generated {_e(now)} · "
             "<a href='#properties'>properties</a> · <a href='#throughput'>throughput</a> · "
             "<a href='#charts'>charts</a> · <a href='#environment'>environment</a></p>"
             + "\n".join(parts) + "</body></html>\n")
-    return _write_text(Path(out), page)
 
 
-def _write_text(path: Path, text: str) -> Path:
-    """Write ``text`` atomically (temp file in the same directory, then rename)."""
-    import os
-    import tempfile
+def render_report(runs_dir: Path = RUNS_DIR, out: Path = REPORT_PATH, asv_dir: Path | None = ASV_DIR,
+                  records: list[dict] | None = None, extra_records: Iterable[Path] = ()) -> Path:
+    """Write the report from the records under ``runs_dir`` (or ``records``), any
+    ``extra_records`` files (e.g. a ``harness run --out`` elsewhere) and asv's results under
+    ``asv_dir`` (if any); return its path."""
+    from harness.records import atomic_write_text
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a report is for reading
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    d = gather(runs_dir, records, extra_records, asv_dir)
+    through, speed_frames = throughput_section(d)
+    parts = summary_section(d) + properties_section(d) + through + charts_section(d, speed_frames) + environment_section(d)
+    return atomic_write_text(Path(out), page(parts))

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from harness import yamlsrc
-from harness.context import DEFAULT_TOLERANCE, DEVICES, DTYPES, Case, case_seed, device_available
-from harness.outcome import Tolerance
+from harness.builtins import BUILTINS
+from harness.context import DEVICES, DTYPES
 from harness.registry import CheckSpec, Subject, SubjectError, load_checks, resolve_subject
 
 MARKS = ("slow", "statistical", "training")
@@ -62,6 +62,7 @@ class Property:
     tolerance_why: str
     marks: tuple[str, ...]
     xfail: Xfail | None
+    spec: CheckSpec = field(repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -87,56 +88,6 @@ class Benchmark:
 
 
 @dataclass(frozen=True)
-class CaseSpec:
-    """One runnable item: a property on one device in one dtype."""
-
-    suite: "Suite"
-    prop: Property
-    device: str
-    dtype: str
-    skip: str = ""  # reason, when it cannot run here
-
-    @property
-    def id(self) -> str:
-        return f"{self.prop.id}[{self.device}-{self.dtype}]"
-
-    @property
-    def nodeid(self) -> str:
-        return f"{self.suite.path}::{self.id}"
-
-    @property
-    def xfail(self) -> str:
-        x = self.prop.xfail
-        return x.reason if x and x.matches(self.device, self.dtype) else ""
-
-    @property
-    def marks(self) -> tuple[str, ...]:
-        return self.prop.marks + (("cuda",) if self.device == "cuda" else ())
-
-    def tolerance(self) -> Tolerance:
-        if self.dtype in self.prop.tolerance:
-            atol, rtol = self.prop.tolerance[self.dtype]
-            return Tolerance(atol, rtol, f"{self.suite.path}:{self.prop.line}: {self.prop.tolerance_why}")
-        spec = self.suite.checks[self.prop.check]
-        if self.dtype in spec.tolerance:
-            d = spec.tolerance[self.dtype]
-            atol, rtol = d.get("atol", 0.0), d.get("rtol", 0.0)
-            return Tolerance(atol, rtol, f"check default: {spec.tolerance_why}")
-        atol, rtol = DEFAULT_TOLERANCE[self.dtype]
-        return Tolerance(atol, rtol, f"{self.dtype} default")
-
-    def case(self) -> Case:
-        return Case(self.suite.name, self.prop.id, self.device, DTYPES[self.dtype],
-                    case_seed(self.suite.seed, self.suite.name, self.prop.id), self.tolerance())
-
-    def subject(self) -> Subject:
-        s = self.suite.subject
-        if not self.prop.subject_params:
-            return s
-        return Subject(s.target, s.obj, {**s.params, **self.prop.subject_params}, s.namespace)
-
-
-@dataclass(frozen=True)
 class Suite:
     name: str
     title: str
@@ -147,16 +98,13 @@ class Suite:
     seed: int
     properties: tuple[Property, ...]
     benchmarks: tuple[Benchmark, ...]
-    checks: Mapping[str, CheckSpec] = field(repr=False, default_factory=dict)
 
-    def cases(self) -> list[CaseSpec]:
-        out = []
-        for prop in self.properties:
-            for device in prop.devices:
-                ok, why = device_available(device)
-                for dtype in prop.dtypes:
-                    out.append(CaseSpec(self, prop, device, dtype, "" if ok else why))
-        return out
+    @property
+    def contract(self) -> Any:
+        """The family contract of this suite (None for a suite no check module declares)."""
+        from harness.contract import CONTRACTS
+
+        return CONTRACTS.get(self.name)
 
 
 def is_suite_file(path: Path) -> bool:
@@ -246,31 +194,26 @@ def _check_param_type(v: _V, value: Any, param: inspect.Parameter, path: tuple, 
             v.err(path, f"parameter {param.name!r} of check {check!r} must be {ann.__name__}, got {_tname(value)} {value!r}")
 
 
-def load_suite(path: str | Path, impl: Mapping[str, str] | None = None, root: Path | None = None) -> Suite:
-    """Load, validate and resolve one suite file.
-
-    ``impl`` maps a suite name to a third-party subject (``pkg.module:Attr``) that replaces the
-    suite's own factory. ``path`` is shown relative to ``root`` (default: the current dir).
-    """
-    p = Path(path)
+def _shown(p: Path, root: Path | None) -> str:
     try:
-        shown = str(p.resolve().relative_to((root or Path.cwd()).resolve()))
+        return str(p.resolve().relative_to((root or Path.cwd()).resolve()))
     except ValueError:
-        shown = str(p)
+        return str(p)
+
+
+def _read(p: Path, shown: str) -> tuple[bytes, yamlsrc.Sourced]:
+    """The file's bytes and its located YAML data, or a SuiteError at the offending line."""
     raw = p.read_bytes()
     try:
-        src = yamlsrc.load(raw.decode("utf-8"))
+        return raw, yamlsrc.load(raw.decode("utf-8"))
     except UnicodeDecodeError as e:
         raise SuiteError(shown, [(1, f"not UTF-8 text ({e.reason})")]) from None
     except yamlsrc.YamlSourceError as e:
         raise SuiteError(shown, [(e.line, e.message)]) from None
-    v = _V(src)
-    d = src.data
-    checks = load_checks()
-    if not v.keys(d, (), {"suite": True, "title": True, "references": False, "subject": True,
-                           "defaults": False, "properties": True, "benchmarks": False}, "suite"):
-        raise SuiteError(shown, v.problems)
 
+
+def _header(v: _V, d: dict) -> tuple[Any, str, list]:
+    """``suite``, ``title`` and ``references``."""
     name = d.get("suite")
     if v.typed(name, ("suite",), str, "suite") and not _NAME.match(name):
         v.err(("suite",), f"suite name {name!r} must be an identifier (letters, digits, _)")
@@ -280,124 +223,166 @@ def load_suite(path: str | Path, impl: Mapping[str, str] | None = None, root: Pa
     if v.typed(refs, ("references",), list, "references"):
         for i, r in enumerate(refs):
             v.typed(r, ("references", i), str, "each reference")
+    return name, title, refs if isinstance(refs, list) else []
 
-    # defaults
-    defaults = d.get("defaults", {})
-    dev_default: tuple[str, ...] = DEVICES
-    dt_default: tuple[str, ...] = ("float64",)
+
+def _defaults(v: _V, defaults: Any) -> tuple[tuple[str, ...], tuple[str, ...], int]:
+    """``(devices, dtypes, seed)`` every property starts from."""
+    devices: tuple[str, ...] = DEVICES
+    dtypes: tuple[str, ...] = ("float64",)
     seed = 0
     if v.keys(defaults, ("defaults",), {"devices": False, "dtypes": False, "seed": False}, "defaults"):
         if "devices" in defaults:
-            dev_default = v.choices(defaults["devices"], ("defaults", "devices"), DEVICES, "defaults.devices")
+            devices = v.choices(defaults["devices"], ("defaults", "devices"), DEVICES, "defaults.devices")
         if "dtypes" in defaults:
-            dt_default = v.choices(defaults["dtypes"], ("defaults", "dtypes"), tuple(DTYPES), "defaults.dtypes")
+            dtypes = v.choices(defaults["dtypes"], ("defaults", "dtypes"), tuple(DTYPES), "defaults.dtypes")
         if "seed" in defaults and v.typed(defaults["seed"], ("defaults", "seed"), int, "defaults.seed"):
             seed = defaults["seed"]
             if seed < 0:
                 v.err(("defaults", "seed"), f"defaults.seed must be >= 0, got {seed}")
+    return devices, dtypes, seed
 
-    # subject
-    subject: Subject | None = None
-    sub = d.get("subject")
-    if sub is not None and v.keys(sub, ("subject",), {"factory": True, "params": False}, "subject"):
-        params = sub.get("params", {})
-        v.typed(params, ("subject", "params"), dict, "subject.params")
-        target = sub.get("factory")
-        allow_any = False
-        if isinstance(name, str) and impl and name in impl:
-            target, allow_any = impl[name], True
-        if v.typed(target, ("subject", "factory"), str, "subject.factory"):
-            try:
-                subject = resolve_subject(target, params if isinstance(params, dict) else {}, allow_any=allow_any)
-            except SubjectError as e:
-                v.err(("subject", "factory"), str(e))
 
-    # properties
-    props: list[Property] = []
+def _subject(v: _V, sub: Any, name: Any, impl: Mapping[str, str] | None) -> Subject | None:
+    """The suite's subject: its own factory, or the third-party target ``impl`` names for it."""
+    if sub is None or not v.keys(sub, ("subject",), {"factory": True, "params": False}, "subject"):
+        return None
+    params = sub.get("params", {})
+    v.typed(params, ("subject", "params"), dict, "subject.params")
+    target = sub.get("factory")
+    allow_any = False
+    if isinstance(name, str) and impl and name in impl:
+        target, allow_any = impl[name], True
+    if v.typed(target, ("subject", "factory"), str, "subject.factory"):
+        try:
+            return resolve_subject(target, params if isinstance(params, dict) else {}, allow_any=allow_any)
+        except SubjectError as e:
+            v.err(("subject", "factory"), str(e))
+    return None
+
+
+_PROPERTY_KEYS = {"check": True, "id": False, "with": False, "params": False, "devices": False, "dtypes": False,
+                  "tolerance": False, "marks": False, "xfail": False}
+
+
+def _check_params(v: _V, with_: Any, at: tuple, spec: CheckSpec) -> None:
+    """``with:`` against the check's keyword parameters and their annotations."""
+    if not v.typed(with_, at + ("with",), dict, "with"):
+        return
+    allowed = spec.parameters
+    for k, val in with_.items():
+        if k not in allowed:
+            v.err(at + ("with", k), f"check {spec.name!r} takes no parameter {k!r}{_hint(str(k), allowed)}; allowed: {', '.join(allowed) or '(none)'}")
+        else:
+            _check_param_type(v, val, allowed[k], at + ("with", k), spec.name)
+    for k, prm in allowed.items():
+        if prm.default is inspect.Parameter.empty and k not in with_:
+            v.err(at, f"check {spec.name!r} needs parameter {k!r} under `with:`")
+
+
+def _tolerance(v: _V, t: Any, at: tuple) -> tuple[dict[str, tuple[float, float]], str]:
+    """A property's ``tolerance:`` override: ``({dtype: (atol, rtol)}, why)``."""
+    tol: dict[str, tuple[float, float]] = {}
+    if not v.keys(t, at, {**{k: False for k in DTYPES}, "why": True}, "tolerance"):
+        return tol, ""
+    why = t.get("why", "")
+    if "why" in t and (not isinstance(why, str) or not why.strip()):
+        v.err(at + ("why",), "tolerance.why must say where the tolerance comes from")
+    for dt, val in t.items():
+        if dt == "why" or dt not in DTYPES:
+            continue
+        tp = at + (dt,)
+        if v.keys(val, tp, {"atol": False, "rtol": False}, f"tolerance.{dt}"):
+            nums = {}
+            for kk in ("atol", "rtol"):
+                x = val.get(kk, 0.0)
+                if v.typed(x, tp + (kk,), (int, float), f"tolerance.{dt}.{kk}"):
+                    if not x >= 0 or x == float("inf"):
+                        v.err(tp + (kk,), f"tolerance.{dt}.{kk} must be a finite number >= 0, got {x}")
+                    nums[kk] = float(x)
+            tol[dt] = (nums.get("atol", 0.0), nums.get("rtol", 0.0))
+    return tol, str(why)
+
+
+def _xfail(v: _V, x: Any, at: tuple, devices: tuple[str, ...], dtypes: tuple[str, ...]) -> Xfail | None:
+    if not v.keys(x, at, {"reason": True, "devices": True, "dtypes": True}, "xfail"):
+        return None
+    reason = x.get("reason", "")
+    if "reason" in x and (not isinstance(reason, str) or not reason.strip()):
+        v.err(at + ("reason",), "xfail.reason must say why the property is expected to fail")
+    xd = v.choices(x["devices"], at + ("devices",), devices, "xfail.devices") if "devices" in x else ()
+    xt = v.choices(x["dtypes"], at + ("dtypes",), dtypes, "xfail.dtypes") if "dtypes" in x else ()
+    return Xfail(str(reason), xd, xt)
+
+
+def _property(v: _V, pr: Any, i: int, checks: Mapping[str, CheckSpec], seen: dict[str, int],
+              defaults: tuple[tuple[str, ...], tuple[str, ...]], subject: Subject | None) -> Property | None:
+    """Property #i, validated against its check; None where it cannot be built."""
+    at = ("properties", i)
+    if not v.keys(pr, at, _PROPERTY_KEYS, f"property #{i + 1}"):
+        return None
+    cname = pr.get("check")
+    if not v.typed(cname, at + ("check",), str, "check"):
+        return None
+    spec = checks.get(cname)
+    if spec is None:
+        v.err(at + ("check",), f"unknown check {cname!r}{_hint(cname, checks)}; see `harness list` for the {len(checks)} registered checks")
+        return None
+    pid = pr.get("id", cname)
+    if v.typed(pid, at + ("id",), str, "id") and not _NAME.match(pid):
+        v.err(at + ("id",), f"property id {pid!r} must be an identifier (letters, digits, _)")
+    if isinstance(pid, str) and pid in seen:
+        v.err(at, f"property id {pid!r} is used twice (first at line {seen[pid]}); give one an `id:`")
+    if isinstance(pid, str):
+        seen[pid] = v.src.line(*at)
+    with_ = pr.get("with", {})
+    _check_params(v, with_, at, spec)
+    sparams = pr.get("params", {})
+    v.typed(sparams, at + ("params",), dict, "params")
+    dev_default, dt_default = defaults
+    devices = v.choices(pr["devices"], at + ("devices",), dev_default, "devices") if "devices" in pr else dev_default
+    dtypes = v.choices(pr["dtypes"], at + ("dtypes",), tuple(DTYPES), "dtypes") if "dtypes" in pr else dt_default
+    tol, why = _tolerance(v, pr["tolerance"], at + ("tolerance",)) if "tolerance" in pr else ({}, "")
+    marks = v.choices(pr["marks"], at + ("marks",), MARKS, "marks") if "marks" in pr else ()
+    xfail = _xfail(v, pr["xfail"], at + ("xfail",), devices, dtypes) if "xfail" in pr else None
+    if subject is not None:
+        missing = [r for r in spec.requires if not subject.has(r)]
+        if missing:
+            v.err(at + ("check",), f"check {cname!r} needs {', '.join(missing)} from the subject, which {subject.target} does not provide")
+    return Property(str(pid), cname, v.src.line(*at), dict(with_) if isinstance(with_, dict) else {},
+                    dict(sparams) if isinstance(sparams, dict) else {}, devices, dtypes, tol, why,
+                    tuple(sorted(set(marks) | set(spec.marks))), xfail, spec)
+
+
+def load_suite(path: str | Path, impl: Mapping[str, str] | None = None, root: Path | None = None) -> Suite:
+    """Load, validate and resolve one suite file.
+
+    ``impl`` maps a suite name to a third-party subject (``pkg.module:Attr``) that replaces the
+    suite's own factory. ``path`` is shown relative to ``root`` (default: the current dir).
+    """
+    p = Path(path)
+    shown = _shown(p, root)
+    raw, src = _read(p, shown)
+    v = _V(src)
+    d = src.data
+    if not v.keys(d, (), {"suite": True, "title": True, "references": False, "subject": True,
+                           "defaults": False, "properties": True, "benchmarks": False}, "suite"):
+        raise SuiteError(shown, v.problems)
+    name, title, refs = _header(v, d)
+    dev_default, dt_default, seed = _defaults(v, d.get("defaults", {}))
+    subject = _subject(v, d.get("subject"), name, impl)
+    checks = load_checks()
     plist = d.get("properties")
     if v.typed(plist, ("properties",), list, "properties") and not plist:
         v.err(("properties",), "properties must list at least one property")
     seen: dict[str, int] = {}
-    prop_keys = {"check": True, "id": False, "with": False, "params": False, "devices": False, "dtypes": False,
-                 "tolerance": False, "marks": False, "xfail": False}
-    for i, pr in enumerate(plist if isinstance(plist, list) else []):
-        at = ("properties", i)
-        if not v.keys(pr, at, prop_keys, f"property #{i + 1}"):
-            continue
-        cname = pr.get("check")
-        if not v.typed(cname, at + ("check",), str, "check"):
-            continue
-        spec = checks.get(cname)
-        if spec is None:
-            v.err(at + ("check",), f"unknown check {cname!r}{_hint(cname, checks)}; see `harness list` for the {len(checks)} registered checks")
-            continue
-        pid = pr.get("id", cname)
-        if v.typed(pid, at + ("id",), str, "id") and not _NAME.match(pid):
-            v.err(at + ("id",), f"property id {pid!r} must be an identifier (letters, digits, _)")
-        if pid in seen:
-            v.err(at, f"property id {pid!r} is used twice (first at line {seen[pid]}); give one an `id:`")
-        seen[pid] = src.line(*at)
-        with_ = pr.get("with", {})
-        if v.typed(with_, at + ("with",), dict, "with"):
-            allowed = spec.parameters
-            for k, val in with_.items():
-                if k not in allowed:
-                    v.err(at + ("with", k), f"check {cname!r} takes no parameter {k!r}{_hint(str(k), allowed)}; allowed: {', '.join(allowed) or '(none)'}")
-                else:
-                    _check_param_type(v, val, allowed[k], at + ("with", k), cname)
-            for k, prm in allowed.items():
-                if prm.default is inspect.Parameter.empty and k not in with_:
-                    v.err(at, f"check {cname!r} needs parameter {k!r} under `with:`")
-        sparams = pr.get("params", {})
-        v.typed(sparams, at + ("params",), dict, "params")
-        devices = v.choices(pr["devices"], at + ("devices",), dev_default, "devices") if "devices" in pr else dev_default
-        dtypes = v.choices(pr["dtypes"], at + ("dtypes",), tuple(DTYPES), "dtypes") if "dtypes" in pr else dt_default
-        tol: dict[str, tuple[float, float]] = {}
-        why = ""
-        if "tolerance" in pr:
-            t = pr["tolerance"]
-            if v.keys(t, at + ("tolerance",), {**{k: False for k in DTYPES}, "why": True}, "tolerance"):
-                why = t.get("why", "")
-                if "why" in t and (not isinstance(why, str) or not why.strip()):
-                    v.err(at + ("tolerance", "why"), "tolerance.why must say where the tolerance comes from")
-                for dt, val in t.items():
-                    if dt == "why" or dt not in DTYPES:
-                        continue
-                    tp = at + ("tolerance", dt)
-                    if v.keys(val, tp, {"atol": False, "rtol": False}, f"tolerance.{dt}"):
-                        nums = {}
-                        for kk in ("atol", "rtol"):
-                            x = val.get(kk, 0.0)
-                            if v.typed(x, tp + (kk,), (int, float), f"tolerance.{dt}.{kk}"):
-                                if x < 0:
-                                    v.err(tp + (kk,), f"tolerance.{dt}.{kk} must be >= 0, got {x}")
-                                nums[kk] = float(x)
-                        tol[dt] = (nums.get("atol", 0.0), nums.get("rtol", 0.0))
-        marks = v.choices(pr["marks"], at + ("marks",), MARKS, "marks") if "marks" in pr else ()
-        xfail = None
-        if "xfail" in pr:
-            x = pr["xfail"]
-            if v.keys(x, at + ("xfail",), {"reason": True, "devices": True, "dtypes": True}, "xfail"):
-                reason = x.get("reason", "")
-                if "reason" in x and (not isinstance(reason, str) or not reason.strip()):
-                    v.err(at + ("xfail", "reason"), "xfail.reason must say why the property is expected to fail")
-                xd = v.choices(x["devices"], at + ("xfail", "devices"), devices, "xfail.devices") if "devices" in x else ()
-                xt = v.choices(x["dtypes"], at + ("xfail", "dtypes"), dtypes, "xfail.dtypes") if "dtypes" in x else ()
-                xfail = Xfail(str(reason), xd, xt)
-        if subject is not None:
-            missing = [r for r in spec.requires if not subject.has(r)]
-            if missing:
-                v.err(at + ("check",), f"check {cname!r} needs {', '.join(missing)} from the subject, which {subject.target} does not provide")
-        props.append(Property(str(pid), cname, src.line(*at), dict(with_) if isinstance(with_, dict) else {},
-                              dict(sparams) if isinstance(sparams, dict) else {}, devices, dtypes, tol, str(why),
-                              tuple(sorted(set(marks) | set(spec.marks))), xfail))
-
+    props = [p for i, pr in enumerate(plist if isinstance(plist, list) else [])
+             if (p := _property(v, pr, i, checks, seen, (dev_default, dt_default), subject)) is not None]
     benches = _benchmarks(v, d.get("benchmarks", []), dev_default)
-    if v.problems:
-        raise SuiteError(shown, v.problems)
-    assert subject is not None
+    if v.problems or subject is None:
+        raise SuiteError(shown, v.problems or [(src.line("subject"), "suite has no usable subject")])
     return Suite(name, title, shown, hashlib.sha256(raw).hexdigest(), tuple(refs), subject, seed,
-                 tuple(props), tuple(benches), checks)
+                 tuple(props), tuple(benches))
 
 
 def _benchmarks(v: _V, blist: Any, dev_default: tuple[str, ...]) -> list[Benchmark]:
@@ -454,24 +439,14 @@ def _benchmarks(v: _V, blist: Any, dev_default: tuple[str, ...]) -> list[Benchma
         v.typed(params, at + ("params",), dict, "params")
         builtin = b.get("builtin")
         if builtin is not None and v.typed(builtin, at + ("builtin",), str, "builtin"):
-            known = _known_builtins()
-            if known is not None and builtin not in known:
-                v.err(at + ("builtin",), f"unknown builtin comparator {builtin!r}{_hint(builtin, known)}; allowed: {', '.join(sorted(known))}")
+            if builtin not in BUILTINS:
+                v.err(at + ("builtin",), f"unknown builtin comparator {builtin!r}{_hint(builtin, BUILTINS)}; allowed: {', '.join(sorted(BUILTINS))}")
         bparams = b.get("builtin_params", {})
         v.typed(bparams, at + ("builtin_params",), dict, "builtin_params")
         out.append(Benchmark(str(bid), str(wl), v.src.line(*at), tuple(s for s in sizes if isinstance(s, int)) if isinstance(sizes, list) else (),
                              devices, dtypes, tuple(inputs), call, dict(params) if isinstance(params, dict) else {},
                              builtin, dict(bparams) if isinstance(bparams, dict) else {}))
     return out
-
-
-def _known_builtins() -> Any:
-    """Names of torch built-in comparators known to the bench module (None until it exists)."""
-    try:
-        from harness.bench import BUILTINS  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return BUILTINS
 
 
 def discover(paths: list[str | Path]) -> list[Path]:

@@ -43,9 +43,12 @@ def test_one_class_per_benchmark_with_params_and_version(suites_dir):
     classes = asv_suites.generate(suites_dir)
     assert sorted(classes) == ["act_bench__softmax_forward", "act_bench__softmax_train_step"]
     fwd = classes["act_bench__softmax_forward"]
-    targets = ["cpu-float32"] + (["cuda-float32", "cuda-bfloat16"] if torch.cuda.is_available() else [])
-    assert fwd.params == [targets, [8, 64]]  # devices here; bfloat16 on CUDA only (dtype policy)
+    # every case of the suite, as everywhere else; bfloat16 on CUDA only (dtype policy)
+    assert fwd.params == [["cpu-float32", "cuda-float32", "cuda-bfloat16"], [8, 64]]
     assert fwd.param_names == ["device_dtype", "batch"]
+    if not torch.cuda.is_available():  # an absent device is a skip with its reason (asv: n/a)
+        with pytest.raises(NotImplementedError, match="CUDA not available"):
+            fwd().setup("cuda-float32", 8)
     versions = {c.version for c in classes.values()}
     assert len(versions) == 2 and all(isinstance(v, str) and v for v in versions)
     # the version follows the benchmark's definition, not the (shared) source code

@@ -1,6 +1,8 @@
 """Every kind of malformed suite is rejected with one located line (file, line, what, allowed)."""
 from __future__ import annotations
 
+from harness.cases import property_cases
+
 import textwrap
 
 import pytest
@@ -34,7 +36,7 @@ def problems(tmp_path, text: str) -> list[str]:
 
 def test_good_suite_loads(tmp_path):
     s = load_text(tmp_path, GOOD)
-    assert s.name == "demo" and [c.id for c in s.cases()] == ["softmax_sums_to_one[cpu-float64]"]
+    assert s.name == "demo" and [c.id for c in property_cases(s)] == ["softmax_sums_to_one[cpu-float64]"]
 
 
 @pytest.mark.parametrize("text, expected", [

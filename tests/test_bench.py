@@ -14,6 +14,9 @@ import pytest
 import torch
 
 from harness import bench as hb
+from harness.builtins import BUILTINS
+from harness.cases import bench_cases, bench_dtypes
+from harness.executor import run_benchmarks
 from harness.suite import load_suite
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -73,17 +76,23 @@ def load(path: Path, cls: str = "TinyMLP"):
 
 
 def test_rows_have_every_field(suite_file):
-    rows, extra = hb.bench_suites([load(suite_file)], min_run_time=FAST, progress=False)
-    # cuda rows only where CUDA exists; bfloat16 not on the CPU for a benchmark that lists cuda
+    rows, extra = run_benchmarks([load(suite_file)], min_run_time=FAST, progress=False)
+    rows = [r.to_dict() for r in rows]
+    # bfloat16 not on the CPU for a benchmark that lists cuda; CUDA rows are always there, and
+    # skipped with the reason where there is no CUDA (as the pytest-benchmark items are)
     cuda = torch.cuda.is_available()
     expect = {("model_forward", "cpu", "float32", 4), ("model_forward", "cpu", "float32", 16),
               ("model_train_step", "cpu", "float32", 4), ("softmax_train", "cpu", "float32", 4),
-              ("half_cpu", "cpu", "float16", 4), ("half_cpu", "cpu", "float32", 4)}
+              ("half_cpu", "cpu", "float16", 4), ("half_cpu", "cpu", "float32", 4),
+              ("model_forward", "cuda", "float32", 4)}
     got = {(r["benchmark"], r["device"], r["dtype"], r["batch"]) for r in rows}
     assert expect <= got
-    assert any(d == "cuda" for _, d, _, _ in got) == cuda
     for r in rows:
-        assert set(hb.ROW_FIELDS) <= set(r), set(hb.ROW_FIELDS) - set(r)
+        assert set(hb.BenchRow.field_names()) == set(r)
+        assert r["subject"] == "bench_subject:TinyMLP (third-party)"
+        if r["device"] == "cuda" and not cuda:
+            assert r["status"] == "skipped" and "CUDA not available" in r["reason"] and r["median_s"] is None
+            continue
         assert r["status"] == "ok", r
         assert r["suite"] == "tiny" and r["threads"] == torch.get_num_threads()
         assert r["median_s"] > 0 and r["iqr_s"] >= 0 and r["runs"] >= 1
@@ -108,13 +117,14 @@ def test_rows_have_every_field(suite_file):
 
 
 def test_quick_takes_the_smallest_batch(suite_file):
-    todo = hb.plan([load(suite_file)], quick=True)
-    assert {b for *_, b in todo} == {4}
-    assert hb.plan([load(suite_file)], select="softmax")[0][1].id == "softmax_train"
+    todo = bench_cases(load(suite_file), quick=True)
+    assert {c.batch for c in todo} == {4}
+    assert bench_cases(load(suite_file), select="softmax")[0].bench.id == "softmax_train"
 
 
 def test_out_of_memory_is_a_row_status_and_the_run_goes_on(suite_file):
-    rows, _ = hb.bench_suites([load(suite_file, "OutOfMemoryMLP")], quick=True, min_run_time=FAST, progress=False)
+    rows, _ = run_benchmarks([load(suite_file, "OutOfMemoryMLP")], quick=True, min_run_time=FAST, progress=False)
+    rows = [r.to_dict() for r in rows if r.device == "cpu"]
     by = {(r["benchmark"], r["dtype"]): r["status"] for r in rows}
     assert by[("model_forward", "float32")] == "oom"
     assert by[("model_train_step", "float32")] == "oom"
@@ -124,8 +134,8 @@ def test_out_of_memory_is_a_row_status_and_the_run_goes_on(suite_file):
 
 
 def test_unsupported_dtype_is_a_row_status(suite_file):
-    rows, _ = hb.bench_suites([load(suite_file, "NoHalfMLP")], min_run_time=FAST, progress=False, select="half_cpu")
-    assert {r["dtype"]: r["status"] for r in rows} == {"float16": "unsupported dtype", "float32": "ok"}
+    rows, _ = run_benchmarks([load(suite_file, "NoHalfMLP")], min_run_time=FAST, progress=False, select="half_cpu")
+    assert {r.dtype: r.status for r in rows} == {"float16": "unsupported dtype", "float32": "ok"}
 
 
 @pytest.mark.parametrize("exc, status", [
@@ -145,9 +155,9 @@ def test_dtype_policy():
 
     both = NS(devices=("cpu", "cuda"), dtypes=("float32", "bfloat16"))
     cpu_only = NS(devices=("cpu",), dtypes=("float32", "bfloat16"))
-    assert hb.dtypes_for(both, "cpu") == ["float32"]
-    assert hb.dtypes_for(both, "cuda") == ["float32", "bfloat16"]
-    assert hb.dtypes_for(cpu_only, "cpu") == ["float32", "bfloat16"]
+    assert bench_dtypes(both, "cpu") == ["float32"]
+    assert bench_dtypes(both, "cuda") == ["float32", "bfloat16"]
+    assert bench_dtypes(cpu_only, "cpu") == ["float32", "bfloat16"]
 
 
 def test_inputs_follow_the_spec():
@@ -194,7 +204,7 @@ def test_train_step_updates_parameters_or_input_grads():
     ("transformer_encoder_layer", {"d_model": 8, "nhead": 2, "dim_feedforward": 16}, [(2, 5, 8)]),
 ])
 def test_builtins_run_forward_and_train(name, params, inputs):
-    m = hb.BUILTINS[name](**params)
+    m = BUILTINS[name](**params)
     xs = [torch.randn(s) for s in inputs]
     hb.build_workload(m, xs, "forward", "cpu").step()
     assert torch.isfinite(hb.build_workload(m, [x.clone() for x in xs], "train_step", "cpu").step())

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.cases import property_cases
 from harness.contract import for_suite
 from harness.context import intra_op_threads, property_threads
 from harness.registry import load_checks
@@ -37,8 +38,7 @@ def test_property_holds_at_other_sizes(suite, prop):
     not set that size itself) still satisfies the property: the check followed the params."""
     c = for_suite(suite.name)
     alts = {z.name: z.alt for z in c.sizes if z.alt is not None and z.name not in prop.subject_params}
-    spec = next(x for x in suite.cases() if x.prop is prop and x.device == "cpu")
-    subject = spec.subject().with_params(**alts)
+    case = next(x for x in property_cases(suite) if x.prop is prop and x.device == "cpu")
     with intra_op_threads(property_threads()):
-        out = suite.checks[prop.check].fn(subject, spec.case(), **prop.params)
+        out = prop.spec.fn(case.subject.with_params(**alts), case.case(), **prop.params)
     assert out.passed, f"{suite.name}/{prop.id} with {alts}: {out.line()}"

@@ -74,6 +74,6 @@ def test_atomic_write_leaves_no_partial_file(tmp_path):
     target = tmp_path / "runs" / "r.json"
     with pytest.raises(KeyboardInterrupt):
         atomic_write_json(target, {"schema": 1, "x": Boom()})
-    assert not target.exists() and not list(target.parent.iterdir())
+    assert not target.exists() and not (target.parent.exists() and list(target.parent.iterdir()))
     atomic_write_json(target, {"schema": 1, "created": "t"})
     assert [r["created"] for r in load_records(target.parent)] == ["t"]

@@ -1,0 +1,157 @@
+"""The one executor: a case in, a typed result out, with the status decided here only.
+
+:func:`run_property` turns a :class:`~harness.cases.PropertyCase` into a
+:class:`PropertyResult` (``passed``, ``failed``, ``error``, ``skipped``, ``xfailed``,
+``xpassed``); :func:`run_bench` turns a :class:`~harness.cases.BenchCase` into a
+:class:`BenchRow` (``ok``, ``skipped``, ``oom``, ``unsupported dtype``, ``error: ...``). The
+pytest plugin, ``harness run``/``bench``, the pytest-benchmark items and asv are adapters over
+these two functions, so a case means the same thing whichever way it is run.
+"""
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+
+from harness import bench
+from harness.bench import BenchRow, bench_row, measure
+from harness.cases import BenchCase, PropertyCase, bench_cases
+from harness.suite import Suite
+from harness.context import intra_op_threads, property_threads
+from harness.outcome import Outcome
+
+BAD = ("failed", "error", "xpassed")
+
+
+@dataclass(frozen=True)
+class PropertyResult:
+    nodeid: str
+    suite: str
+    property: str
+    check: str
+    device: str
+    dtype: str
+    seed: int
+    status: str
+    line: str
+    subject: str
+    location: str
+    marks: tuple[str, ...] = ()
+    seconds: float = 0.0
+    outcome: Outcome | None = None
+    exc: BaseException | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def bad(self) -> bool:
+        return self.status in BAD
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "nodeid": self.nodeid, "suite": self.suite, "property": self.property, "check": self.check,
+            "device": self.device, "dtype": self.dtype, "seed": self.seed, "status": self.status,
+            "line": self.line, "subject": self.subject, "location": self.location,
+            "seconds": round(self.seconds, 6), "marks": list(self.marks),
+            "outcome": self.outcome.to_dict() if self.outcome else None,
+        }
+
+
+def _error_line(e: BaseException, device: str) -> str:
+    if isinstance(e, torch.cuda.OutOfMemoryError):
+        return f"out of memory on {device}: {str(e).splitlines()[0]}"
+    tb = traceback.extract_tb(e.__traceback__)
+    where = f" (at {Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
+    return f"{type(e).__name__}: {e}{where}"
+
+
+def execute(case: PropertyCase) -> Outcome:
+    """Run the case's check and return its Outcome (exceptions propagate)."""
+    with intra_op_threads(property_threads()):
+        out = case.check.fn(case.subject, case.case(), **case.prop.params)
+    if not isinstance(out, Outcome):
+        raise TypeError(f"check {case.check.name!r} returned {type(out).__name__}, not an Outcome")
+    return out
+
+
+def run_property(case: PropertyCase) -> PropertyResult:
+    """Execute and classify one case; an exception (a NaN guard, out-of-memory, a bug) is
+    that case's ``error`` and never stops the run."""
+    t0 = time.perf_counter()
+    outcome: Outcome | None = None
+    exc: BaseException | None = None
+    if case.skip:
+        status, line = "skipped", case.skip
+    else:
+        try:
+            outcome = execute(case)
+        except Exception as e:  # noqa: BLE001 - recorded, the run goes on
+            exc = e
+            status = "xfailed" if case.xfail and not isinstance(e, torch.cuda.OutOfMemoryError) else "error"
+            line = _error_line(e, case.device)
+        else:
+            if case.xfail:
+                status = "xpassed" if outcome.passed else "xfailed"
+                line = (f"unexpectedly passed (strict xfail: {case.xfail}): " if outcome.passed
+                        else f"expected failure ({case.xfail}): ") + outcome.line()
+            else:
+                status, line = ("passed" if outcome.passed else "failed"), outcome.line()
+    return PropertyResult(case.nodeid, case.suite.name, case.prop.id, case.check.name, case.device, case.dtype,
+                          case.seed, status, line, case.subject_label, case.location, case.marks,
+                          time.perf_counter() - t0, outcome, exc)
+
+
+def run_bench(case: BenchCase, **kw: Any) -> BenchRow:
+    """Measure one benchmark case (see :func:`harness.bench.measure`); a case that cannot run
+    here is a ``skipped`` row with the reason."""
+    if case.skip:
+        return bench_row(case, status="skipped", reason=case.skip, repeat=kw.get("repeat", 0))
+    return measure(case, **kw)
+
+
+def run_benchmarks(suites: Iterable[Suite], quick: bool = False, *, repeat: int = 1, select: str | None = None,
+                 min_run_time: float | None = None, progress: bool | None = None) -> tuple[list[BenchRow], dict]:
+    """Measure every benchmark case of ``suites``: ``(rows, extra)`` where ``extra`` goes into
+    the run record (``bench_info``: timer settings, measured matmul peaks, notes). Cases that
+    cannot run here are rows skipped with their reason."""
+    mrt = min_run_time if min_run_time is not None else (bench.QUICK_MIN_RUN_TIME if quick else bench.MIN_RUN_TIME)
+    todo = [c for s in suites for c in bench_cases(s, quick, select)]
+    t0 = time.perf_counter()
+    peaks: dict[tuple[str, str], dict] = {}
+    for c in todo:
+        if not c.skip and (c.device, c.dtype) not in peaks:
+            peaks[(c.device, c.dtype)] = bench.matmul_peak(c.device, c.dtype, mrt)
+    items = [(r, c) for r in range(repeat) for c in todo]
+    try:
+        from tqdm import tqdm
+
+        bar = tqdm(items, unit="row", disable=(not progress) if progress is not None else None,
+                   dynamic_ncols=True, leave=False)
+    except ImportError:  # pragma: no cover
+        bar = items
+    rows = []
+    for r, c in bar:
+        if hasattr(bar, "set_postfix_str"):
+            bar.set_postfix_str(c.nodeid[-60:], refresh=False)
+        rows.append(run_bench(c, min_run_time=mrt, repeat=r))
+    # The peak is measured before and after the rows and the better of the two kept: a peak is a
+    # maximum, and one measurement taken while the machine was busy would inflate every fraction.
+    for key, first in peaks.items():
+        again = bench.matmul_peak(*key, mrt)
+        best = max((first, again), key=lambda p: p.get("flops_per_s") or 0.0)
+        peaks[key] = {**best, "flops_per_s_start": first.get("flops_per_s"), "flops_per_s_end": again.get("flops_per_s")}
+    for row in rows:
+        peak = peaks.get((row.device, row.dtype), {}).get("flops_per_s")
+        row.peak_flops_per_s = peak
+        if peak and row.achieved_flops_per_s is not None:
+            row.fraction_of_peak = row.achieved_flops_per_s / peak
+    extra = {"bench_info": {
+        "timer": "torch.utils.benchmark.Timer.blocked_autorange (median and IQR over blocks; CUDA synchronised)",
+        "min_run_time": mrt, "quick": quick, "repeat": repeat, "threads": bench.threads(),
+        "flops_label": bench.FLOPS_LABEL, "peak_memory": bench.PEAK_MEMORY_NOTE,
+        "dtype_policy": "CUDA: every listed dtype; CPU: float32/float64, low precision only for CPU-only benchmarks",
+        "matmul_peaks": list(peaks.values()), "seconds": round(time.perf_counter() - t0, 3),
+    }}
+    return rows, extra
