@@ -1,0 +1,421 @@
+"""Checks for the generative adversarial network (suite ``gan``): the value function and its losses,
+the optimal discriminator, the Jensen–Shannon divergence, one-sided label smoothing, virtual batch
+norm and the k-discriminator-step training loop of Goodfellow et al. (2014).
+
+Oracles: autograd (stationarity of V, generator gradients), torch's BCE-with-logits,
+``F.batch_norm``, scipy (``minimize_scalar``, ``jensenshannon``, ``wasserstein_distance``) and the
+closed forms of Goodfellow et al. (2014) computed here, independently of the subject.
+
+The GAN variants have their own modules (``dcgan``, ``gan_conditional``, ``gan_cycle``,
+``gan_info``).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from harness.contract import Contract, Provide, Size, contract
+from harness.outcome import Outcome, Tolerance, all_of, bound, exact, f64, holds
+from harness.registry import check
+
+F64 = torch.float64
+
+
+def _inputs(subject, case, batch: int) -> tuple:
+    """Noise z (batch, latent_dim) ~ N(0, I)."""
+    return (case.randn(batch, subject.size("latent_dim")),)
+
+
+CONTRACT = contract(Contract(
+    suites=("gan",),
+    summary="An MLP generator G: z -> x and a discriminator D: x -> logit, with the GAN value function, "
+            "its losses, the optimal discriminator, the Jensen–Shannon divergence, virtual batch norm "
+            "and one training step of Algorithm 1 (k discriminator steps, then one generator step).",
+    provides=(
+        Provide("model", "(config=None, *, latent_dim=2, data_dim=1, hidden=32, layers=2, leaky_slope=0.2)",
+                "z (B, latent_dim) -> (G(z) (B, data_dim), D logits of G(z) (B,))", kind="model",
+                doc="the GAN: builds the generator and the discriminator"),
+        Provide("generator", "", "z (B, latent_dim) -> x (B, data_dim)", kind="attribute",
+                doc="the generator network (an nn.Module)"),
+        Provide("discriminator", "", "x (B, data_dim) -> logits (B,)", kind="attribute",
+                doc="the discriminator network (an nn.Module)"),
+        Provide("discriminator.probability", "(x)", "x (B, data_dim) -> D(x) = σ(logit) (B,)", kind="method"),
+        Provide("value_function", "(real_logits, fake_logits, real_weights=None, fake_weights=None)",
+                "real (B,), fake (B',) logits [, weights (B,), (B',)] -> scalar V",
+                doc="V(D, G) = E_data[log D(x)] + E_z[log(1 − D(G(z)))]"),
+        Provide("discriminator_loss", "(real_logits, fake_logits, real_label=1.0, real_weights=None, fake_weights=None)",
+                "real (B,), fake (B',) logits [, weights] -> scalar J_D",
+                doc="J_D = −V with real target real_label (one-sided label smoothing when < 1)"),
+        Provide("generator_loss_minimax", "(fake_logits, weights=None)", "fake (B,) logits -> scalar",
+                doc="E_z[log(1 − D(G(z)))]"),
+        Provide("generator_loss_nonsaturating", "(fake_logits, weights=None)", "fake (B,) logits -> scalar",
+                doc="−E_z[log D(G(z))]"),
+        Provide("optimal_discriminator", "(p_data, p_g)", "(N,), (N,) -> D* (N,)",
+                doc="p_data/(p_data + p_g) on a discrete support"),
+        Provide("jensen_shannon", "(p, q, dim=-1)", "(..., N), (..., N) -> JSD (...)",
+                doc="in nats, the divergence itself (not scipy's square root)"),
+        Provide("VirtualBatchNorm", "(num_features, eps=1e-05)",
+                "forward(x (B, C), reference (R, C)) -> (y (B, C), y_ref (R, C))",
+                doc="an nn.Module class in the family module with parameters weight, bias (C,) and attribute eps"),
+        Provide("train_step", "(model, real_batches, opt_d, opt_g, *, loss='nonsaturating', real_label=1.0, generator=None)",
+                "k real minibatches (m, data_dim) -> {'d_losses': [k floats], 'g_loss': float}",
+                doc="one iteration of Algorithm 1; opt_d holds D's parameters, opt_g G's"),
+    ),
+    sizes=(
+        Size("latent_dim", "noise dimension (input of G)", alt=3),
+        Size("data_dim", "data dimension (output of G, input of D)", alt=2),
+        Size("hidden", "width of each hidden layer of G and D", alt=8),
+        Size("layers", "hidden layers in each network", alt=1),
+    ),
+    conventions={
+        "logits": "the discriminator returns logits l; D(x) = σ(l); every loss takes logits",
+        "sign": "V is what D maximises; J_D = −V and both generator losses are minimised",
+        "reduction": "expectations are batch means; with weights, weighted means Σ w·f / Σ w (exact "
+                     "expectations on a discrete support)",
+        "label smoothing": "one-sided: real_label α replaces the real target 1, the fake target stays 0",
+        "virtual batch norm": "normalises with the reference batch's mean and biased variance only",
+        "training": "train_step does k = len(real_batches) discriminator steps against a fixed G, then one "
+                    "generator step against a fixed D",
+    },
+    inputs=_inputs,
+))
+
+
+def _probs(case, n: int, floor: float = 0.05) -> torch.Tensor:
+    """A strictly positive probability vector of length n (float64, on the case's device)."""
+    w = case.rand(n, dtype=F64) + floor
+    return w / w.sum()
+
+
+@check(requires=("value_function", "discriminator_loss"))
+def gan_value_function_matches_bce(subject, case, batch: int = 64, scale: float = 4.0) -> Outcome:
+    """V(D, G) = E_data[log D(x)] + E_z[log(1 − D(G(z)))] equals −(BCE(real logits, 1) + BCE(fake logits, 0))
+    (torch's binary_cross_entropy_with_logits), J_D = −V, weights give the weighted expectation,
+    and both stay finite and exact at logits ±200."""
+    V, J = subject.fn("value_function"), subject.fn("discriminator_loss")
+    real, fake = case.randn(batch) * scale, case.randn(batch + 7) * scale
+    w_r, w_f = case.rand(batch) + 0.1, case.rand(batch + 7) + 0.1
+
+    def bce(l, target, w=None):
+        l64 = f64(l)
+        t = torch.full_like(l64, float(target))
+        if w is None:
+            return F.binary_cross_entropy_with_logits(l64, t)
+        w64 = f64(w)
+        return F.binary_cross_entropy_with_logits(l64, t, weight=w64, reduction="sum") / w64.sum()
+
+    oracle = bce(real, 1) + bce(fake, 0)
+    extreme = case.tensor([200.0, -200.0, 30.0, -30.0, 0.0]) if case.dtype == F64 else case.tensor([80.0, -80.0, 15.0, -15.0, 0.0])
+    ext_oracle = bce(extreme, 1) + bce(-extreme, 0)
+    return all_of(
+        case.close("V(real, fake) vs −(BCE(real, 1) + BCE(fake, 0))", V(real, fake), -oracle),
+        case.close("J_D(real, fake) vs BCE(real, 1) + BCE(fake, 0)", J(real, fake), oracle),
+        case.close("weighted V vs weighted BCE", V(real, fake, w_r, w_f), -(bce(real, 1, w_r) + bce(fake, 0, w_f))),
+        case.close("V at extreme logits vs BCE", V(extreme, -extreme), -ext_oracle),
+    )
+
+
+@check(requires=("generator_loss_minimax", "generator_loss_nonsaturating"))
+def gan_generator_losses_match_bce(subject, case, batch: int = 64, scale: float = 5.0) -> Outcome:
+    """The minimax generator loss E_z[log(1 − D(G(z)))] equals −BCE(fake logits, 0) and the non-saturating
+    loss −E_z[log D(G(z))] equals BCE(fake logits, 1) (torch's binary_cross_entropy_with_logits),
+    finite at logits ±50."""
+    mm, ns = subject.fn("generator_loss_minimax"), subject.fn("generator_loss_nonsaturating")
+    l = torch.cat([case.randn(batch) * scale, case.tensor([50.0, -50.0])])
+    l64 = f64(l)
+    return all_of(
+        case.close("minimax loss vs −BCE(l, 0)", mm(l), -F.binary_cross_entropy_with_logits(l64, torch.zeros_like(l64))),
+        case.close("non-saturating loss vs BCE(l, 1)", ns(l), F.binary_cross_entropy_with_logits(l64, torch.ones_like(l64))),
+    )
+
+
+@check(requires=("generator_loss_minimax", "generator_loss_nonsaturating"))
+def gan_generator_gradient_saturation(subject, case) -> Outcome:
+    """As D(G(z)) → 0 (logit l → −∞) the minimax generator gradient vanishes, ∂/∂l E[log(1 − σ(l))] = −σ(l)/n,
+    while the non-saturating one does not, ∂/∂l (−E[log σ(l)]) = −(1 − σ(l))/n → −1/n (autograd on the logits;
+    compared on a log scale, so relative to the gradient's own size)."""
+    l = case.tensor([-1.0, -2.0, -5.0, -10.0, -20.0, -40.0]).requires_grad_(True)
+    n = l.shape[0]
+    (g_mm,) = torch.autograd.grad(subject.fn("generator_loss_minimax")(l), l)
+    (g_ns,) = torch.autograd.grad(subject.fn("generator_loss_nonsaturating")(l), l)
+    l64 = f64(l)
+    log_sig = F.logsigmoid(l64)          # log σ(l): the expected log-magnitude of the minimax gradient × n
+    log_one_minus = F.logsigmoid(-l64)   # log(1 − σ(l))
+    g_mm64, g_ns64 = f64(g_mm) * n, f64(g_ns) * n
+    return all_of(
+        holds("both generator gradients are negative (each pushes the logit of D(G(z)) up)",
+              bool((g_mm64 < 0).all() and (g_ns64 < 0).all()), f"n·∂J_mm/∂l = {g_mm64.tolist()}, n·∂J_ns/∂l = {g_ns64.tolist()}"),
+        case.close("log |n ∂J_minimax/∂l| vs log σ(l)", g_mm64.abs().log(), log_sig),
+        case.close("log |n ∂J_nonsat/∂l| vs log(1 − σ(l))", g_ns64.abs().log(), log_one_minus),
+        bound("minimax |n ∂J/∂l| at l = −40 (vanishes)", float(g_mm64[-1].abs()), 2 * math.exp(-40.0), op="<="),
+        bound("non-saturating |n ∂J/∂l| at l = −40 (does not vanish)", float(g_ns64[-1].abs()), 0.5, op=">="),
+    )
+
+
+@check(requires=("optimal_discriminator",))
+def gan_optimal_discriminator(subject, case, support: int = 8, delta: float = 1e-4) -> Outcome:
+    """For fixed p_data and p_g on a discrete support, the maximiser of V(D) = Σ_x p_data(x) log D(x) + p_g(x) log(1 − D(x))
+    is D* = p_data/(p_data + p_g): ∂V/∂D = 0 at D* (autograd, to rounding), V(D*) ≥ V(D* ± δ) at every point, and D*
+    agrees with scipy.optimize.minimize_scalar's pointwise maximiser within Brent's location limit."""
+    from scipy.optimize import minimize_scalar
+
+    p_d, p_g = _probs(case, support), _probs(case, support)
+    d_star = subject.fn("optimal_discriminator")(p_d.to(case.dtype), p_g.to(case.dtype))
+    pd, pg, D = f64(p_d), f64(p_g), f64(d_star).clone().requires_grad_(True)
+
+    def V_pointwise(d):
+        return pd * torch.log(d) + pg * torch.log1p(-d)
+
+    (grad,) = torch.autograd.grad(V_pointwise(D).sum(), D)
+    # rounding: D* carries a relative error ≲ 2ε and |V''(D*)| = (p_d + p_g)/(D*(1 − D*)), so |∂V/∂D| ≲ 8ε·scale
+    eps = torch.finfo(case.dtype).eps
+    Dd = D.detach()
+    scale = (pd + pg) / (Dd * (1 - Dd))
+    inside = D.detach().clamp(delta, 1 - delta)
+    gaps = torch.stack([V_pointwise(inside) - V_pointwise(inside + s * delta) for s in (-1.0, 1.0)])
+    opt, limits = [], []
+    for a, b in zip(pd.tolist(), pg.tolist()):
+        r = minimize_scalar(lambda d: -(a * math.log(d) + b * math.log1p(-d)), bounds=(1e-12, 1 - 1e-12),
+                            method="bounded", options={"xatol": 1e-13})
+        opt.append(r.x)
+        f2 = a / r.x ** 2 + b / (1 - r.x) ** 2           # |V''| at the optimum
+        limits.append(10 * math.sqrt(2 * torch.finfo(F64).eps * abs(r.fun) / f2) + 1e-12)  # √ε location limit, ×10
+    opt_t, lim_t = torch.tensor(opt, dtype=F64), torch.tensor(limits, dtype=F64)
+    err = (D.detach() - opt_t).abs()
+    return all_of(
+        bound("max |∂V/∂D(D*)| / (8ε (p_data + p_g)/(D*(1 − D*)))", float((grad.abs() / (8 * eps * scale)).max()), 1.0,
+              op="<=", source="rounding of D* at the dtype's ε times the curvature of V"),
+        bound("min over points and ±δ of V(D*) − V(D* ± δ)", float(gaps.min()), 0.0, op=">=",
+              detail=f"δ = {delta:g}"),
+        bound("max |D* − argmax_scipy| / (Brent's √ε location limit)", float((err / lim_t).max()), 1.0, op="<=",
+              source="10·√(2ε|V|/|V''|) per point (Numerical Recipes §10.2)"),
+    )
+
+
+@check(requires=("discriminator_loss",))
+def gan_trained_discriminator_reaches_optimum(subject, case, support: int = 8, grad_tol: float = 1e-12) -> Outcome:
+    """A flexible discriminator (one free logit per support point) trained by L-BFGS on J_D with p_data, p_g as
+    weights reaches D* = p_data/(p_data + p_g): since ∂J_D/∂l_x = (p_data(x) + p_g(x))(σ(l_x) − D*(x)), stopping at
+    max|∇| ≤ g gives |σ(l) − D*| ≤ g / min(p_data + p_g)."""
+    p_d, p_g = _probs(case, support).to(case.dtype), _probs(case, support).to(case.dtype)
+    J = subject.fn("discriminator_loss")
+    logits = torch.zeros(support, dtype=case.dtype, device=case.device, requires_grad=True)
+    # no line search: a loss-based line search cannot resolve gradients below √(ε|J_D|·curvature) ≈ 1e-9
+    opt = torch.optim.LBFGS([logits], lr=1.0, max_iter=200, tolerance_grad=grad_tol, tolerance_change=0.0,
+                            history_size=20)
+
+    def closure():
+        opt.zero_grad()
+        loss = J(logits, logits, real_weights=p_d, fake_weights=p_g)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    d = torch.sigmoid(f64(logits))
+    pd, pg = f64(p_d), f64(p_g)
+    expected = pd / (pd + pg)
+    limit = grad_tol / float((pd + pg).min()) + 8 * torch.finfo(case.dtype).eps
+    return case.close("σ(trained logits) vs p_data/(p_data + p_g)", d, expected,
+                      tol=Tolerance(limit, 0.0, f"L-BFGS gradient tolerance {grad_tol:g} / min(p_data + p_g)"))
+
+
+@check(requires=("jensen_shannon",))
+def gan_jensen_shannon_matches_scipy(subject, case, support: int = 10) -> Outcome:
+    """JSD(p‖q) = ½KL(p‖m) + ½KL(q‖m) equals scipy.spatial.distance.jensenshannon(p, q)² (scipy returns the square
+    root, natural log by default); JSD is symmetric, JSD(p‖p) = 0 and disjoint supports give log 2."""
+    from scipy.spatial.distance import jensenshannon
+
+    js = subject.fn("jensen_shannon")
+    p, q = _probs(case, support).to(case.dtype), _probs(case, support).to(case.dtype)
+    disjoint_p = case.tensor([0.5, 0.5, 0.0, 0.0])
+    disjoint_q = case.tensor([0.0, 0.0, 0.25, 0.75])
+    ref = jensenshannon(f64(p).numpy(), f64(q).numpy()) ** 2
+    return all_of(
+        case.close("JSD(p‖q) vs scipy jensenshannon(p, q)²", js(p, q), ref),
+        case.close("JSD(q‖p) vs scipy", js(q, p), ref),
+        case.close("JSD(p‖p)", js(p, p), 0.0),
+        case.close("JSD of disjoint supports vs log 2", js(disjoint_p, disjoint_q), math.log(2.0)),
+    )
+
+
+@check(requires=("value_function",))
+def gan_value_at_optimum_is_jsd(subject, case, support: int = 8) -> Outcome:
+    """With the optimal discriminator, V(G, D*) = −log 4 + 2·JSD(p_data‖p_g) (Goodfellow et al. 2014, Theorem 1),
+    JSD from scipy's jensenshannon (squared); hence V(G, D*) ≥ −log 4."""
+    from scipy.spatial.distance import jensenshannon
+
+    p_d, p_g = _probs(case, support), _probs(case, support)
+    logits = (torch.log(p_d) - torch.log(p_g)).to(case.dtype)   # logit of D* = p_d/(p_d + p_g)
+    v = subject.fn("value_function")(logits, logits, p_d.to(case.dtype), p_g.to(case.dtype))
+    jsd = jensenshannon(f64(p_d).numpy(), f64(p_g).numpy()) ** 2
+    return all_of(
+        case.close("V(G, D*) vs −log 4 + 2·JSD", v, -math.log(4.0) + 2 * jsd),
+        bound("V(G, D*) + log 4", float(v) + math.log(4.0), 0.0, op=">="),
+    )
+
+
+@check(requires=("optimal_discriminator", "value_function", "jensen_shannon"))
+def gan_optimum_at_equal_distributions(subject, case, support: int = 8) -> Outcome:
+    """When p_g = p_data the optimal discriminator is D* ≡ ½ exactly, V(G, D*) = −log 4 and JSD = 0 (the global
+    optimum of the minimax game)."""
+    p = _probs(case, support).to(case.dtype)
+    d_star = subject.fn("optimal_discriminator")(p, p.clone())
+    zero = torch.zeros_like(p)  # logit of ½
+    return all_of(
+        exact("D* when p_g = p_data", f64(d_star), torch.full((support,), 0.5, dtype=F64)),
+        case.close("V(G, D = ½)", subject.fn("value_function")(zero, zero, p, p), -math.log(4.0)),
+        case.close("JSD(p‖p)", subject.fn("jensen_shannon")(p, p), 0.0),
+    )
+
+
+@check(requires=("discriminator_loss",))
+def gan_label_smoothing_one_sided(subject, case, batch: int = 32, alpha: float = 0.9, support: int = 6) -> Outcome:
+    """One-sided label smoothing changes only the real target: J_D(real_label=α) = BCE(real, α) + BCE(fake, 0)
+    (torch), ∂J_D/∂l_real = (σ(l) − α)/n and ∂J_D/∂l_fake = σ(l)/n (fake target still 0, autograd), and on a discrete
+    support the stationary discriminator becomes D = α·p_data/(p_data + p_g)."""
+    J = subject.fn("discriminator_loss")
+    real = (case.randn(batch) * 3).requires_grad_(True)
+    fake = (case.randn(batch) * 3).requires_grad_(True)
+    loss = J(real, fake, real_label=alpha)
+    g_real, g_fake = torch.autograd.grad(loss, (real, fake))
+    real64, fake64 = f64(real), f64(fake)
+    oracle = (F.binary_cross_entropy_with_logits(real64, torch.full_like(real64, alpha))
+              + F.binary_cross_entropy_with_logits(fake64, torch.zeros_like(fake64)))
+    p_d, p_g = _probs(case, support), _probs(case, support)
+    target = alpha * p_d / (p_d + p_g)
+    l_star = (torch.log(target) - torch.log1p(-target)).to(case.dtype).requires_grad_(True)
+    (g_star,) = torch.autograd.grad(J(l_star, l_star, real_label=alpha, real_weights=p_d.to(case.dtype),
+                                      fake_weights=p_g.to(case.dtype)), l_star)
+    return all_of(
+        case.close("J_D(α) vs BCE(real, α) + BCE(fake, 0)", loss, oracle),
+        case.close("n·∂J_D/∂l_real vs σ(l) − α", f64(g_real) * batch, torch.sigmoid(real64) - alpha),
+        case.close("n·∂J_D/∂l_fake vs σ(l) (fake target 0)", f64(g_fake) * batch, torch.sigmoid(fake64)),
+        case.close("∂J_D/∂l at D = α p_data/(p_data + p_g)", g_star, torch.zeros(support, dtype=F64)),
+    )
+
+
+@check(requires=("VirtualBatchNorm",))
+def gan_virtual_batch_norm_reference_statistics(subject, case, batch: int = 16, ref: int = 32, features: int = 5) -> Outcome:
+    """Virtual batch norm normalises each example with the fixed reference batch's mean and biased variance:
+    VBN(x; ref) = F.batch_norm(x, mean(ref), var(ref), γ, β) in eval form; an example's output does not depend on the
+    rest of its minibatch; the reference batch itself is batch-normalised with its own statistics.
+
+    The check builds its own VirtualBatchNorm layer with ``features`` channels (a test-data size,
+    not one of the GAN's sizes)."""
+    vbn = subject.fn("VirtualBatchNorm")(features)
+    with case.fork_rng(), torch.no_grad():
+        vbn.weight.normal_()
+        vbn.bias.normal_()
+    vbn = vbn.to(device=case.device, dtype=case.dtype)
+    eps = float(getattr(vbn, "eps", 1e-5))
+    x = case.randn(batch, features) * 2 + 1
+    r = case.randn(ref, features) * 3 - 2
+    with torch.no_grad():
+        y, y_ref = vbn(x, r)
+        y_one, _ = vbn(x[:1], r)
+    x64, r64 = f64(x), f64(r)
+    w, b = f64(vbn.weight), f64(vbn.bias)
+    oracle = F.batch_norm(x64, r64.mean(0), r64.var(0, unbiased=False), w, b, training=False, eps=eps)
+    oracle_ref = F.batch_norm(r64, None, None, w, b, training=True, eps=eps)
+    return all_of(
+        case.close("VBN(x; ref) vs F.batch_norm with the reference statistics", y, oracle),
+        case.close("VBN(x[0:1]; ref) vs VBN(x; ref)[0]", y_one, f64(y[:1])),
+        case.close("VBN(ref; ref) vs training-mode F.batch_norm(ref)", y_ref, oracle_ref),
+    )
+
+
+@check(requires=("train_step",))
+def gan_k_discriminator_steps(subject, case, ks: list = [1, 3], batch: int = 16) -> Outcome:  # noqa: B006
+    """train_step performs exactly k discriminator optimizer steps, then one generator step; the generator's
+    parameters do not change during the discriminator steps and the discriminator's do not change during the
+    generator step (each player trains against a static adversary, notes 001/002)."""
+    data_dim = subject.size("data_dim")
+    outs = []
+    for k in ks:
+        model = subject.build(case)
+        G, D = model.generator, model.discriminator
+        opt_d = torch.optim.SGD(D.parameters(), lr=0.05)
+        opt_g = torch.optim.SGD(G.parameters(), lr=0.05)
+        events: list[tuple[str, list[torch.Tensor], list[torch.Tensor]]] = []
+
+        def snap(tag):
+            return lambda *_: events.append((tag, [p.detach().clone() for p in G.parameters()],
+                                             [p.detach().clone() for p in D.parameters()]))
+
+        opt_d.register_step_post_hook(snap("D"))
+        opt_g.register_step_post_hook(snap("G"))
+        g0 = [p.detach().clone() for p in G.parameters()]
+        d0 = [p.detach().clone() for p in D.parameters()]
+        real = [case.randn(batch, data_dim) + 3 for _ in range(k)]
+        out = subject.fn("train_step")(model, real, opt_d, opt_g, generator=case.gen())
+        tags = "".join(e[0] for e in events)
+        g_same = all(all(torch.equal(a, b) for a, b in zip(e[1], g0)) for e in events if e[0] == "D")
+        d_last = next((e[2] for e in reversed(events) if e[0] == "D"), d0)
+        d_same = all(torch.equal(a, b) for a, b in zip(d_last, D.parameters()))
+        d_moved = not all(torch.equal(a, b) for a, b in zip(d0, D.parameters()))
+        g_moved = not all(torch.equal(a, b) for a, b in zip(g0, G.parameters()))
+        outs += [
+            exact(f"optimizer step order for k = {k}", tags, "D" * k + "G"),
+            holds(f"G unchanged during the {k} discriminator steps", g_same),
+            holds("D unchanged by the generator step", d_same),
+            holds("both players were updated", d_moved and g_moved, f"D moved: {d_moved}, G moved: {g_moved}"),
+            exact(f"number of discriminator losses returned for k = {k}", len(out["d_losses"]), k),
+        ]
+    return all_of(outs)
+
+
+@check()
+def gan_forward_shapes(subject, case, batch: int = 8) -> Outcome:
+    """The GAN maps noise z (B, latent_dim) to samples G(z) of shape (B, data_dim) and the discriminator to one
+    logit per sample (B,), with D(x) = σ(logit) ∈ (0, 1)."""
+    model = subject.build(case)
+    (z,) = CONTRACT.example_inputs(subject, case, batch)
+    with torch.no_grad():
+        x, logit = model(z)
+        p = model.discriminator.probability(x)
+    return all_of(
+        exact("G(z) shape", tuple(x.shape), (batch, subject.size("data_dim"))),
+        exact("D logits shape", tuple(logit.shape), (batch,)),
+        case.close("D(x) vs σ(logit)", p, torch.sigmoid(f64(logit))),
+        bound("min D(x)", float(p.min()), 0.0, op=">"),
+        bound("max D(x)", float(p.max()), 1.0, op="<"),
+    )
+
+
+@check(requires=("train_step",), marks=("slow", "training"))
+def gan_moves_generator_toward_data(subject, case, steps: int = 300, batch: int = 64, k: int = 1,
+                                    mean: float = 3.0, std: float = 0.5, eval_n: int = 2000) -> Outcome:
+    """Training a 1-D GAN with train_step moves p_g toward p_data = N(3, 0.5²): the Wasserstein-1 distance between
+    generated and data samples (scipy.stats.wasserstein_distance) at least halves within the step budget, and the
+    decrease exceeds ten times the W1 between two independent data samples of the same size (the estimate's noise).
+
+    The subject is built with data_dim = 1 (the property is about 1-D data); its other sizes are the suite's."""
+    from scipy.stats import wasserstein_distance
+
+    subject = subject.with_params(data_dim=1)
+    model = subject.build(case)
+    opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=2e-3, betas=(0.5, 0.999))
+    opt_g = torch.optim.Adam(model.generator.parameters(), lr=2e-3, betas=(0.5, 0.999))
+    (z_eval,) = CONTRACT.example_inputs(subject, case, eval_n)
+    data_eval = (case.randn(eval_n) * std + mean).cpu().double().numpy()
+    data_eval2 = (case.randn(eval_n) * std + mean).cpu().double().numpy()
+
+    def w1():
+        with torch.no_grad():
+            return wasserstein_distance(f64(model.generator(z_eval)).flatten().numpy(), data_eval)
+
+    w_start = w1()
+    g = case.gen()
+    for _ in range(steps):
+        real = [case.randn(batch, 1) * std + mean for _ in range(k)]
+        subject.fn("train_step")(model, real, opt_d, opt_g, generator=g)
+    w_end = w1()
+    noise = wasserstein_distance(data_eval, data_eval2)
+    return all_of(
+        bound("W1(p_g, p_data) after training / before", w_end / w_start, 0.5, op="<=",
+              detail=f"W1 {w_start:.4g} -> {w_end:.4g} in {steps} steps"),
+        bound("W1 decrease / W1 between two data samples", (w_start - w_end) / noise, 10.0, op=">=",
+              detail=f"noise level {noise:.3g}, n = {eval_n}"),
+    )
