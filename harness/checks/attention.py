@@ -1,27 +1,11 @@
-"""Checks for attention, encoder-decoders with attention, image captioning and the hierarchical
-attention network (CATALOGUE.md section C; notes 000, 001, 004).
+"""Checks for the attention suite: additive, Luong dot/general, scaled dot-product, local-m and
+multi-head attention (notes 000, 001, 004).
 
-Protocols (subject families):
-
-* attention (``reference_impls.attention:make_attention``): the model is built with ``kind``
-  (additive, dot, general, scaled_dot, local, multi_head) and ``embed_dim``; it is called as
-  ``model(query, key, value, mask=None, need_weights=False)`` -> output (B, Tq, E) [, weights
-  (B, Tq, Tk) or per head (B, H, Tq, Tk)], with a boolean mask True = may attend. The multi-head
-  model's state dict uses nn.MultiheadAttention's names. Functional cores:
-  ``scaled_dot_product_attention(q, k, v, mask, causal, need_weights)``, ``additive_score``,
-  ``general_score``, ``dot_score``.
-* encoder-decoder (``reference_impls.seq2seq:make_model``): ``model.config`` names the sizes; a
-  translation model is ``model(src, tgt_in, src_mask=None, need_weights=False)``, a captioner
-  ``model(images, tgt_in, need_weights=False)``; with weights they return (logits, trace) where
-  ``trace.weights`` (B, T, S), ``trace.context`` (B, T, H), ``trace.memory`` (B, S, H).
-  Translation models also have ``generate(src, steps)`` (greedy decoding).
-* HAN (``reference_impls.attention:HierarchicalAttentionNetwork``): ``model(docs, mask=None,
-  need_weights=False)`` -> logits (B, C) [, trace with word_weights (B, S, W), word_annotations,
-  sentence_vectors, sentence_weights (B, S), sentence_annotations, document].
+The private mask helpers here (:func:`_prefix_mask`) are shared with :mod:`harness.checks.seq2seq`.
 
 Oracles: torch.nn.functional.scaled_dot_product_attention, nn.MultiheadAttention with copied
-weights, autograd Jacobians, explicit per-element recomputation (loops over t and i), softmax
-renormalisation identities, the conv arithmetic formula, and held-out accuracy of trained models.
+weights, autograd Jacobians, explicit per-element recomputation (loops over t and i) and softmax
+renormalisation identities.
 """
 from __future__ import annotations
 
@@ -29,12 +13,58 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from harness.outcome import Outcome, all_of, bound, exact, holds
+from harness.contract import Contract, Provide, Size, contract
+from harness.outcome import Outcome, all_of, bound, exact, f64, holds
 from harness.registry import check
 
 
-def _f64(t: torch.Tensor) -> torch.Tensor:
-    return t.detach().to("cpu", torch.float64)
+def _qkv(subject, case, batch: int, t_q: int = 5, t_k: int = 7) -> tuple:
+    """Example inputs: query (B, Tq, E), key and value (B, Tk, E), E = ``embed_dim``."""
+    E = subject.size("embed_dim")
+    return case.randn(batch, t_q, E), case.randn(batch, t_k, E), case.randn(batch, t_k, E)
+
+
+CONTRACT = contract(Contract(
+    suites=("attention",),
+    summary="One attention module per `kind` (additive, dot, general, scaled_dot, local, multi_head), and the "
+            "functional cores of scaled dot-product attention and of the three score functions.",
+    provides=(
+        Provide("model", "(**params)",
+                "query (B, Tq, E), key (B, Tk, E), value (B, Tk, E), mask bool broadcastable to (B, Tq, Tk) -> "
+                "output (B, Tq, E) [, weights (B, Tq, Tk), or per head (B, H, Tq, Tk) for multi_head]",
+                kind="model",
+                doc="make_attention(kind=, embed_dim=, num_heads=, hidden=None, window=, causal=False), called as "
+                    "model(query, key=None, value=None, mask=None, need_weights=False); key and value default to the query"),
+        Provide("state_dict", "(*args, destination=None, prefix='', keep_vars=False)",
+                "multi_head: in_proj_weight (3E, E), in_proj_bias (3E,), out_proj.weight (E, E), out_proj.bias (E,)",
+                kind="method", doc="nn.MultiheadAttention's names and layout: the state dict loads into torch's module"),
+        Provide("scaled_dot_product_attention", "(query, key, value, mask=None, causal=False, scale=None, need_weights=False)",
+                "(..., Tq, D), (..., Tk, D), (..., Tk, Dv) -> (..., Tq, Dv) [, weights (..., Tq, Tk)]",
+                doc="softmax(Q Kᵀ / √D) V over the allowed keys; scale defaults to 1/√D"),
+        Provide("additive_score", "(query, key, W_q, W_k, v)",
+                "query (B, Tq, Dq), key (B, Tk, Dk), W_q (A, Dq), W_k (A, Dk), v (A,) -> (B, Tq, Tk)",
+                doc="Bahdanau: e_ti = vᵀ tanh(W_q q_t + W_k k_i)"),
+        Provide("general_score", "(query, key, W)", "query (B, Tq, Dq), key (B, Tk, Dk), W (Dq, Dk) -> (B, Tq, Tk)",
+                doc="Luong general: e_ti = q_tᵀ W k_i"),
+        Provide("dot_score", "(query, key)", "query (B, Tq, D), key (B, Tk, D) -> (B, Tq, Tk)",
+                doc="Luong dot: e_ti = q_tᵀ k_i"),
+    ),
+    sizes=(
+        Size("embed_dim", "query/key/value width E (also the additive score's width A while `hidden` is unset)", alt=8),
+        Size("num_heads", "heads H of multi_head attention (E divisible by H); the other kinds ignore it", alt=2),
+        Size("window", "local-m half-width D: query t attends to keys |i − t| ≤ D; the other kinds ignore it", alt=1),
+    ),
+    conventions={
+        "kind": "the `kind` param picks the module: additive, dot, general, scaled_dot, local or multi_head",
+        "layout": "batch first; weights over the last axis (the keys)",
+        "mask": "boolean, broadcastable to the scores, True = the query may attend to the key (torch sdpa's attn_mask "
+                "convention; the opposite of nn.MultiheadAttention's key_padding_mask and attn_mask)",
+        "masked pairs": "weight exactly 0; a query with no allowed key gets all-zero weights and a finite output",
+        "causal": "top-left aligned: query t sees keys 0..t (torch's is_causal)",
+        "weights": "a softmax over the allowed keys, returned only with need_weights=True",
+    },
+    inputs=_qkv,
+))
 
 
 def _heads_last(w: torch.Tensor) -> torch.Tensor:
@@ -56,22 +86,19 @@ def _random_mask(case, *shape: int) -> torch.Tensor:
     return (m | (u == u.amax(-1, keepdim=True))).to(case.device)
 
 
-# ---------------------------------------------------------------------------------------------
-# attention
-# ---------------------------------------------------------------------------------------------
 @check()
 def attention_weights_sum_to_one(subject, case, batch: int = 3, t_q: int = 5, t_k: int = 7) -> Outcome:
     """Attention weights are a probability distribution over the allowed keys: a_ti ≥ 0 and
     Σ_i a_ti = 1 for every query t (and every head), with or without a key-padding mask."""
     model = subject.build(case)
-    E = int(subject.params.get("embed_dim", 16))
-    q, k, v = case.randn(batch, t_q, E), case.randn(batch, t_k, E), case.randn(batch, t_k, E)
-    mask = _prefix_mask(case, batch, t_k, min(t_k, 3)).unsqueeze(1)  # (B, 1, Tk)
+    q, k, v = _qkv(subject, case, batch, t_q, t_k)
+    # at least min(Tq, Tk) real keys: query t < Tq always has key t, which every kind allows (local windows too)
+    mask = _prefix_mask(case, batch, t_k, min(t_k, t_q)).unsqueeze(1)  # (B, 1, Tk)
     outs = []
     for name, m in (("no mask", None), ("key-padding mask", mask)):
         with torch.no_grad():
             _, w = model(q, k, v, mask=m, need_weights=True)
-        rows = _f64(_heads_last(w))
+        rows = f64(_heads_last(w))
         outs += [case.close(f"{type(model).__name__}: Σ_i a_ti ({name})", rows.sum(-1), torch.ones(rows.shape[0], dtype=torch.float64)),
                  bound(f"{type(model).__name__}: min a_ti ({name})", float(rows.min()), 0.0, op=">=")]
     return all_of(outs)
@@ -83,8 +110,8 @@ def attention_masked_weights_exactly_zero(subject, case, batch: int = 3, t_q: in
     replacing padded keys and values (masked for every query) by garbage (×1000) leaves the output
     unchanged; a query with no allowed key gets all-zero weights and a finite output (not NaN)."""
     model = subject.build(case)
-    E = int(subject.params.get("embed_dim", 16))
-    q, k, v = case.randn(batch, t_q, E), case.randn(batch, t_k, E), case.randn(batch, t_k, E)
+    E = subject.size("embed_dim")
+    q, k, v = _qkv(subject, case, batch, t_q, t_k)
     dead = 2  # the last `dead` keys are padding: no query may see them
     key_valid = torch.arange(t_k, device=case.device) < t_k - dead
     # random pairs masked as well; the diagonal (t, t) stays allowed, so every row has a key (local too)
@@ -103,9 +130,9 @@ def attention_masked_weights_exactly_zero(subject, case, batch: int = 3, t_q: in
     n = int((~mask).sum())
     w3_row0 = w3[:, 0] if w3.dim() == 3 else w3[:, :, 0]
     return all_of(
-        exact(f"weights on the {n} masked (query, key) pairs", _f64(masked), torch.zeros_like(_f64(masked))),
+        exact(f"weights on the {n} masked (query, key) pairs", f64(masked), torch.zeros_like(f64(masked))),
         case.close("output with garbage in keys/values no query may see vs original", out2, out),
-        exact("weights of a query with no allowed key", _f64(w3_row0), torch.zeros_like(_f64(w3_row0))),
+        exact("weights of a query with no allowed key", f64(w3_row0), torch.zeros_like(f64(w3_row0))),
         holds("output of a query with no allowed key is finite", bool(torch.isfinite(out3).all())),
     )
 
@@ -125,7 +152,7 @@ def sdpa_matches_torch(subject, case, masking: str = "none", batch: int = 2, hea
     if masking not in ("none", "padding", "causal", "both"):
         raise ValueError(f"masking must be none, padding, causal or both, got {masking!r}")
     out, w = sdpa(q, k, v, mask=mask, causal=causal, need_weights=True)
-    Q, K, V = _f64(q), _f64(k), _f64(v)
+    Q, K, V = f64(q), f64(k), f64(v)
     M = None if mask is None else mask.cpu()
     if causal and M is not None:  # torch refuses attn_mask together with is_causal: fold it in
         M = M & torch.ones(t_q, t_k, dtype=torch.bool).tril()
@@ -145,12 +172,11 @@ def mha_matches_torch(subject, case, masking: str = "none", batch: int = 3, t_q:
     (copied) weights: outputs and per-head weights (average_attn_weights=False); ``masking`` is
     none (cross-attention), padding (key_padding_mask) or causal (self-attention, attn_mask)."""
     model = subject.build(case)
-    E, H = int(subject.params.get("embed_dim", 16)), int(subject.params.get("num_heads", 4))
-    torch_mha = nn.MultiheadAttention(E, H, batch_first=True, device=case.device, dtype=case.dtype)
+    torch_mha = nn.MultiheadAttention(subject.size("embed_dim"), subject.size("num_heads"), batch_first=True,
+                                      device=case.device, dtype=case.dtype)
     torch_mha.load_state_dict(model.state_dict())
     torch_mha.eval()
-    q = case.randn(batch, t_q, E)
-    k, v = case.randn(batch, t_k, E), case.randn(batch, t_k, E)
+    q, k, v = _qkv(subject, case, batch, t_q, t_k)
     ours_kw: dict = {}
     theirs_kw: dict = {}
     if masking == "padding":
@@ -176,8 +202,7 @@ def self_attention_permutation_equivariant(subject, case, batch: int = 2, length
     """Self-attention without positional information is permutation-equivariant:
     Attn(P x) = P Attn(x) for every permutation P of the sequence positions."""
     model = subject.build(case)
-    E = int(subject.params.get("embed_dim", 16))
-    x = case.randn(batch, length, E)
+    x = case.randn(batch, length, subject.size("embed_dim"))
     perm = torch.randperm(length, generator=case.generator).to(case.device)
     with torch.no_grad():
         y = model(x, x, x)
@@ -190,11 +215,11 @@ def causal_attention_no_future_gradient(subject, case, length: int = 6) -> Outco
     """With a causal mask, output t does not depend on inputs after t: the autograd Jacobian blocks
     ∂y_t/∂x_s are exactly zero for s > t, and not identically zero for s ≤ t."""
     model = subject.build(case)
-    E = int(subject.params.get("embed_dim", 16))
+    E = subject.size("embed_dim")
     x = case.randn(1, length, E)
     allowed = torch.ones(length, length, dtype=torch.bool, device=case.device).tril()
     J = torch.autograd.functional.jacobian(lambda z: model(z, z, z, mask=allowed)[0], x)[:, :, 0]  # (T, E, T, E)
-    J = _f64(J)
+    J = f64(J)
     future = torch.stack([J[t, :, s, :] for t in range(length) for s in range(t + 1, length)])
     past_norms = torch.tensor([float(J[t, :, s, :].abs().sum()) for t in range(length) for s in range(t + 1)])
     return all_of(
@@ -204,18 +229,19 @@ def causal_attention_no_future_gradient(subject, case, length: int = 6) -> Outco
 
 
 @check()
-def local_attention_window(subject, case, batch: int = 2, length: int = 9, window: int = 2) -> Outcome:
-    """Local-m attention gives weight exactly 0 to keys with |i − t| > D and positive weight inside the
-    window; inside, its weights are the global weights renormalised over the window,
-    a_local(t, i) = a_global(t, i) / Σ_{|j−t|≤D} a_global(t, j) (the same score, window = ∞)."""
-    model = subject.build(case, window=window)
+def local_attention_window(subject, case, batch: int = 2, length: int = 9) -> Outcome:
+    """Local-m attention with half-width D (the subject's ``window``) gives weight exactly 0 to keys
+    with |i − t| > D and positive weight inside the window; inside, its weights are the global weights
+    renormalised over the window, a_local(t, i) = a_global(t, i) / Σ_{|j−t|≤D} a_global(t, j) (the
+    same score, window = ∞)."""
+    window = subject.size("window")
+    model = subject.build(case)
     wide = subject.build(case, window=10 * length)  # same seed: same score parameters
-    E = int(subject.params.get("embed_dim", 16))
-    q, k, v = case.randn(batch, length, E), case.randn(batch, length, E), case.randn(batch, length, E)
+    q, k, v = _qkv(subject, case, batch, length, length)
     with torch.no_grad():
         _, w = model(q, k, v, need_weights=True)
         _, g = wide(q, k, v, need_weights=True)
-    w, g = _f64(w), _f64(g)
+    w, g = f64(w), f64(g)
     t = torch.arange(length)
     inside = ((t.unsqueeze(0) - t.unsqueeze(1)).abs() <= window).expand_as(w)
     renorm = (g * inside) / (g * inside).sum(-1, keepdim=True)
@@ -230,15 +256,16 @@ def local_attention_window(subject, case, batch: int = 2, length: int = 9, windo
 def attention_scores_match_definition(subject, case, batch: int = 2, t_q: int = 3, t_k: int = 4, d_q: int = 5,
                                       d_k: int = 6, hidden: int = 7) -> Outcome:
     """The score functions are their definitions, element by element: Bahdanau
-    e_ti = vᵀ tanh(W_q q_t + W_k k_i), Luong general e_ti = q_tᵀ W k_i and dot e_ti = q_tᵀ k_i."""
+    e_ti = vᵀ tanh(W_q q_t + W_k k_i), Luong general e_ti = q_tᵀ W k_i and dot e_ti = q_tᵀ k_i.
+    (Functional cores: the widths are test data, chosen unequal so a transposed weight fails.)"""
     q, k = case.randn(batch, t_q, d_q), case.randn(batch, t_k, d_k)
     k_same = case.randn(batch, t_k, d_q)
     W_q, W_k, v, W = case.randn(hidden, d_q), case.randn(hidden, d_k), case.randn(hidden), case.randn(d_q, d_k)
     add = subject.fn("additive_score")(q, k, W_q, W_k, v)
     gen = subject.fn("general_score")(q, k, W)
     dot = subject.fn("dot_score")(q, k_same)
-    Q, K, Ks = _f64(q), _f64(k), _f64(k_same)
-    Wq, Wk, V, Wg = _f64(W_q), _f64(W_k), _f64(v), _f64(W)
+    Q, K, Ks = f64(q), f64(k), f64(k_same)
+    Wq, Wk, V, Wg = f64(W_q), f64(W_k), f64(v), f64(W)
     e_add = torch.empty(batch, t_q, t_k, dtype=torch.float64)
     e_gen, e_dot = torch.empty_like(e_add), torch.empty_like(e_add)
     for b in range(batch):
@@ -250,245 +277,3 @@ def attention_scores_match_definition(subject, case, batch: int = 2, t_q: int = 
     return all_of(case.close("additive score vs vᵀ tanh(W_q q + W_k k)", add, e_add),
                   case.close("general score vs qᵀ W k", gen, e_gen),
                   case.close("dot score vs qᵀ k", dot, e_dot))
-
-
-# ---------------------------------------------------------------------------------------------
-# encoder-decoder with attention; image captioning
-# ---------------------------------------------------------------------------------------------
-def _is_captioner(model) -> bool:
-    return hasattr(model.config, "image_size")
-
-
-def _s2s_inputs(model, case, batch: int, src_len: int, tgt_len: int):
-    """(positional inputs, keyword inputs, source mask or None) for a translation model or a captioner."""
-    c = model.config
-    tgt_in = case.randint(2, c.vocab_size, (batch, tgt_len))
-    if _is_captioner(model):
-        return (case.randn(batch, c.in_channels, c.image_size, c.image_size), tgt_in), {}, None
-    mask = _prefix_mask(case, batch, src_len, 2)
-    src = case.randint(2, c.src_vocab_size, (batch, src_len)).masked_fill(~mask, 0)
-    return (src, tgt_in), {"src_mask": mask}, mask
-
-
-@check()
-def seq2seq_context_in_convex_hull(subject, case, batch: int = 4, src_len: int = 7, tgt_len: int = 5) -> Outcome:
-    """At every decoder step the context vector is a convex combination of the encoder states:
-    a_ti ≥ 0, Σ_i a_ti = 1, a_ti = 0 on padding, and c_t = Σ_i a_ti h_i (recomputed independently),
-    so each coordinate of c_t lies between the smallest and largest of the real h_i."""
-    model = subject.build(case)
-    args, kw, mask = _s2s_inputs(model, case, batch, src_len, tgt_len)
-    with torch.no_grad():
-        _, trace = model(*args, **kw, need_weights=True)
-    a, c, h = _f64(trace.weights), _f64(trace.context), _f64(trace.memory)
-    S = h.shape[1]
-    valid = torch.ones(batch, S, dtype=torch.bool) if mask is None else mask.cpu()
-    recomputed = torch.einsum("bts,bsh->bth", a, h)
-    big = torch.finfo(torch.float64).max
-    hi = h.masked_fill(~valid.unsqueeze(-1), -big).amax(1, keepdim=True)  # (B, 1, H)
-    lo = h.masked_fill(~valid.unsqueeze(-1), big).amin(1, keepdim=True)
-    slack = float(((c - hi).clamp(min=0) + (lo - c).clamp(min=0)).max())
-    pad_w = a.masked_select(~valid.unsqueeze(1).expand_as(a))
-    return all_of(
-        bound("min a_ti", float(a.min()), 0.0, op=">="),
-        case.close("Σ_i a_ti per decoder step", a.sum(-1), torch.ones(batch, a.shape[1], dtype=torch.float64)),
-        exact(f"weights on {pad_w.numel()} padded source positions", pad_w, torch.zeros_like(pad_w)),
-        case.close("context c_t vs Σ_i a_ti h_i", c, recomputed),
-        case.close("distance of c_t outside the coordinate-wise hull of the h_i", slack, 0.0),
-    )
-
-
-@check()
-def seq2seq_teacher_forcing_is_causal(subject, case, batch: int = 3, src_len: int = 6, tgt_len: int = 6) -> Outcome:
-    """Under teacher forcing the logits at step t depend only on decoder inputs y_0..y_t: changing the
-    inputs after t leaves logits 0..t bit-for-bit unchanged (every t), and changing input t changes step t."""
-    model = subject.build(case)
-    args, kw, _ = _s2s_inputs(model, case, batch, src_len, tgt_len)
-    src, tgt_in = args
-    V = model.config.vocab_size
-    outs = []
-    with torch.no_grad():
-        base = model(src, tgt_in, **kw)
-        for t in range(tgt_len):
-            changed = tgt_in.clone()
-            changed[:, t:] = (tgt_in[:, t:] - 2 + 1) % (V - 2) + 2  # a different real token at t and after
-            other = model(src, changed, **kw)
-            outs.append(exact(f"logits at steps ≤ {t - 1} after changing inputs ≥ {t}", _f64(other[:, :t]), _f64(base[:, :t])))
-            outs.append(bound(f"max |change| of logits at step {t}", float((other[:, t] - base[:, t]).abs().max()), 0.0, op=">"))
-    return all_of(outs)
-
-
-@check()
-def seq2seq_source_padding_invariance(subject, case, batch: int = 3, src_len: int = 5, tgt_len: int = 4,
-                                      extra: int = 3) -> Outcome:
-    """Padding the source under its mask changes nothing: appending `extra` padded positions (any
-    token ids) leaves the logits and the weights on real tokens unchanged and gives the padding weight 0."""
-    model = subject.build(case)
-    c = model.config
-    src = case.randint(2, c.src_vocab_size, (batch, src_len))
-    tgt_in = case.randint(2, c.vocab_size, (batch, tgt_len))
-    padded = torch.cat([src, case.randint(0, c.src_vocab_size, (batch, extra))], dim=1)
-    mask = torch.arange(src_len + extra, device=case.device).unsqueeze(0) < src_len
-    with torch.no_grad():
-        y, tr = model(src, tgt_in, need_weights=True)
-        yp, trp = model(padded, tgt_in, src_mask=mask.expand(batch, -1), need_weights=True)
-    return all_of(
-        case.close(f"logits with {extra} padded source positions vs without", yp, y),
-        case.close("weights on the real source positions", trp.weights[..., :src_len], tr.weights),
-        exact("weights on the padded positions", _f64(trp.weights[..., src_len:]), torch.zeros(batch, tgt_len, extra, dtype=torch.float64)),
-    )
-
-
-@check(marks=("slow", "training"), requires=("teacher_forcing_inputs", "sequence_cross_entropy"))
-def seq2seq_learns_toy_task(subject, case, task: str = "reverse", steps: int = 300, batch: int = 32, length: int = 6,
-                            lr: float = 0.01, min_accuracy: float = 0.95, eval_size: int = 256) -> Outcome:
-    """With teacher forcing and Adam, the attention encoder-decoder learns to copy or reverse random
-    token sequences: greedy-decoding token accuracy ≥ 95% on fresh sequences within the step budget."""
-    model = subject.build(case)
-    c = model.config
-    tf, ce = subject.fn("teacher_forcing_inputs"), subject.fn("sequence_cross_entropy")
-
-    def data(n: int):
-        src = case.randint(2, c.src_vocab_size, (n, length))
-        return src, (src.flip(1) if task == "reverse" else src)
-
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    for _ in range(steps):
-        src, tgt = data(batch)
-        loss = ce(model(src, tf(tgt, c.bos_id)), tgt)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    src, tgt = data(eval_size)
-    pred = model.generate(src, length)
-    acc = float((pred == tgt).double().mean())
-    return bound(f"greedy token accuracy on {eval_size} fresh {task} sequences after {steps} steps", acc, min_accuracy,
-                 op=">=", detail=f"final training loss {float(loss.detach()):.4g}; length {length}, vocab {c.src_vocab_size}")
-
-
-def _conv_arithmetic(model, size: int) -> int:
-    """Grid side after the model's Conv2d/MaxPool2d layers in order: O = ⌊(W + 2P − D(K − 1) − 1)/S⌋ + 1."""
-    def one(v):
-        return v if isinstance(v, int) else v[0]
-    for m in model.modules():
-        if isinstance(m, (nn.Conv2d, nn.MaxPool2d)):
-            K, P, D = one(m.kernel_size), one(m.padding), one(m.dilation)
-            S = one(m.stride) if m.stride is not None else K
-            size = (size + 2 * P - D * (K - 1) - 1) // S + 1
-    return size
-
-
-@check()
-def captioning_attends_over_grid(subject, case, batch: int = 3, tgt_len: int = 5) -> Outcome:
-    """The captioner attends over the CNN's grid of regions: logits are (B, T, V), weights (B, T, R)
-    with R = side² from the conv arithmetic formula applied to its conv and pooling layers, and
-    each step's weights over the R regions sum to 1."""
-    model = subject.build(case)
-    c = model.config
-    args, _, _ = _s2s_inputs(model, case, batch, 0, tgt_len)
-    with torch.no_grad():
-        logits, trace = model(*args, need_weights=True)
-    side = _conv_arithmetic(model, c.image_size)
-    R = side * side
-    return all_of(
-        exact("logits shape", tuple(logits.shape), (batch, tgt_len, c.vocab_size)),
-        exact(f"attention weights shape (R = {side}×{side} regions)", tuple(trace.weights.shape), (batch, tgt_len, R)),
-        exact("region memory shape", tuple(trace.memory.shape[:2]), (batch, R)),
-        case.close("Σ_r a_tr over regions", trace.weights.sum(-1), torch.ones(batch, tgt_len, dtype=torch.float64)),
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# hierarchical attention network
-# ---------------------------------------------------------------------------------------------
-def _han_docs(model, case, batch: int, sentences: int, words: int):
-    """Random documents with prefix-padded sentences and documents: (docs, mask)."""
-    c = model.config
-    wl = case.randint(1, words + 1, (batch, sentences))
-    sl = case.randint(1, sentences + 1, (batch,))
-    sl[0] = sentences
-    ar_w = torch.arange(words, device=case.device)
-    ar_s = torch.arange(sentences, device=case.device)
-    mask = (ar_w < wl.unsqueeze(-1)) & (ar_s < sl.unsqueeze(-1)).unsqueeze(-1)
-    docs = case.randint(1, c.vocab_size, (batch, sentences, words)).masked_fill(~mask, c.pad_id)
-    return docs, mask
-
-
-@check()
-def han_attention_sums_to_one(subject, case, batch: int = 3, sentences: int = 4, words: int = 6) -> Outcome:
-    """Both HAN attention levels are distributions: word weights sum to 1 over each real sentence's
-    words and sentence weights sum to 1 over each document's real sentences; padding gets weight 0;
-    and s_i = Σ_t α_it h_it, v = Σ_i α_i h_i (recomputed from the annotations)."""
-    model = subject.build(case)
-    docs, mask = _han_docs(model, case, batch, sentences, words)
-    with torch.no_grad():
-        _, tr = model(docs, mask, need_weights=True)
-    aw, as_ = _f64(tr.word_weights), _f64(tr.sentence_weights)
-    m = mask.cpu()
-    real_s = m.any(-1)
-    return all_of(
-        bound("min word weight", float(aw.min()), 0.0, op=">="),
-        case.close("Σ_t α_it over each real sentence", aw.sum(-1)[real_s], torch.ones(int(real_s.sum()), dtype=torch.float64)),
-        exact("word weights on padding", aw[~m], torch.zeros(int((~m).sum()), dtype=torch.float64)),
-        bound("min sentence weight", float(as_.min()), 0.0, op=">="),
-        case.close("Σ_i α_i over each document", as_.sum(-1), torch.ones(batch, dtype=torch.float64)),
-        exact("sentence weights on padded sentences", as_[~real_s], torch.zeros(int((~real_s).sum()), dtype=torch.float64)),
-        case.close("sentence vector vs Σ_t α_it h_it", tr.sentence_vectors[real_s.to(case.device)],
-                   torch.einsum("bsw,bswh->bsh", aw, _f64(tr.word_annotations))[real_s]),
-        case.close("document vector vs Σ_i α_i h_i", tr.document, torch.einsum("bs,bsh->bh", as_, _f64(tr.sentence_annotations))),
-    )
-
-
-@check()
-def han_padding_invariance(subject, case, batch: int = 3, sentences: int = 3, words: int = 5, extra_words: int = 2,
-                           extra_sentences: int = 2) -> Outcome:
-    """Padding changes nothing: appending masked words to every sentence and masked sentences to every
-    document (with arbitrary token ids under the mask) leaves the logits and the attention weights on
-    the real words and sentences unchanged."""
-    model = subject.build(case)
-    docs, mask = _han_docs(model, case, batch, sentences, words)
-    B, S, W = docs.shape
-    big = case.randint(1, model.config.vocab_size, (B, S + extra_sentences, W + extra_words))
-    big_mask = torch.zeros(B, S + extra_sentences, W + extra_words, dtype=torch.bool, device=case.device)
-    big[:, :S, :W], big_mask[:, :S, :W] = docs, mask  # arbitrary ids stay under the mask
-    with torch.no_grad():
-        y, tr = model(docs, mask, need_weights=True)
-        yb, trb = model(big, big_mask, need_weights=True)
-    return all_of(
-        case.close(f"logits with +{extra_words} padded words, +{extra_sentences} padded sentences", yb, y),
-        case.close("word weights on the real words", trb.word_weights[:, :S, :W], tr.word_weights),
-        case.close("sentence weights on the real sentences", trb.sentence_weights[:, :S], tr.sentence_weights),
-        exact("weights on the added padding", _f64(trb.word_weights[:, :, W:]).abs().sum() + _f64(trb.sentence_weights[:, S:]).abs().sum(), 0.0),
-    )
-
-
-@check(marks=("slow", "training"))
-def han_learns_keyword_task(subject, case, steps: int = 80, batch: int = 32, sentences: int = 4, words: int = 6,
-                            lr: float = 0.01, min_accuracy: float = 0.95, eval_size: int = 512) -> Outcome:
-    """HAN learns a toy document task: the class is which of two keywords (ids 2 or 3) is hidden at a
-    random word of a random sentence among random filler words and padding; held-out accuracy ≥ 95%
-    (chance 50%) within the step budget."""
-    model = subject.build(case)
-
-    def data(n: int):
-        docs, mask = _han_docs(model, case, n, sentences, words)
-        docs = torch.where(mask, (docs % (model.config.vocab_size - 4)) + 4, docs)  # fillers 4..V−1
-        y = case.randint(0, 2, (n,))
-        real_s = mask.any(-1).sum(-1)
-        si = (case.rand(n, dtype=torch.float64) * real_s).long()
-        wl = mask.sum(-1)[torch.arange(n, device=case.device), si]
-        wi = (case.rand(n, dtype=torch.float64) * wl).long()
-        docs[torch.arange(n, device=case.device), si, wi] = 2 + y
-        return docs, mask, y
-
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    for _ in range(steps):
-        docs, mask, y = data(batch)
-        loss = F.cross_entropy(model(docs, mask), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    docs, mask, y = data(eval_size)
-    with torch.no_grad():
-        acc = float((model(docs, mask).argmax(-1) == y).double().mean())
-    return bound(f"held-out keyword accuracy after {steps} steps", acc, min_accuracy, op=">=",
-                 detail=f"final training loss {float(loss.detach()):.4g}; {eval_size} documents")

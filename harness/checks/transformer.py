@@ -1,12 +1,5 @@
-"""Checks for the transformer (CATALOGUE.md section C, "transformer"; notes 004).
-
-Protocol (``reference_impls.transformer:make_model``): the subject builds ``model="lm"`` (a causal
-LM, ``model(tokens (B, T)) -> logits (B, T, V)``, ``model.config`` with vocab_size, d_model and
-init_std), ``model="encoder_layer"`` (``model(x, mask=None)``, True = may attend) or
-``model="decoder_layer"`` (``model(tgt, memory, memory_mask=None)``, causal self-attention); the
-layers' state dicts use nn.TransformerEncoderLayer / nn.TransformerDecoderLayer's names. Functional
-cores: ``sinusoidal_positional_encoding(length, d_model, device=, dtype=)`` and
-``lm_loss(logits, targets)``.
+"""Checks for the transformer suite: sinusoidal positional encoding, post-norm encoder and decoder
+blocks, and a causal (decoder-only) language model (notes 004).
 
 Oracles: the encoding's formula evaluated with Python's math module, the explicit block-rotation
 matrix, torch's transformer layers with copied weights (dropout 0, eval mode, slow path), exact
@@ -20,41 +13,98 @@ import math
 import torch
 from torch import nn
 
-from harness.outcome import Outcome, all_of, bound, exact
+from harness.contract import Contract, Provide, Size, contract
+from harness.outcome import Outcome, all_of, bound, exact, f64
 from harness.registry import check
 
 
-def _f64(t: torch.Tensor) -> torch.Tensor:
-    return t.detach().to("cpu", torch.float64)
+def _role(subject) -> str:
+    """What the subject builds: ``lm``, ``encoder_layer`` or ``decoder_layer`` (the ``model`` param;
+    make_model's default is the LM)."""
+    return subject.params.get("model", "lm")
 
 
-def _layer_sizes(subject) -> tuple[int, int, int, str]:
-    p = subject.params
-    return int(p.get("d_model", 32)), int(p.get("nhead", 4)), int(p.get("dim_feedforward", 64)), str(p.get("activation", "relu"))
+def _inputs(subject, case, batch: int, length: int = 8, memory_len: int = 5) -> tuple:
+    """Example inputs: LM tokens (B, T); an encoder block's x (B, T, d); a decoder block's target
+    (B, T, d) and memory (B, S, d)."""
+    role = _role(subject)
+    if role == "lm":
+        return (case.randint(0, subject.size("vocab_size"), (batch, length)),)
+    d = subject.size("d_model")
+    if role == "encoder_layer":
+        return (case.randn(batch, length, d),)
+    return case.randn(batch, length, d), case.randn(batch, memory_len, d)
+
+
+CONTRACT = contract(Contract(
+    suites=("transformer",),
+    summary="Sinusoidal positional encoding, post-norm transformer encoder and decoder blocks with PyTorch's "
+            "parameter names, and a causal decoder-only language model.",
+    provides=(
+        Provide("model", "(model='lm', **params)",
+                "lm: tokens (B, T) long -> logits (B, T, V); encoder_layer: src (B, T, d), mask bool (B|1, T, T) -> "
+                "(B, T, d); decoder_layer: tgt (B, T, d), memory (B, S, d), memory_mask bool (B, S) -> (B, T, d)",
+                kind="model",
+                doc="make_model(model='lm' | 'encoder_layer' | 'decoder_layer', **sizes), called as model(tokens), "
+                    "model(src, mask=None) or model(tgt, memory, memory_mask=None)"),
+        Provide("state_dict", "(*args, destination=None, prefix='', keep_vars=False)",
+                "blocks: nn.TransformerEncoderLayer's / nn.TransformerDecoderLayer's keys and shapes", kind="method",
+                doc="the blocks' state dicts load into torch's layers"),
+        Provide("eval", "()", "the model itself", kind="method", doc="nn.Module's"),
+        Provide("parameters", "(recurse=True)", "iterator of trainable tensors", kind="method",
+                doc="nn.Module's; the training check optimises them with Adam"),
+        Provide("sinusoidal_positional_encoding", "(length, d_model, base=PE_BASE, *, device=None, dtype=torch.float32)",
+                "-> (length, d_model)", doc="PE(pos, 2i) = sin(pos ω_i), PE(pos, 2i+1) = cos(pos ω_i), ω_i = base^(−2i/d)"),
+        Provide("lm_loss", "(logits, targets)", "logits (B, T, V), targets (B, T) long -> ()",
+                doc="mean next-token cross-entropy over all positions"),
+    ),
+    sizes=(
+        Size("vocab_size", "LM vocabulary V", alt=11),
+        Size("d_model", "model width d (even, divisible by nhead)", alt=16),
+        Size("nhead", "attention heads", alt=2),
+        Size("dim_feedforward", "FFN hidden width", alt=24),
+        Size("num_layers", "LM depth (blocks)", alt=1),
+        Size("init_std", "σ of the LM's token embedding and output weights (output bias 0); not a shape, but the "
+                         "initial-loss bound depends on it", alt=0.05),
+        Size("activation", "the FFN nonlinearity, relu or gelu; not a shape, but torch's layer is built with it", alt="gelu"),
+    ),
+    conventions={
+        "model": "the `model` param picks the LM (the default), one encoder block or one decoder block",
+        "blocks": "post-norm (norm_first=False): x = LN(x + SubLayer(x)); no dropout; LayerNorm eps 1e-5 (torch's default)",
+        "mask": "boolean, True = may attend (encoder mask (B|1, T, T); decoder memory_mask (B, S), True = real); "
+                "the decoder's self-attention is always causal",
+        "lm": "h_0 = √d E[tokens] + PE, causal blocks, logits = W h_L + b; position t sees tokens 0..t",
+        "layout": "batch first",
+    },
+    inputs=_inputs,
+))
 
 
 @check(requires=("sinusoidal_positional_encoding",))
-def sinusoidal_pe_matches_definition(subject, case, length: int = 50, d_model: int = 16) -> Outcome:
+def sinusoidal_pe_matches_definition(subject, case, length: int = 50) -> Outcome:
     """The sinusoidal encoding is PE(pos, 2i) = sin(pos / 10000^(2i/d)), PE(pos, 2i+1) = cos(pos / 10000^(2i/d))
-    (Vaswani et al. 3.5), here against the formula evaluated entry by entry with Python's math module."""
-    pe = subject.fn("sinusoidal_positional_encoding")(length, d_model, device=case.device, dtype=case.dtype)
-    ref = torch.tensor([[math.sin(p / 10000 ** (j / d_model)) if j % 2 == 0 else math.cos(p / 10000 ** ((j - 1) / d_model))
-                         for j in range(d_model)] for p in range(length)], dtype=torch.float64)
-    return all_of(exact("PE shape", tuple(pe.shape), (length, d_model)),
+    (Vaswani et al. 3.5), here against the formula evaluated entry by entry with Python's math module, at the
+    subject's width d = d_model."""
+    d = subject.size("d_model")
+    pe = subject.fn("sinusoidal_positional_encoding")(length, d, device=case.device, dtype=case.dtype)
+    ref = torch.tensor([[math.sin(p / 10000 ** (j / d)) if j % 2 == 0 else math.cos(p / 10000 ** ((j - 1) / d))
+                         for j in range(d)] for p in range(length)], dtype=torch.float64)
+    return all_of(exact("PE shape", tuple(pe.shape), (length, d)),
                   case.close("PE vs sin/cos formula", pe, ref))
 
 
 @check(requires=("sinusoidal_positional_encoding",))
-def sinusoidal_pe_shift_is_rotation(subject, case, length: int = 64, d_model: int = 16, offsets: list = (1, 3, 17)) -> Outcome:
+def sinusoidal_pe_shift_is_rotation(subject, case, length: int = 64, offsets: list = (1, 3, 17)) -> Outcome:
     """For every offset k there is a fixed linear map R_k, independent of pos, with PE(pos + k) = R_k PE(pos)
     for all pos: R_k is block-diagonal with 2×2 blocks [[cos kω_i, sin kω_i], [−sin kω_i, cos kω_i]],
-    ω_i = 10000^(−2i/d) (built here from the angle-addition formulas, checked at every pos)."""
-    pe = _f64(subject.fn("sinusoidal_positional_encoding")(length, d_model, device=case.device, dtype=case.dtype))
+    ω_i = 10000^(−2i/d) (built here from the angle-addition formulas, checked at every pos; d = d_model)."""
+    d = subject.size("d_model")
+    pe = f64(subject.fn("sinusoidal_positional_encoding")(length, d, device=case.device, dtype=case.dtype))
     outs = []
     for k in offsets:
-        R = torch.zeros(d_model, d_model, dtype=torch.float64)
-        for i in range(d_model // 2):
-            a = k * 10000 ** (-2 * i / d_model)
+        R = torch.zeros(d, d, dtype=torch.float64)
+        for i in range(d // 2):
+            a = k * 10000 ** (-2 * i / d)
             R[2 * i, 2 * i], R[2 * i, 2 * i + 1] = math.cos(a), math.sin(a)
             R[2 * i + 1, 2 * i], R[2 * i + 1, 2 * i + 1] = -math.sin(a), math.cos(a)
         outs.append(case.close(f"PE(pos + {k}) vs R_{k} PE(pos), pos = 0..{length - k - 1}", pe[k:], pe[:-k] @ R.T))
@@ -62,9 +112,10 @@ def sinusoidal_pe_shift_is_rotation(subject, case, length: int = 64, d_model: in
 
 
 def _torch_layer(kind: str, subject, case) -> nn.Module:
-    d, h, ff, act = _layer_sizes(subject)
+    """torch's block with the subject's sizes and activation (dropout 0, post-norm, eval mode)."""
     cls = nn.TransformerEncoderLayer if kind == "encoder" else nn.TransformerDecoderLayer
-    return cls(d, h, ff, dropout=0.0, activation=act, batch_first=True, norm_first=False,
+    return cls(subject.size("d_model"), subject.size("nhead"), subject.size("dim_feedforward"), dropout=0.0,
+               activation=subject.size("activation"), batch_first=True, norm_first=False,
                device=case.device, dtype=case.dtype).eval()
 
 
@@ -76,8 +127,7 @@ def transformer_encoder_layer_matches_torch(subject, case, masking: str = "none"
     model = subject.build(case).eval()
     ref = _torch_layer("encoder", subject, case)
     ref.load_state_dict(model.state_dict())
-    d = _layer_sizes(subject)[0]
-    x = case.randn(batch, length, d)
+    (x,) = _inputs(subject, case, batch, length)
     if masking == "none":
         ours, theirs = model(x), ref(x)
     elif masking == "padding":
@@ -100,8 +150,7 @@ def transformer_decoder_layer_matches_torch(subject, case, batch: int = 3, lengt
     model = subject.build(case).eval()
     ref = _torch_layer("decoder", subject, case)
     ref.load_state_dict(model.state_dict())
-    d = _layer_sizes(subject)[0]
-    tgt, mem = case.randn(batch, length, d), case.randn(batch, memory_len, d)
+    tgt, mem = _inputs(subject, case, batch, length, memory_len)
     valid = torch.arange(memory_len, device=case.device) < case.randint(1, memory_len + 1, (batch, 1))
     causal = torch.ones(length, length, dtype=torch.bool, device=case.device).tril()
     theirs = ref(tgt, mem, tgt_mask=~causal, memory_key_padding_mask=~valid)
@@ -113,28 +162,22 @@ def transformer_encoder_permutation_equivariant(subject, case, batch: int = 2, l
     """An encoder block without positional encoding is permutation-equivariant: f(P x) = P f(x) for
     every permutation P of the positions (attention, FFN and LayerNorm treat positions alike)."""
     model = subject.build(case).eval()
-    x = case.randn(batch, length, _layer_sizes(subject)[0])
+    (x,) = _inputs(subject, case, batch, length)
     perm = torch.randperm(length, generator=case.generator).to(case.device)
     with torch.no_grad():
         return case.close(f"encoder(Px) vs P encoder(x), P = {perm.tolist()}", model(x[:, perm]), model(x)[:, perm])
 
 
 @check()
-def transformer_no_future_leakage(subject, case, batch: int = 3, length: int = 8) -> Outcome:
+def transformer_no_future_leakage(subject, case, batch: int = 3, length: int = 8, memory_len: int = 4) -> Outcome:
     """Causal models do not look ahead: changing the inputs after position t leaves every output at
     positions ≤ t bit-for-bit unchanged (checked for every t), while the output at t + 1 does change.
     For the LM the inputs are tokens; for a decoder block, target vectors (the memory is fixed)."""
     model = subject.build(case).eval()
-    is_lm = hasattr(model, "config") and hasattr(model.config, "vocab_size")
-    if is_lm:
-        V = model.config.vocab_size
-        x = case.randint(0, V, (batch, length))
-        run = model
-    else:
-        d = _layer_sizes(subject)[0]
-        x = case.randn(batch, length, d)
-        mem = case.randn(batch, 4, d)
-        run = lambda t: model(t, mem)  # noqa: E731
+    is_lm = _role(subject) == "lm"
+    x, *memory = _inputs(subject, case, batch, length, memory_len)
+    run = model if is_lm else (lambda t: model(t, *memory))  # noqa: E731
+    V = subject.size("vocab_size") if is_lm else 0
     outs = []
     with torch.no_grad():
         base = run(x)
@@ -145,7 +188,7 @@ def transformer_no_future_leakage(subject, case, batch: int = 3, length: int = 8
             else:
                 changed[:, t + 1:] = case.randn(batch, length - t - 1, x.shape[-1])
             y = run(changed)
-            outs.append(exact(f"outputs at positions ≤ {t} after changing inputs > {t}", _f64(y[:, :t + 1]), _f64(base[:, :t + 1])))
+            outs.append(exact(f"outputs at positions ≤ {t} after changing inputs > {t}", f64(y[:, :t + 1]), f64(base[:, :t + 1])))
             outs.append(bound(f"max |change| of the output at position {t + 1}", float((y[:, t + 1] - base[:, t + 1]).abs().max()), 0.0, op=">"))
     return all_of(outs)
 
@@ -157,18 +200,18 @@ def transformer_lm_initial_loss_near_log_vocab(subject, case, batch: int = 8, le
     [0, s²/2] (Jensen: log E e^z = s²/2); the mean over N = B·T positions fluctuates by ~s/√N. Bound:
     −5s/√N ≤ loss − log V ≤ s²/2 + 5s/√N (and, for σ = 0.02, d = 32, well inside 0.1·log V)."""
     model = subject.build(case)
-    c = model.config
-    tokens = case.randint(0, c.vocab_size, (batch, length + 1))
+    V = subject.size("vocab_size")
+    (tokens,) = _inputs(subject, case, batch, length + 1)
     with torch.no_grad():
         loss = float(subject.fn("lm_loss")(model(tokens[:, :-1]), tokens[:, 1:]))
-    s = c.init_std * math.sqrt(c.d_model)
+    s = subject.size("init_std") * math.sqrt(subject.size("d_model"))
     n = batch * length
     lo, hi = -5 * s / math.sqrt(n), s * s / 2 + 5 * s / math.sqrt(n)
-    dev = loss - math.log(c.vocab_size)
-    detail = f"loss {loss:.5g}, log V = {math.log(c.vocab_size):.5g}, s = σ√d = {s:.3g}, N = {n}"
+    dev = loss - math.log(V)
+    detail = f"loss {loss:.5g}, log V = {math.log(V):.5g}, s = σ√d = {s:.3g}, N = {n}"
     return all_of(bound("initial loss − log V", dev, hi, op="<=", source="s²/2 + 5s/√N", detail=detail),
                   bound("initial loss − log V", dev, lo, op=">=", source="−5s/√N", detail=detail),
-                  bound("|initial loss − log V| / log V", abs(dev) / math.log(c.vocab_size), 0.1, op="<"))
+                  bound("|initial loss − log V| / log V", abs(dev) / math.log(V), 0.1, op="<"))
 
 
 @check(requires=("lm_loss",), marks=("slow", "training"))
@@ -178,7 +221,7 @@ def transformer_lm_overfits_tiny_corpus(subject, case, sequences: int = 4, lengt
     determined by its prefix), Adam drives the next-token loss from ≈ log V below 0.1 nats within the
     step budget."""
     model = subject.build(case)
-    corpus = case.randint(0, model.config.vocab_size, (sequences, length + 1))
+    (corpus,) = _inputs(subject, case, sequences, length + 1)
     loss_fn = subject.fn("lm_loss")
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     first = None
@@ -191,4 +234,4 @@ def transformer_lm_overfits_tiny_corpus(subject, case, sequences: int = 4, lengt
     with torch.no_grad():
         final = float(loss_fn(model(corpus[:, :-1]), corpus[:, 1:]))
     return bound(f"training loss after {steps} Adam steps", final, max_loss, op="<",
-                 detail=f"initial loss {first:.4g}, log V = {math.log(model.config.vocab_size):.4g}")
+                 detail=f"initial loss {first:.4g}, log V = {math.log(subject.size('vocab_size')):.4g}")

@@ -1,0 +1,209 @@
+"""Checks for the seq2seq suite: an encoder-decoder with attention (translation) and an image
+captioner attending over a CNN's grid of regions (notes 000, 001, 004).
+
+Oracles: the context vector recomputed from the returned weights and memory, exact equality of
+logits under changed future decoder inputs and under added source padding, the conv arithmetic
+formula for the grid size, and held-out accuracy of a trained model.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from harness.checks.attention import _prefix_mask
+from harness.contract import Contract, Provide, Size, contract
+from harness.outcome import Outcome, all_of, bound, exact, f64
+from harness.registry import check
+
+PAD, BOS = 0, 1  # the contract's reserved token ids; data tokens are drawn from 2..V−1
+
+
+def _is_captioner(subject) -> bool:
+    """The subject's ``model`` param picks the model (make_model's default is the translation model)."""
+    return subject.params.get("model") == "captioning"
+
+
+def _src_vocab(subject) -> int:
+    """The translation model's source vocabulary: ``src_vocab_size``, which defaults to ``vocab_size``."""
+    return subject.params.get("src_vocab_size") or subject.size("vocab_size")
+
+
+def _inputs(subject, case, batch: int, src_len: int = 7, tgt_len: int = 5) -> tuple:
+    """Example inputs. Translation: (src (B, S) with padding after a random prefix of at least 2
+    real tokens, tgt_in (B, T), src_mask (B, S)); captioner: (images (B, C, s, s), tgt_in (B, T))."""
+    tgt_in = case.randint(2, subject.size("vocab_size"), (batch, tgt_len))
+    if _is_captioner(subject):
+        side = subject.size("image_size")
+        return case.randn(batch, subject.size("in_channels"), side, side), tgt_in
+    mask = _prefix_mask(case, batch, src_len, 2)
+    src = case.randint(2, _src_vocab(subject), (batch, src_len)).masked_fill(~mask, PAD)
+    return src, tgt_in, mask
+
+
+CONTRACT = contract(Contract(
+    suites=("seq2seq",),
+    summary="An attention encoder-decoder for translation and an image captioner with attention over the regions "
+            "of a CNN grid, trained with teacher forcing.",
+    provides=(
+        Provide("model", "(model='translation', **params)",
+                "translation: src (B, S) long, tgt_in (B, T) long, src_mask (B, S) bool -> logits (B, T, V); "
+                "captioning: images (B, C, s, s), tgt_in (B, T) long -> logits (B, T, V); with need_weights=True also "
+                "a trace: weights (B, T, S or R), context (B, T, H), memory (B, S or R, H)",
+                kind="model",
+                doc="make_model(model='translation' | 'captioning', **sizes); called as model(src, tgt_in, src_mask=None, "
+                    "need_weights=False) or model(images, tgt_in, need_weights=False); with weights it returns "
+                    "(logits, trace) with trace.weights, trace.context, trace.memory"),
+        Provide("generate", "(src, steps, src_mask=None)", "src (B, S) long -> (B, steps) long", kind="method",
+                doc="translation model: greedy decoding from BOS"),
+        Provide("parameters", "(recurse=True)", "iterator of trainable tensors", kind="method",
+                doc="nn.Module's; the training check optimises them with Adam"),
+        Provide("teacher_forcing_inputs", "(targets, bos_id=1)", "targets (B, T) -> decoder inputs (B, T)",
+                doc="[BOS, y_1, …, y_{T−1}]"),
+        Provide("sequence_cross_entropy", "(logits, targets, pad_id=0)", "logits (B, T, V), targets (B, T) -> ()",
+                doc="mean over non-padding targets of −log p(y_t | y_<t, x)"),
+    ),
+    sizes=(
+        Size("vocab_size", "target vocabulary V (and the source vocabulary while src_vocab_size is unset)", alt=7),
+        Size("embed_dim", "token embedding width", alt=8),
+        Size("hidden", "RNN state width H (the width of the memory, the context and the captioner's region features)", alt=12),
+        Size("src_vocab_size", "translation only: source vocabulary; unset means vocab_size"),
+        Size("image_size", "captioning only: image side s (square images)"),
+        Size("in_channels", "captioning only: image channels C"),
+    ),
+    conventions={
+        "model": "the `model` param picks translation (the default) or captioning",
+        "tokens": "id 0 is padding, id 1 is BOS; the decoder input at step t is y_{t−1} (teacher forcing)",
+        "src_mask": "(B, S) boolean, True = real token; padding only after the real tokens, and it changes nothing",
+        "weights": "per decoder step a softmax over the source positions (regions for the captioner); 0 on padding",
+        "context": "c_t = Σ_i a_ti h_i over the memory h (encoder states or region features)",
+        "regions": "the captioner's regions are its CNN's output grid flattened: R = side², side from the conv arithmetic "
+                   "of its Conv2d and MaxPool2d layers",
+        "layout": "batch first",
+    },
+    inputs=_inputs,
+))
+
+
+@check()
+def seq2seq_context_in_convex_hull(subject, case, batch: int = 4, src_len: int = 7, tgt_len: int = 5) -> Outcome:
+    """At every decoder step the context vector is a convex combination of the encoder states:
+    a_ti ≥ 0, Σ_i a_ti = 1, a_ti = 0 on padding, and c_t = Σ_i a_ti h_i (recomputed independently),
+    so each coordinate of c_t lies between the smallest and largest of the real h_i."""
+    model = subject.build(case)
+    x = _inputs(subject, case, batch, src_len, tgt_len)
+    with torch.no_grad():
+        _, trace = model(*x, need_weights=True)
+    a, c, h = f64(trace.weights), f64(trace.context), f64(trace.memory)
+    S = h.shape[1]
+    valid = x[2].cpu() if len(x) == 3 else torch.ones(batch, S, dtype=torch.bool)
+    recomputed = torch.einsum("bts,bsh->bth", a, h)
+    big = torch.finfo(torch.float64).max
+    hi = h.masked_fill(~valid.unsqueeze(-1), -big).amax(1, keepdim=True)  # (B, 1, H)
+    lo = h.masked_fill(~valid.unsqueeze(-1), big).amin(1, keepdim=True)
+    slack = float(((c - hi).clamp(min=0) + (lo - c).clamp(min=0)).max())
+    pad_w = a.masked_select(~valid.unsqueeze(1).expand_as(a))
+    return all_of(
+        bound("min a_ti", float(a.min()), 0.0, op=">="),
+        case.close("Σ_i a_ti per decoder step", a.sum(-1), torch.ones(batch, a.shape[1], dtype=torch.float64)),
+        exact(f"weights on {pad_w.numel()} padded source positions", pad_w, torch.zeros_like(pad_w)),
+        case.close("context c_t vs Σ_i a_ti h_i", c, recomputed),
+        case.close("distance of c_t outside the coordinate-wise hull of the h_i", slack, 0.0),
+    )
+
+
+@check()
+def seq2seq_teacher_forcing_is_causal(subject, case, batch: int = 3, src_len: int = 6, tgt_len: int = 6) -> Outcome:
+    """Under teacher forcing the logits at step t depend only on decoder inputs y_0..y_t: changing the
+    inputs after t leaves logits 0..t bit-for-bit unchanged (every t), and changing input t changes step t."""
+    model = subject.build(case)
+    src, tgt_in, *rest = _inputs(subject, case, batch, src_len, tgt_len)
+    V = subject.size("vocab_size")
+    outs = []
+    with torch.no_grad():
+        base = model(src, tgt_in, *rest)
+        for t in range(tgt_len):
+            changed = tgt_in.clone()
+            changed[:, t:] = (tgt_in[:, t:] - 2 + 1) % (V - 2) + 2  # a different real token at t and after
+            other = model(src, changed, *rest)
+            outs.append(exact(f"logits at steps ≤ {t - 1} after changing inputs ≥ {t}", f64(other[:, :t]), f64(base[:, :t])))
+            outs.append(bound(f"max |change| of logits at step {t}", float((other[:, t] - base[:, t]).abs().max()), 0.0, op=">"))
+    return all_of(outs)
+
+
+@check()
+def seq2seq_source_padding_invariance(subject, case, batch: int = 3, src_len: int = 5, tgt_len: int = 4,
+                                      extra: int = 3) -> Outcome:
+    """Padding the source under its mask changes nothing: appending `extra` padded positions (any
+    token ids) leaves the logits and the weights on real tokens unchanged and gives the padding weight 0."""
+    model = subject.build(case)
+    V_src = _src_vocab(subject)
+    src = case.randint(2, V_src, (batch, src_len))
+    tgt_in = case.randint(2, subject.size("vocab_size"), (batch, tgt_len))
+    padded = torch.cat([src, case.randint(0, V_src, (batch, extra))], dim=1)
+    mask = torch.arange(src_len + extra, device=case.device).unsqueeze(0) < src_len
+    with torch.no_grad():
+        y, tr = model(src, tgt_in, need_weights=True)
+        yp, trp = model(padded, tgt_in, src_mask=mask.expand(batch, -1), need_weights=True)
+    return all_of(
+        case.close(f"logits with {extra} padded source positions vs without", yp, y),
+        case.close("weights on the real source positions", trp.weights[..., :src_len], tr.weights),
+        exact("weights on the padded positions", f64(trp.weights[..., src_len:]), torch.zeros(batch, tgt_len, extra, dtype=torch.float64)),
+    )
+
+
+@check(marks=("slow", "training"), requires=("teacher_forcing_inputs", "sequence_cross_entropy"))
+def seq2seq_learns_toy_task(subject, case, task: str = "reverse", steps: int = 300, batch: int = 32, length: int = 6,
+                            lr: float = 0.01, min_accuracy: float = 0.95, eval_size: int = 256) -> Outcome:
+    """With teacher forcing and Adam, the attention encoder-decoder learns to copy or reverse random
+    token sequences: greedy-decoding token accuracy ≥ 95% on fresh sequences within the step budget."""
+    model = subject.build(case)
+    V_src = _src_vocab(subject)
+    tf, ce = subject.fn("teacher_forcing_inputs"), subject.fn("sequence_cross_entropy")
+
+    def data(n: int):
+        src = case.randint(2, V_src, (n, length))
+        return src, (src.flip(1) if task == "reverse" else src)
+
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    for _ in range(steps):
+        src, tgt = data(batch)
+        loss = ce(model(src, tf(tgt, BOS)), tgt)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    src, tgt = data(eval_size)
+    pred = model.generate(src, length)
+    acc = float((pred == tgt).double().mean())
+    return bound(f"greedy token accuracy on {eval_size} fresh {task} sequences after {steps} steps", acc, min_accuracy,
+                 op=">=", detail=f"final training loss {float(loss.detach()):.4g}; length {length}, vocab {V_src}")
+
+
+def _conv_arithmetic(model, size: int) -> int:
+    """Grid side after the model's Conv2d/MaxPool2d layers in order: O = ⌊(W + 2P − D(K − 1) − 1)/S⌋ + 1."""
+    def one(v):
+        return v if isinstance(v, int) else v[0]
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.MaxPool2d)):
+            K, P, D = one(m.kernel_size), one(m.padding), one(m.dilation)
+            S = one(m.stride) if m.stride is not None else K
+            size = (size + 2 * P - D * (K - 1) - 1) // S + 1
+    return size
+
+
+@check()
+def captioning_attends_over_grid(subject, case, batch: int = 3, tgt_len: int = 5) -> Outcome:
+    """The captioner attends over the CNN's grid of regions: logits are (B, T, V), weights (B, T, R)
+    with R = side² from the conv arithmetic formula applied to its conv and pooling layers, and
+    each step's weights over the R regions sum to 1."""
+    model = subject.build(case)
+    x = _inputs(subject, case, batch, 0, tgt_len)
+    with torch.no_grad():
+        logits, trace = model(*x, need_weights=True)
+    side = _conv_arithmetic(model, subject.size("image_size"))
+    R = side * side
+    return all_of(
+        exact("logits shape", tuple(logits.shape), (batch, tgt_len, subject.size("vocab_size"))),
+        exact(f"attention weights shape (R = {side}×{side} regions)", tuple(trace.weights.shape), (batch, tgt_len, R)),
+        exact("region memory shape", tuple(trace.memory.shape[:2]), (batch, R)),
+        case.close("Σ_r a_tr over regions", trace.weights.sum(-1), torch.ones(batch, tgt_len, dtype=torch.float64)),
+    )

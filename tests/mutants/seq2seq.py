@@ -1,0 +1,99 @@
+"""Broken variants for the seq2seq suite's checks (harness/checks/seq2seq.py)."""
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+from harness.testing import broken, replaced, subject_from
+from reference_impls import seq2seq as S
+
+PARAMS = {"model": "translation", "vocab_size": 10, "embed_dim": 16, "hidden": 32}
+CAPTIONER = {"model": "captioning", "image_size": 16, "in_channels": 1}
+
+
+def ref(**params):
+    return subject_from("reference_impls.seq2seq:make_model", {**PARAMS, **params})
+
+
+def factory(cls):
+    """A make_model-like factory that builds ``cls`` (it drops the ``model`` param)."""
+    def make(model=None, **params):
+        return cls(**params)
+    make.__qualname__ = cls.__qualname__
+    return make
+
+
+class _ExpWeights(torch.nn.Module):
+    """Attention with exp(score) weights (no normalisation), masking kept."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, query, key=None, value=None, mask=None, need_weights=False):
+        a = torch.exp(self.inner.scores(query, key))
+        if mask is not None:
+            a = a.masked_fill(~mask, 0.0)
+        return (a @ value, a) if need_weights else a @ value
+
+
+class UnnormalisedSeq2Seq(S.Seq2Seq):
+    def __init__(self, **p):
+        super().__init__(**p)
+        self.decoder.attention = _ExpWeights(self.decoder.attention)
+
+
+class UnnormalisedCaptioner(S.ImageCaptioner):
+    def __init__(self, **p):
+        super().__init__(**p)
+        self.decoder.attention = _ExpWeights(self.decoder.attention)
+
+
+class PeekingSeq2Seq(S.Seq2Seq):
+    """Teacher forcing off by one: step t is fed y_t (the token it should predict) instead of y_{t−1}."""
+
+    def forward(self, src, tgt_in, src_mask=None, need_weights=False):
+        return super().forward(src, torch.roll(tgt_in, -1, dims=1), src_mask, need_weights)
+
+
+class MaskBlindEncoder(S.Seq2Seq):
+    """Runs the encoder over the padding (no packing): its final state comes from padded steps."""
+
+    def encode(self, src, src_mask=None):
+        return self.encoder(self.embed(src))
+
+
+class SourceBlindSeq2Seq(S.Seq2Seq):
+    """Never sees the source tokens: memory and initial state are zero."""
+
+    def encode(self, src, src_mask=None):
+        memory, state = super().encode(src, src_mask)
+        return memory * 0, (tuple(s * 0 for s in state) if isinstance(state, tuple) else state * 0)
+
+
+class CoarseRegionCaptioner(S.ImageCaptioner):
+    """Attends over a 2×2-pooled copy of the CNN grid, not over the grid itself."""
+
+    def regions(self, images):
+        return F.max_pool2d(self.cnn(images), 2).flatten(2).transpose(1, 2)
+
+
+MUTANTS = {
+    "seq2seq_context_in_convex_hull": [
+        broken("unnormalised weights (translation)", replaced(ref(), factory(UnnormalisedSeq2Seq))),
+        broken("unnormalised weights (captioner)", replaced(ref(**CAPTIONER), factory(UnnormalisedCaptioner))),
+    ],
+    "seq2seq_teacher_forcing_is_causal": [
+        broken("decoder fed the token it predicts", replaced(ref(), factory(PeekingSeq2Seq))),
+    ],
+    "seq2seq_source_padding_invariance": [
+        broken("encoder runs over the padding", replaced(ref(), factory(MaskBlindEncoder))),
+    ],
+    "seq2seq_learns_toy_task": [
+        # the suite's copy task at 200 steps (its reference margin over 8 other seeds: accuracy >= 0.97)
+        broken("blind to the source", replaced(ref(), factory(SourceBlindSeq2Seq)), task="copy", steps=200),
+    ],
+    "captioning_attends_over_grid": [
+        broken("attends over a pooled grid", replaced(ref(**CAPTIONER), factory(CoarseRegionCaptioner))),
+    ],
+}
