@@ -7,7 +7,7 @@ Model. Visible units v in {0,1}^n_v, hidden units h in {0,1}^n_h, parameters W (
     p(h_j = 1 | v) = sigma(b_j + (W^T v)_j),    p(v_i = 1 | h) = sigma(a_i + (W h)_i)
     F(v) = -log sum_h e^(-E(v, h)) = -a^T v - sum_j softplus(b_j + (W^T v)_j)
 
-(STYLE.md calls a and b ``b_v`` and ``b_h``; notes 003's training section calls them b and c.)
+(Other texts call a and b ``b_v`` and ``b_h``; notes 003's training section calls them b and c.)
 
 Shapes: batch first. ``v`` is (B, n_v), ``h`` is (B, n_h); per-sample scalars are (B,). In
 batch form the column-vector W^T v is the row product ``v @ W`` and W h is ``h @ W.T``.

@@ -1,31 +1,82 @@
-"""Checks for the deep belief network (CATALOGUE.md section D, row "deep belief network").
+"""Checks for the deep belief network, suite ``dbn``; the interface is :data:`CONTRACT`.
 
-Protocol: the subject is the DBN model class, built from ``layer_sizes`` and ``n_classes``; it has
-``hidden`` (a sequence of ``nn.Linear``, layer l mapping sizes[l] -> sizes[l+1]), ``head``,
-``features(x)`` (top hidden layer), ``load_rbms(rbms)`` (unroll) and ``forward(x)`` (logits).
-Its module provides ``train_rbm(data, n_hidden, *, epochs, batch_size, lr, k, generator) ->
-(W, a, b)`` (W of shape (n_visible, n_hidden)), ``greedy_pretrain(x, hidden_sizes, *, epochs,
-batch_size, lr, k, generator, train_layer)`` and ``finetune(model, x, y, *, epochs,
-batch_size, lr, generator)``.
+The subject is the DBN model class, built from ``layer_sizes`` and ``n_classes``; its module
+provides the pre-training and fine-tuning functions. Every check takes the widths from the
+subject's params (:meth:`Subject.size`); the digits check needs layer_sizes[0] = 64 pixels and
+n_classes = 10.
 """
 from __future__ import annotations
 
 import torch
 
-from harness.outcome import Outcome, all_of, bound, exact, holds
-from harness.registry import check
+from harness.contract import Contract, Provide, Size, contract
+from harness.outcome import Outcome, all_of, bound, exact, f64
+from harness.registry import SubjectError, check
+
+DIGITS_PIXELS, DIGITS_CLASSES = 64, 10  # sklearn.datasets.load_digits: 8x8 images of 10 digits
 
 
-def _f64(t: torch.Tensor) -> torch.Tensor:
-    return t.detach().cpu().double()
+def _inputs(subject, case, batch: int) -> tuple:
+    """x (B, layer_sizes[0]), uniform on [0, 1) (pixel intensities)."""
+    return (case.rand(batch, subject.size("layer_sizes")[0]),)
+
+
+CONTRACT = contract(Contract(
+    suites=("dbn",),
+    summary="A deep belief network: binary-hidden RBMs pre-trained greedily layer by layer (each on the "
+            "previous layer's hidden probabilities), unrolled into a sigmoid MLP with a linear classifier "
+            "head, and fine-tuned by back-propagation of the cross-entropy.",
+    provides=(
+        Provide("train_rbm", "(x, n_hidden, *, epochs=5, batch_size=32, lr=0.1, k=1, generator=None)",
+                "x (N, n_v) in [0, 1] -> (W (n_v, n_hidden), a (n_v,), b (n_hidden,))",
+                doc="train one RBM on x (e.g. CD-k); returns its (W, a, b) as a triple (reference: RBMParams)"),
+        Provide("greedy_pretrain",
+                "(x, hidden_sizes, *, epochs=5, batch_size=32, lr=0.1, k=1, generator=None, train_layer=None)",
+                "x (N, n_in), hidden_sizes [h_1, ..., h_L] -> [(W_l (h_{l-1}, h_l), a_l (h_{l-1},), b_l (h_l,))] * L",
+                doc="RBM 1 trained on x, RBM l + 1 on sigmoid(b_l + x^(l) W_l), the hidden probabilities of the "
+                    "trained RBM l (not samples); each layer trained by train_layer (default train_rbm), called as "
+                    "train_layer(data, n_hidden, epochs=, batch_size=, lr=, k=, generator=); returns the RBMs it "
+                    "trained, in order"),
+        Provide("finetune", "(model, x, y, *, epochs=15, batch_size=32, lr=0.5, momentum=0.9, generator=None)",
+                "model, x (N, layer_sizes[0]), y (N,) long -> per-epoch mean losses [float]",
+                doc="back-propagation of the mean cross-entropy of model(x) against y, updating the model in place"),
+        Provide("model", "(layer_sizes, n_classes)", "x (B, layer_sizes[0]) -> logits (B, n_classes)", kind="model",
+                doc="DBN(layer_sizes=[n_in, h_1, ..., h_L], n_classes=C): an nn.Module, forward = head(features(x))"),
+        Provide("features", "(x)", "x (B, layer_sizes[0]) -> (B, layer_sizes[-1])", kind="method",
+                doc="the sigmoid up-pass sigmoid(... sigmoid(x W_1 + b_1) ... W_L + b_L) through hidden"),
+        Provide("load_rbms", "(rbms)", "[(W_l (h_{l-1}, h_l), a_l (h_{l-1},), b_l (h_l,))] * L -> the model",
+                kind="method",
+                doc="unroll: hidden[l].weight <- W_l^T, hidden[l].bias <- b_l (the hidden bias), exactly; "
+                    "the visible biases are dropped"),
+        Provide("hidden", "", "L nn.Linear, hidden[l]: layer_sizes[l] -> layer_sizes[l + 1]", kind="attribute",
+                doc="the hidden layers, weight (out, in) as nn.Linear stores it"),
+        Provide("head", "", "nn.Linear(layer_sizes[-1], n_classes)", kind="attribute",
+                doc="the linear classifier on the top hidden layer"),
+    ),
+    sizes=(
+        Size("layer_sizes", "[n_in, h_1, ..., h_L]: input width and the widths of the L hidden layers (L >= 1)",
+             alt=[12, 8, 6, 4]),
+        Size("n_classes", "C, the number of classes (logits of the head)", alt=3),
+    ),
+    conventions={
+        "weights": "RBM l has W_l of shape (h_{l-1}, h_l) (visible, hidden), visible bias a_l, hidden bias b_l; "
+                   "the MLP layer computes sigmoid(x W_l + b_l), i.e. nn.Linear weight = W_l^T (out, in)",
+        "layer inputs": "pre-training passes hidden probabilities p(h = 1 | x) upward (mean field), not samples",
+        "output": "model(x) returns class logits (B, n_classes), no softmax; fine-tuning uses the mean cross-entropy",
+        "data": "x is batch first with entries in [0, 1] (binary or grey levels)",
+        "randomness": "training draws only from the generator argument (a torch.Generator on the data's device)",
+    },
+    inputs=_inputs,
+))
 
 
 @check(requires=("greedy_pretrain", "train_rbm"))
-def dbn_greedy_layer_inputs(subject, case, hidden_sizes: list = [8, 6, 4], n_in: int = 12, samples: int = 64,
-                            epochs: int = 2) -> Outcome:
+def dbn_greedy_layer_inputs(subject, case, samples: int = 64, epochs: int = 2) -> Outcome:
     """Greedy pre-training trains RBM 1 on the data and RBM l+1 on the hidden probabilities
     sigma(b_l + x^(l) W_l) of the trained RBM l (read off by wrapping train_layer), each with
     W of shape (input width, n_hidden), and returns exactly the RBMs it trained."""
+    sizes = list(subject.size("layer_sizes"))
+    hidden_sizes = sizes[1:]
     seen: list[torch.Tensor] = []
     made: list = []
     inner = subject.fn("train_rbm")
@@ -36,21 +87,20 @@ def dbn_greedy_layer_inputs(subject, case, hidden_sizes: list = [8, 6, 4], n_in:
         made.append(p)
         return p
 
-    x = case.rand(samples, n_in)
-    rbms = subject.fn("greedy_pretrain")(x, list(hidden_sizes), epochs=epochs, batch_size=16, lr=0.1, k=1,
+    (x,) = CONTRACT.example_inputs(subject, case, samples)
+    rbms = subject.fn("greedy_pretrain")(x, hidden_sizes, epochs=epochs, batch_size=16, lr=0.1, k=1,
                                          generator=case.gen(), train_layer=spy)
     out = [exact("number of layers trained", len(seen), len(hidden_sizes)),
            exact("number of RBMs returned", len(rbms), len(hidden_sizes))]
     if len(seen) != len(hidden_sizes) or len(rbms) != len(hidden_sizes):
         return all_of(*out)
     out.append(exact("layer 1 trained on the data itself", seen[0], x))
-    widths = [n_in, *hidden_sizes]
     for l, (p, q) in enumerate(zip(rbms, made)):
         out += [exact(f"RBM {l + 1} returned is the RBM trained", bool(all(torch.equal(s, t) for s, t in zip(p[:3], q[:3]))), True),
-                exact(f"RBM {l + 1} W shape", tuple(p[0].shape), (widths[l], widths[l + 1]))]
+                exact(f"RBM {l + 1} W shape", tuple(p[0].shape), (sizes[l], sizes[l + 1]))]
     for l in range(len(hidden_sizes) - 1):
-        W, b = _f64(rbms[l][0]), _f64(rbms[l][2])
-        want = torch.sigmoid(b + _f64(seen[l]) @ W)
+        W, b = f64(rbms[l][0]), f64(rbms[l][2])
+        want = torch.sigmoid(b + f64(seen[l]) @ W)
         out.append(case.close(f"layer {l + 2} input = p(h=1 | layer {l + 1} input) under trained RBM {l + 1}", seen[l + 1], want))
     return all_of(*out)
 
@@ -61,21 +111,22 @@ def dbn_unroll_initialises_mlp(subject, case, batch: int = 16) -> Outcome:
     hidden[l].bias == b_l (bitwise), so features(x) is the mean-field up-pass
     sigma(... sigma(x W_1 + b_1) ... W_L + b_L) and model(x) = head(features(x))."""
     model = subject.build(case)
-    sizes = model.config.layer_sizes
+    sizes = subject.size("layer_sizes")
     rbms = [(case.randn(i, o), case.randn(i), case.randn(o)) for i, o in zip(sizes[:-1], sizes[1:])]
     model.load_rbms(rbms)
     out = []
     for l, (layer, (W, a, b)) in enumerate(zip(model.hidden, rbms)):
         out += [exact(f"hidden[{l}].weight == W_{l + 1}^T", layer.weight, W.T),
                 exact(f"hidden[{l}].bias == b_{l + 1} (hidden bias)", layer.bias, b)]
-    x = case.rand(batch, sizes[0])
-    h = _f64(x)
+    (x,) = CONTRACT.example_inputs(subject, case, batch)
+    h = f64(x)
     for W, _, b in rbms:
-        h = torch.sigmoid(h @ _f64(W) + _f64(b))
+        h = torch.sigmoid(h @ f64(W) + f64(b))
     feats = model.features(x)
     logits = model(x)
-    head = torch.nn.functional.linear(h, _f64(model.head.weight), _f64(model.head.bias))
-    out += [case.close("features(x) vs the up-pass of the RBMs", feats, h),
+    head = torch.nn.functional.linear(h, f64(model.head.weight), f64(model.head.bias))
+    out += [exact("model(x).shape", tuple(logits.shape), (batch, subject.size("n_classes"))),
+            case.close("features(x) vs the up-pass of the RBMs", feats, h),
             case.close("model(x) vs head(up-pass)", logits, head)]
     return all_of(*out)
 
@@ -91,18 +142,22 @@ def dbn_finetune_digits_accuracy(subject, case, threshold: float = 0.9, pretrain
     from sklearn.metrics import accuracy_score
     from sklearn.model_selection import train_test_split
 
+    sizes = list(subject.size("layer_sizes"))
+    if sizes[0] != DIGITS_PIXELS or subject.size("n_classes") != DIGITS_CLASSES:
+        raise SubjectError(f"dbn_finetune_digits_accuracy needs layer_sizes[0] = {DIGITS_PIXELS} (pixels) and n_classes = "
+                           f"{DIGITS_CLASSES} (load_digits); the subject has {sizes[0]} and {subject.size('n_classes')}: "
+                           f"set them under the property's params")
     X, y = load_digits(return_X_y=True)
     Xtr, Xte, ytr, yte = train_test_split(X / 16.0, y, test_size=test_size, stratify=y, random_state=case.seed % 2**31)
     model = subject.build(case)
     g = case.gen()
     xtr, ytr_t = case.tensor(Xtr), torch.as_tensor(ytr, device=case.device)
-    rbms = subject.fn("greedy_pretrain")(xtr, list(model.config.layer_sizes[1:]), epochs=pretrain_epochs, batch_size=batch_size,
+    rbms = subject.fn("greedy_pretrain")(xtr, sizes[1:], epochs=pretrain_epochs, batch_size=batch_size,
                                          lr=pretrain_lr, k=1, generator=g)
     model.load_rbms(rbms)
     subject.fn("finetune")(model, xtr, ytr_t, epochs=finetune_epochs, batch_size=batch_size, lr=finetune_lr, generator=g)
     with torch.no_grad():
         pred = model(case.tensor(Xte)).argmax(-1).cpu().numpy()
     acc = float(accuracy_score(yte, pred))
-    return all_of(holds("the model is a classifier over 10 digits", model.config.n_classes == 10),
-                  bound("held-out digits accuracy (sklearn.metrics.accuracy_score)", acc, threshold, op=">=",
-                        source="catalogue", detail=f"{len(yte)} test images; layers {model.config.layer_sizes}"))
+    return bound("held-out digits accuracy (sklearn.metrics.accuracy_score)", acc, threshold, op=">=",
+                 source="catalogue", detail=f"{len(yte)} test images; layers {sizes}")

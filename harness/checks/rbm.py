@@ -1,19 +1,16 @@
-"""Checks for the binary-binary RBM (CATALOGUE.md section D, row "RBM").
+"""Checks for the binary-binary RBM, suite ``rbm``; the interface is :data:`CONTRACT`.
 
-Protocol (functional cores in the subject's module; W is (n_visible, n_hidden), a the visible
-bias, b the hidden bias; batch-first; randomness only through ``generator``):
-``energy(v, h, W, a, b)``, ``mean_hiddens(v, W, b)``, ``mean_visibles(h, W, a)``,
-``sample_hiddens(v, W, b, generator)``, ``sample_visibles(h, W, a, generator)``,
-``free_energy(v, W, a, b)``, ``gibbs_step(v, W, a, b, generator) -> (v', h)``,
-``single_site_gibbs_step(v, h, W, a, b, generator, site, u) -> (v', h')``,
-``cd_k_gradient(v, W, a, b, k, generator, v_neg) -> (dW, da, db, v_k)``,
-``pcd_step(v, v_persistent, W, a, b, lr, k, generator) -> (W', a', b', v_persistent')``,
-``log_partition(W, a, b)``, ``pseudo_likelihood(v, W, a, b)``.
+Checks of the functional cores build their own tiny RBMs on purpose: the oracle throughout is
+exact enumeration of the energy's definition over every joint state (:class:`_Enum`, float64 on
+the CPU), so those checks pick their own widths (their ``n_visible``/``n_hidden`` *check*
+parameters, 2 to 12 units, set under ``with:``) and call the cores at those shapes; the cores
+must accept any (V, H). The subject's own ``n_visible``/``n_hidden`` (suite ``params``) size
+the module (:func:`rbm_module_forward_is_free_energy`, which enumerates only the 2^n_hidden
+hidden states) and the hidden layer of the digits training.
 
-The oracle throughout is exact enumeration of the energy's definition on an RBM small enough
-to list every joint state (:class:`_Enum`, float64 on the CPU), plus scipy and scikit-learn.
-Statistical checks use many independent chains (no autocorrelation) and scipy's chi-square
-test at a stated alpha, or ``within_se`` at 5 standard errors.
+Other oracles: scipy and scikit-learn. Statistical checks use many independent chains (no
+autocorrelation) and scipy's chi-square test at a stated alpha, or ``within_se`` at 5
+standard errors.
 """
 from __future__ import annotations
 
@@ -22,11 +19,104 @@ import math
 
 import torch
 
-from harness.outcome import Outcome, all_of, bound, exact, holds, p_value, within_se
-from harness.registry import check
+from harness.contract import Contract, Provide, Size, contract
+from harness.outcome import Outcome, all_of, bound, exact, f64, holds, p_value, within_se
+from harness.registry import SubjectError, check
 
 _TIGHT = {"float64": {"atol": 1e-12, "rtol": 0.0}}
 _TIGHT_WHY = "catalogue: Gibbs stationarity and detailed balance in float64 to <= 1e-12"
+MAX_HIDDEN_ENUMERATION = 16  # rbm_module_forward_is_free_energy enumerates 2^n_hidden hidden states
+
+
+def _inputs(subject, case, batch: int) -> tuple:
+    """v (B, n_visible), Bernoulli(1/2) in {0, 1}, in the case's floating dtype."""
+    return (case.bernoulli(0.5, batch, subject.size("n_visible")),)
+
+
+_VWAB = "v (B, V), W (V, H), a (V,), b (H,)"
+
+CONTRACT = contract(Contract(
+    suites=("rbm",),
+    summary="A binary-binary restricted Boltzmann machine: energy E(v, h) = -a.v - b.h - v^T W h over "
+            "v in {0,1}^V, h in {0,1}^H; functional cores for the conditionals, samplers, free energy, "
+            "block and single-site Gibbs steps, CD-k / PCD and exact log Z; and a module whose forward is F(v).",
+    provides=(
+        Provide("energy", "(v, h, W, a, b)", "v (B, V), h (B, H), W (V, H), a (V,), b (H,) -> E (B,)",
+                doc="E(v, h) = -a.v - b.h - v^T W h per sample"),
+        Provide("mean_hiddens", "(v, W, b)", "v (B, V), W (V, H), b (H,) -> (B, H)",
+                doc="p(h_j = 1 | v) = sigmoid(b_j + (v W)_j)"),
+        Provide("mean_visibles", "(h, W, a)", "h (B, H), W (V, H), a (V,) -> (B, V)",
+                doc="p(v_i = 1 | h) = sigmoid(a_i + (h W^T)_i)"),
+        Provide("sample_hiddens", "(v, W, b, generator=None)", "v (B, V), W (V, H), b (H,) -> h (B, H)",
+                doc="independent Bernoulli(mean_hiddens(v)) draws, values 0./1. in v's dtype"),
+        Provide("sample_visibles", "(h, W, a, generator=None)", "h (B, H), W (V, H), a (V,) -> v (B, V)",
+                doc="independent Bernoulli(mean_visibles(h)) draws, values 0./1. in h's dtype"),
+        Provide("free_energy", "(v, W, a, b)", f"{_VWAB} -> F (B,)",
+                doc="F(v) = -log sum_h e^(-E(v, h)) = -a.v - sum_j softplus(b_j + (v W)_j), without overflow "
+                    "for pre-activations of +-1e3"),
+        Provide("gibbs_step", "(v, W, a, b, generator=None)", f"{_VWAB} -> (v' (B, V), h (B, H))",
+                doc="one block-Gibbs step: h ~ p(h | v), then v' ~ p(v | h); returns (v', h) with h the hidden "
+                    "sample v' was drawn from (not a fresh draw from p(h | v'))"),
+        Provide("single_site_gibbs_step", "(v, h, W, a, b, generator=None, site=None, u=None)",
+                "v (B, V), h (B, H), W (V, H), a (V,), b (H,), site int or (B,) long, u (B,) -> (v' (B, V), h' (B, H))",
+                doc="resample one unit x_i of x = (v, h) from p(x_i | x_-i) and keep the rest; site i < V is visible "
+                    "unit i, else hidden unit i - V (drawn uniformly from generator when None); x_i' = 1 iff "
+                    "u < p(x_i = 1 | x_-i), u ~ U[0, 1) drawn from generator when None"),
+        Provide("cd_k_gradient", "(v, W, a, b, k=1, generator=None, v_neg=None)",
+                "v (B, V), W (V, H), a (V,), b (H,), v_neg (B', V) -> (dW (V, H), da (V,), db (H,), v_k (B', V))",
+                doc="CD-k ascent direction <v p(h|v)^T>_data - <v_k p(h|v_k)^T>_chain (and the bias analogues), batch "
+                    "means, hidden statistics as probabilities; v_k = k block-Gibbs steps from v, or from v_neg "
+                    "(persistent chains, then B' = len(v_neg))"),
+        Provide("pcd_step", "(v, v_persistent, W, a, b, lr, k=1, generator=None)",
+                "v (B, V), v_persistent (B', V), W (V, H), a (V,), b (H,), lr float "
+                "-> (W' (V, H), a' (V,), b' (H,), v_persistent' (B', V))",
+                doc="advance the persistent chains k block-Gibbs steps, then theta' = theta + lr * (data statistics - "
+                    "chain statistics under the old theta), as cd_k_gradient(v, W, a, b, k, generator, v_neg="
+                    "v_persistent); inputs are not modified"),
+        Provide("log_partition", "(W, a, b)", "W (V, H), a (V,), b (H,) -> log Z ()",
+                doc="exact log Z = log sum_{v,h} e^(-E(v, h)) (small RBMs: enumeration), without overflow"),
+        Provide("pseudo_likelihood", "(v, W, a, b)", f"{_VWAB} -> (B,)",
+                doc="exact log PL(v) = sum over all V visible units of log p(v_i | v_-i): the sum, not the mean, "
+                    "and not scikit-learn's one-random-unit estimate"),
+        Provide("model", "(n_visible, n_hidden, init_std=0.01)", "v (B, V) -> F(v) (B,)", kind="model",
+                doc="RBM(n_visible=V, n_hidden=H): an nn.Module whose forward is the free energy F(v) (not -F, not "
+                    "log p(v))"),
+        Provide("W", "", "(V, H)", kind="attribute",
+                doc="the weights, W[i, j] couples visible i to hidden j; a tensor the checks overwrite in place "
+                    "under torch.no_grad (an nn.Parameter)"),
+        Provide("a", "", "(V,)", kind="attribute", doc="the visible bias (an nn.Parameter)"),
+        Provide("b", "", "(H,)", kind="attribute", doc="the hidden bias (an nn.Parameter)"),
+    ),
+    sizes=(
+        Size("n_visible", "V, the number of visible units: width of v, rows of W, length of a", alt=10),
+        Size("n_hidden", "H, the number of hidden units: width of h, columns of W, length of b "
+                         f"(rbm_module_forward_is_free_energy enumerates the 2^H hidden states: H <= {MAX_HIDDEN_ENUMERATION})",
+             alt=5),
+    ),
+    conventions={
+        "layout": "batch first: v (B, V), h (B, H), per-sample scalars (B,); W is (V, H) = (n_visible, n_hidden), "
+                  "W[i, j] couples visible unit i to hidden unit j; in batch form W^T v is v @ W and W h is h @ W.T",
+        "biases": "a is the visible bias (V,), b the hidden bias (H,) (notes 003's training section calls them b "
+                  "and c, others b_v and b_h); every core takes them in the order (W, a, b)",
+        "energy": "E(v, h) = -a.v - b.h - v^T W h, p(v, h) = e^(-E)/Z; F(v) = -log sum_h e^(-E(v, h)); "
+                  "model(v) returns F(v), the negative unnormalised log p(v)",
+        "states": "units take the values 0. and 1. in the floating dtype of the inputs (not bool, not +-1)",
+        "gibbs_step": "returns (v', h): the hidden sample h ~ p(h | v) and the visible sample v' ~ p(v | h) drawn "
+                      "from it, a joint sample of the chain on (v, h)",
+        "single-site index": "site i in [0, V + H) indexes x = cat(v, h): i < V is visible unit i, i >= V hidden "
+                             "unit i - V; one site per row, uniform when not given; x_i' = 1[u < p(x_i = 1 | x_-i)] "
+                             "(any rule under which {u : x_i' = 1} has measure p(x_i = 1 | x_-i) is accepted)",
+        "gradient sign": "cd_k_gradient returns the ascent direction (an estimate of + d log-likelihood / d theta); "
+                         "pcd_step adds lr times it; statistics are batch means, the hidden ones probabilities",
+        "randomness": "samplers draw only from their generator argument (a torch.Generator on the tensors' "
+                      "device), never from the global RNG",
+        "sizes": "checks of the functional cores build their own tiny RBMs (exact enumeration) with their own "
+                 "n_visible/n_hidden check parameters, so the cores must accept any (V, H); the subject's "
+                 "n_visible/n_hidden size the module and the hidden layer of the digits training",
+        "dtype and device": "cores compute in the dtype and on the device of their inputs",
+    },
+    inputs=_inputs,
+))
 
 
 # --------------------------------------------------------------------------------------------
@@ -43,15 +133,11 @@ def _index(x: torch.Tensor) -> torch.Tensor:
     return (x.detach().cpu().round().long() * (2 ** torch.arange(n - 1, -1, -1))).sum(-1)
 
 
-def _f64(*ts: torch.Tensor) -> list[torch.Tensor]:
-    return [t.detach().cpu().double() for t in ts]
-
-
 class _Enum:
     """Exact distribution of a small RBM: -E(v,h) = a.v + b.h + v W h over all joint states."""
 
     def __init__(self, W: torch.Tensor, a: torch.Tensor, b: torch.Tensor):
-        self.W, self.a, self.b = _f64(W, a, b)
+        self.W, self.a, self.b = map(f64, (W, a, b))
         self.n_v, self.n_h = self.W.shape
         self.V, self.H = _bits(self.n_v), _bits(self.n_h)
         self.negE = (self.V @ self.a)[:, None] + (self.H @ self.b)[None, :] + self.V @ self.W @ self.H.T  # (2^n_v, 2^n_h)
@@ -86,6 +172,14 @@ class _Enum:
         return K
 
 
+def _neg_energies(v: torch.Tensor, W: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """-E(v, h) = a.v + b.h + v W h for every row of ``v`` and every hidden state h in :func:`_bits`
+    order: (B, 2^n_hidden), float64 on the CPU (enumerates the hidden layer only)."""
+    v, W, a, b = map(f64, (v, W, a, b))
+    H = _bits(W.shape[1])
+    return (v @ a)[:, None] + (H @ b)[None, :] + (v @ W) @ H.T
+
+
 def _toy(case, n_v: int, n_h: int, scale: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Random W (n_v, n_h), a, b with entries N(0, scale^2), on the case's device and dtype."""
     return case.randn(n_v, n_h) * scale, case.randn(n_v) * scale, case.randn(n_h) * scale
@@ -93,7 +187,7 @@ def _toy(case, n_v: int, n_h: int, scale: float) -> tuple[torch.Tensor, torch.Te
 
 def _bernoulli_table(p: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
     """prod_j p_j^s_j (1 - p_j)^(1 - s_j) for every row of p (rows) and every state s (cols)."""
-    p = p.detach().cpu().double()[:, None, :]  # (rows, 1, n)
+    p = f64(p)[:, None, :]  # (rows, 1, n)
     return torch.where(states[None] == 1, p, 1 - p).prod(-1)
 
 
@@ -126,7 +220,7 @@ def rbm_energy_definition(subject, case, n_visible: int = 5, n_hidden: int = 3, 
     W, a, b = _toy(case, n_visible, n_hidden, 1.0)
     v, h = case.bernoulli(0.5, batch, n_visible), case.bernoulli(0.5, batch, n_hidden)
     got = subject.fn("energy")(v, h, W, a, b)
-    W_, a_, b_, v_, h_ = (t.detach().cpu().double().tolist() for t in (W, a, b, v, h))
+    W_, a_, b_, v_, h_ = (f64(t).tolist() for t in (W, a, b, v, h))
     want = [-math.fsum([a_[i] * v_[n][i] for i in range(n_visible)] + [b_[j] * h_[n][j] for j in range(n_hidden)]
                        + [v_[n][i] * W_[i][j] * h_[n][j] for i in range(n_visible) for j in range(n_hidden)])
             for n in range(batch)]
@@ -145,9 +239,7 @@ def rbm_free_energy_marginalises_hiddens(subject, case, n_visible: int = 6, n_hi
         W, a, b = _toy(case, n_visible, n_hidden, 1.0)
         W, b = W * scale, b * scale  # a stays O(1): no cancellation between -a.v and the softplus sum
         v = case.bernoulli(0.5, batch, n_visible)
-        e = _Enum(W, a, b)
-        vi = _index(v)
-        want = -torch.logsumexp(e.negE[vi], dim=1)
+        want = -torch.logsumexp(_neg_energies(v, W, a, b), dim=1)
         out.append(case.close(f"F(v) vs -logsumexp_h(-E(v,h)), {label}", fe(v, W, a, b), want))
     return all_of(*out)
 
@@ -159,7 +251,7 @@ def rbm_free_energy_gradient(subject, case, n_visible: int = 6, n_hidden: int = 
     W, a, b = (t.requires_grad_() for t in _toy(case, n_visible, n_hidden, 1.0))
     v = case.bernoulli(0.5, batch, n_visible)
     subject.fn("free_energy")(v, W, a, b).sum().backward()
-    v64, W64, b64 = _f64(v, W, b)
+    v64, W64, b64 = map(f64, (v, W, b))
     p = torch.sigmoid(b64 + v64 @ W64)
     return all_of(case.close("dF/dW summed over the batch", W.grad, -v64.T @ p),
                   case.close("dF/da", a.grad, -v64.sum(0)),
@@ -194,7 +286,7 @@ def rbm_log_partition_enumeration(subject, case, n_visible: int = 5, n_hidden: i
         e = _Enum(W, a, b)
         out.append(case.close(f"log Z, {label}", lz(W, a, b), float(logsumexp(e.negE.numpy()))))
     W, a, b = _toy(case, n_visible, n_hidden, 1.0)
-    a64, b64 = _f64(a, b)
+    a64, b64 = map(f64, (a, b))
     closed = float(np.logaddexp(0, a64.numpy()).sum() + np.logaddexp(0, b64.numpy()).sum())
     out.append(case.close("log Z at W = 0 vs sum of softplus", lz(torch.zeros_like(W), a, b), closed))
     V = _bits(n_visible).to(case.device, case.dtype)
@@ -249,7 +341,7 @@ def _site_probability(step, v, h, W, a, b, site: int, iters: int = 60) -> tuple[
         others = torch.ones(x.shape[1], dtype=torch.bool, device=x.device)
         others[site] = False
         unchanged.append(bool(torch.equal(x2[:, others], x[:, others])))
-        return x2[:, site].detach().cpu().double()
+        return f64(x2[:, site])
 
     unchanged: list[bool] = []
     lo = torch.zeros(n, dtype=torch.float64)
@@ -436,7 +528,7 @@ def _stats(v: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> tuple[torch.Ten
     """<v p(h|v)^T>, <v>, <p(h|v)> over the batch in float64 with scipy's expit (the oracle)."""
     from scipy.special import expit
 
-    v64, W64, b64 = _f64(v, W, b)
+    v64, W64, b64 = map(f64, (v, W, b))
     p = torch.from_numpy(expit((b64 + v64 @ W64).numpy()))
     return v64.T @ p / len(v64), v64.mean(0), p.mean(0)
 
@@ -454,7 +546,7 @@ def rbm_cd_update_is_statistics_difference(subject, case, n_visible: int = 6, n_
     pos, neg = _stats(v, W, b), _stats(vk, W, b)
     W2, a2, b2, chain = subject.fn("pcd_step")(v, persistent, W, a, b, lr, k=k, generator=case.gen())
     negp = _stats(chain, W, b)
-    W64, a64, b64 = _f64(W, a, b)
+    W64, a64, b64 = map(f64, (W, a, b))
     return all_of(
         holds("the returned chain states are binary", bool(((vk == 0) | (vk == 1)).all() and ((chain == 0) | (chain == 1)).all())),
         exact("pcd_step keeps one persistent chain per input chain", tuple(chain.shape), tuple(persistent.shape)),
@@ -490,7 +582,7 @@ def rbm_cd_expected_gradient(subject, case, k: int = 1, persistent: bool = False
     for _ in range(chunks):
         r = subject.fn("cd_k_gradient")(vd_rep, W, a, b, k=k, generator=g, **({"v_neg": v0_rep} if persistent else {}))
         for lst, t in zip(draws, r[:3]):
-            lst.append(t.detach().cpu().double())
+            lst.append(f64(t))
     out = []
     for name, lst, target in zip(("dW", "da", "db"), draws, want):
         d = torch.stack(lst)  # (chunks, ...)
@@ -564,7 +656,7 @@ def rbm_pseudo_likelihood_definition(subject, case, n_visible: int = 6, n_hidden
 def _sklearn_rbm(W: torch.Tensor, a: torch.Tensor, b: torch.Tensor, seed: int):
     from sklearn.neural_network import BernoulliRBM
 
-    W64, a64, b64 = _f64(W, a, b)
+    W64, a64, b64 = map(f64, (W, a, b))
     rbm = BernoulliRBM(n_components=W64.shape[1], random_state=seed)
     rbm.components_ = W64.T.numpy().copy()  # scikit-learn stores W^T: (n_components, n_features)
     rbm.intercept_hidden_ = b64.numpy().copy()
@@ -579,26 +671,29 @@ def rbm_pseudo_likelihood_matches_sklearn(subject, case, n_visible: int = 12, n_
     of log PL(v): the mean of score - pseudo_likelihood over many draws is 0 within 5 s.e."""
     W, a, b = _toy(case, n_visible, n_hidden, scale)
     v = case.bernoulli(0.5, batch, n_visible)
-    ours = subject.fn("pseudo_likelihood")(v, W, a, b).detach().cpu().double().repeat(copies)
-    sk = torch.from_numpy(_sklearn_rbm(W, a, b, case.seed % 2**31).score_samples(v.detach().cpu().double().repeat(copies, 1).numpy()))
+    ours = f64(subject.fn("pseudo_likelihood")(v, W, a, b)).repeat(copies)
+    sk = torch.from_numpy(_sklearn_rbm(W, a, b, case.seed % 2**31).score_samples(f64(v).repeat(copies, 1).numpy()))
     d = sk - ours
     return within_se("mean of sklearn score_samples - log PL", float(d.mean()), 0.0, float(d.std() / math.sqrt(len(d))), len(d),
                      detail=f"{batch} vectors x {copies} random flipped units")
 
 
 @check(requires=("pcd_step",), marks=("slow", "training"))
-def rbm_digits_pseudo_likelihood_vs_sklearn(subject, case, n_hidden: int = 32, lr: float = 0.05, epochs: int = 10,
-                                           batch_size: int = 50, k: float = 5.0) -> Outcome:
+def rbm_digits_pseudo_likelihood_vs_sklearn(subject, case, lr: float = 0.05, epochs: int = 10, batch_size: int = 50,
+                                           k: float = 5.0) -> Outcome:
     """PCD-1 training with pcd_step on binarised load_digits reaches a pseudo-likelihood in the same
-    range as scikit-learn's BernoulliRBM trained alike (same n_components, learning rate, epochs,
-    batch size, unshuffled even batches, N(0, 0.01^2) initialisation, zero biases): both scored
-    by BernoulliRBM.score_samples, the means differ by at most k = 5 standard errors of their
-    difference (from the per-image spread of the scores), and ours beats the untrained model
-    by more than that."""
+    range as scikit-learn's BernoulliRBM trained alike (n_components = the subject's n_hidden, same
+    learning rate, epochs, batch size, unshuffled even batches, N(0, 0.01^2) initialisation, zero
+    biases): both scored by BernoulliRBM.score_samples, the means differ by at most k = 5 standard
+    errors of their difference (from the per-image spread of the scores), and ours beats the
+    untrained model by more than that.
+
+    The visible layer is the data's: the 64 pixels of load_digits."""
     import numpy as np
     from sklearn.datasets import load_digits
     from sklearn.neural_network import BernoulliRBM
 
+    n_hidden = subject.size("n_hidden")
     X = (load_digits().data > 7).astype(np.float64)  # pixels 0..16 -> {0, 1}
     n, n_v = X.shape
     seed = case.seed % 2**31
@@ -631,16 +726,24 @@ def rbm_digits_pseudo_likelihood_vs_sklearn(subject, case, n_hidden: int = 32, l
 # --------------------------------------------------------------------------------------------
 @check()
 def rbm_module_forward_is_free_energy(subject, case, batch: int = 32) -> Outcome:
-    """The RBM module holds W of shape (n_visible, n_hidden) and model(v) is the free energy
-    F(v) = -log sum_h e^(-E(v,h)) per sample (exact enumeration with the module's parameters)."""
+    """The RBM module holds W of shape (n_visible, n_hidden), a of shape (n_visible,) and b of
+    shape (n_hidden,), and model(v) is the free energy F(v) = -log sum_h e^(-E(v,h)) per sample
+    (exact enumeration of the hidden states with the module's parameters)."""
+    n_v, n_h = subject.size("n_visible"), subject.size("n_hidden")
+    if n_h > MAX_HIDDEN_ENUMERATION:
+        raise SubjectError(f"rbm_module_forward_is_free_energy enumerates 2^n_hidden hidden states; n_hidden = {n_h} "
+                           f"> {MAX_HIDDEN_ENUMERATION}: set a smaller n_hidden under the property's params")
     model = subject.build(case)
-    n_v, n_h = model.config.n_visible, model.config.n_hidden
+    shapes = [exact("W.shape", tuple(model.W.shape), (n_v, n_h)), exact("a.shape", tuple(model.a.shape), (n_v,)),
+              exact("b.shape", tuple(model.b.shape), (n_h,))]
+    if not all(o.passed for o in shapes):
+        return all_of(*shapes)
     with torch.no_grad():
         for p in (model.W, model.a, model.b):  # away from the near-zero initialisation
             p.copy_(case.randn(*p.shape))
-    v = case.bernoulli(0.5, batch, n_v)
-    e = _Enum(model.W, model.a, model.b)
+    (v,) = CONTRACT.example_inputs(subject, case, batch)
     out = model(v)
-    return all_of(exact("W.shape", tuple(model.W.shape), (n_v, n_h)),
-                  exact("model(v).shape", tuple(out.shape), (batch,)),
-                  case.close("model(v) vs -logsumexp_h(-E(v,h))", out, -torch.logsumexp(e.negE[_index(v)], dim=1)))
+    return all_of(*shapes, exact("model(v).shape", tuple(out.shape), (batch,)),
+                  case.close("model(v) vs -logsumexp_h(-E(v,h))", out,
+                             -torch.logsumexp(_neg_energies(v, model.W, model.a, model.b), dim=1),
+                             detail=f"W {n_v}x{n_h}, batch {batch}"))
