@@ -1,15 +1,15 @@
-"""Checks for activation functions (CATALOGUE.md section A, notes 003 and 004).
+"""Checks for activation functions (notes 003 and 004; the catalogue (docs/catalogue.md), section A).
 
-Protocol (a module of functions): ``softmax(x, dim)``, ``sigmoid``, ``tanh``, ``hard_tanh``,
-``relu``, ``leaky_relu(x, a)``, ``softplus``, ``elu(x, alpha)``, ``linear``, ``maxout(x, k)``
-and ``maxout_affine(x, weight, bias, k)``. Oracles: torch.nn.functional evaluated in float64 on
-the CPU, autograd, exact values from the notes, and exact algebraic identities.
+The subject is a module of functions (see :data:`CONTRACT`). Oracles: torch.nn.functional
+evaluated in float64 on the CPU, autograd, exact values from the notes, and exact algebraic
+identities.
 """
 from __future__ import annotations
 
 import torch
 
-from harness.outcome import Outcome, all_of, bound, exact, holds
+from harness.contract import Contract, Provide, contract
+from harness.outcome import Outcome, all_of, bound, exact, f64, holds
 from harness.registry import check
 
 # Inputs every elementwise activation must survive: extremes, the overflow edge of exp in
@@ -20,15 +20,45 @@ EXTREMES = (1e4, -1e4, 80.0, -80.0, 0.0, 1.0, -1.0, 1e-8, -1e-8)
 NEAR_EXTREME_ROW = (-1e4, -1e4, -1e4 + 1, -1e4 + 2, -1e4, -1e4 + 0.5, -1e4, -1e4 + 3, -1e4)
 
 
-def _f64(t: torch.Tensor) -> torch.Tensor:
-    return t.detach().to("cpu", torch.float64)
-
-
 def _inputs(case, rows: int, scale: float) -> torch.Tensor:
     """(rows + 3, 9): random rows (N(0, scale²)), two rows of :data:`EXTREMES` (the second
     reversed) and :data:`NEAR_EXTREME_ROW`."""
     ext = case.tensor([EXTREMES, EXTREMES[::-1], NEAR_EXTREME_ROW])
     return torch.cat([case.randn(rows, len(EXTREMES)) * scale, ext], dim=0)
+
+
+_ELEMENTWISE = "x (...) -> (...)"
+
+CONTRACT = contract(Contract(
+    suites=("activations",),
+    summary="Activation functions as a module of functions: elementwise maps, softmax/log-softmax "
+            "along an axis, and maxout over groups of consecutive features.",
+    provides=(
+        Provide("linear", "(x)", _ELEMENTWISE, doc="the identity"),
+        Provide("sigmoid", "(x)", _ELEMENTWISE, doc="1/(1 + e^(−x)), finite for any x"),
+        Provide("tanh", "(x)", _ELEMENTWISE),
+        Provide("hard_tanh", "(x)", _ELEMENTWISE, doc="clamp(x, −1, 1)"),
+        Provide("relu", "(x)", _ELEMENTWISE),
+        Provide("leaky_relu", "(x, a=0.01)", _ELEMENTWISE, doc="x if x > 0 else a·x"),
+        Provide("softplus", "(x)", _ELEMENTWISE, doc="log(1 + e^x); its autograd derivative is σ(x), ½ at 0"),
+        Provide("elu", "(x, alpha=1.0)", _ELEMENTWISE, doc="x if x > 0 else α(e^x − 1)"),
+        Provide("softmax", "(x, dim=-1)", "x (..., K) -> (..., K), normalised along dim"),
+        Provide("log_softmax", "(x, dim=-1)", "x (..., K) -> (..., K), log of softmax along dim"),
+        Provide("maxout", "(x, k)", "x (..., m·k) -> (..., m)"),
+        Provide("maxout_affine", "(x, weight, bias, k)", "x (..., in), weight (m·k, in), bias (m·k,) -> (..., m)"),
+    ),
+    conventions={
+        "axis": "softmax and log_softmax normalise along `dim` (the checks use the last axis).",
+        "keywords": "leaky_relu's slope is `a` (notes 003: 0.01, notes 004: 0.1); elu's scale is `alpha`.",
+        "linear": "the linear activation is the identity map (the weight belongs to the layer).",
+        "maxout": "output unit j is the max over the k consecutive features j·k … j·k + k − 1; in "
+                  "maxout_affine the rows j·k … j·k + k − 1 of weight and bias are unit j's pieces "
+                  "(nn.Linear layout).",
+        "range": "every function is finite at |x| = 1e4 in float32 and float64 (no overflow of exp).",
+    },
+    # x (batch, 9) of N(0, 9) draws, the input of every elementwise function and of softmax's rows
+    inputs=lambda subject, case, batch: (case.randn(batch, len(EXTREMES)) * 3.0,),
+))
 
 
 def _torch_oracle(activation: str, kwargs: dict):
@@ -100,7 +130,7 @@ def softmax_finite_at_extreme_logits(subject, case) -> Outcome:
     return all_of(
         holds("softmax(±1e4 logits) is finite", finite, f"{int((~torch.isfinite(p)).sum())} non-finite of {p.numel()}"),
         case.close("row sums of softmax(±1e4 logits)", p.sum(-1), torch.ones(len(rows), dtype=torch.float64)),
-        case.close("softmax(±1e4 logits) vs torch.softmax in float64", p, torch.softmax(_f64(x), dim=-1)),
+        case.close("softmax(±1e4 logits) vs torch.softmax in float64", p, torch.softmax(f64(x), dim=-1)),
     )
 
 
@@ -116,7 +146,7 @@ def softmax_jacobian(subject, case, rows: int = 4, classes: int = 6, scale: floa
     outs = []
     for r in range(rows):
         J = torch.autograd.functional.jacobian(lambda v: sm(v, dim=-1), z[r])
-        p = torch.softmax(_f64(z[r]), dim=-1)
+        p = torch.softmax(f64(z[r]), dim=-1)
         outs.append(case.close(f"autograd Jacobian of softmax, row {r}, vs diag(p) − ppᵀ", J,
                                torch.diag(p) - torch.outer(p, p)))
     return all_of(outs)
@@ -128,7 +158,7 @@ def tanh_is_rescaled_sigmoid(subject, case, n: int = 256, scale: float = 4.0) ->
     x = _inputs(case, n // len(EXTREMES), scale)
     t = subject.fn("tanh")(x)
     s = subject.fn("sigmoid")(2 * x)
-    return case.close("tanh(x) vs 2σ(2x) − 1", t, 2 * _f64(s) - 1)
+    return case.close("tanh(x) vs 2σ(2x) − 1", t, 2 * f64(s) - 1)
 
 
 @check(requires=("softplus",))
@@ -139,7 +169,7 @@ def softplus_derivative_is_sigmoid(subject, case, n: int = 256, scale: float = 4
     """
     x = _inputs(case, n // len(EXTREMES), scale).requires_grad_(True)
     (g,) = torch.autograd.grad(subject.fn("softplus")(x).sum(), x)
-    return case.close("autograd softplus′(x) vs torch.sigmoid(x)", g, torch.sigmoid(_f64(x)))
+    return case.close("autograd softplus′(x) vs torch.sigmoid(x)", g, torch.sigmoid(f64(x)))
 
 
 @check(requires=("hard_tanh",))
@@ -179,7 +209,7 @@ def activation_matches_torch(subject, case, activation: str, kwargs: dict | None
         y = subject.fn(activation)(x, dim=-1)
     else:
         y = subject.fn(activation)(x, **kw)
-    ref = _torch_oracle(activation, kw)(_f64(x))
+    ref = _torch_oracle(activation, kw)(f64(x))
     shown = ", ".join(f"{k}={v}" for k, v in kw.items())
     return case.close(f"{activation}({shown or 'x'}) vs torch.nn.functional in float64", y, ref,
                       detail=f"{x.shape[0] - 3} random rows + 3 rows of extremes")

@@ -1,12 +1,8 @@
-"""Checks for loss functions (CATALOGUE.md section A, notes 003 "Loss functions").
+"""Checks for loss functions (notes 003 "Loss functions"; the catalogue (docs/catalogue.md), section A).
 
-Protocol (a module of functions, torch's argument order ``loss(prediction, target, reduction)``):
-``mse``, ``mae``, ``msle``, ``mape`` (in percent), ``hinge`` (labels ±1), ``binary_cross_entropy``
-(probabilities), ``binary_cross_entropy_with_logits``, ``nll_loss`` and ``cross_entropy``
-((N, K) scores, (N,) class indices), ``categorical_cross_entropy`` ((N, K) probabilities and
-one-hot targets), and ``entropy(p)``, ``discrete_cross_entropy(p, q)``, ``kl_divergence(p, q)``
-along the last axis. Oracles: scikit-learn's metrics, torch.nn.functional and scipy.stats in
-float64, autograd, and closed forms.
+The subject is a module of functions in torch's argument order ``loss(prediction, target,
+reduction)`` (see :data:`CONTRACT`). Oracles: scikit-learn's metrics, torch.nn.functional and
+scipy.stats in float64, autograd, and closed forms.
 """
 from __future__ import annotations
 
@@ -15,7 +11,8 @@ import math
 import numpy as np
 import torch
 
-from harness.outcome import Outcome, all_of, bound, holds
+from harness.contract import Contract, Provide, contract
+from harness.outcome import Outcome, all_of, bound, f64, holds
 from harness.registry import check
 
 _SKLEARN_METRIC = {
@@ -26,12 +23,42 @@ _SKLEARN_METRIC = {
 }
 
 
-def _np(t: torch.Tensor) -> np.ndarray:
-    return t.detach().to("cpu", torch.float64).numpy()
+_RED = "reduction='mean'"
+_ELEMENTWISE = "(...), (...) -> () for mean/sum, (...) for none"
 
-
-def _f64(t: torch.Tensor) -> torch.Tensor:
-    return t.detach().to("cpu", torch.float64)
+CONTRACT = contract(Contract(
+    suites=("losses",),
+    summary="Loss functions as a module of functions: regression and classification losses in "
+            "torch's argument order (prediction, target, reduction), and the entropy, cross-entropy "
+            "and KL divergence of discrete distributions.",
+    provides=(
+        Provide("mse", f"(y_pred, y_true, {_RED})", _ELEMENTWISE, doc="mean of (ŷ − y)²"),
+        Provide("mae", f"(y_pred, y_true, {_RED})", _ELEMENTWISE, doc="mean of |ŷ − y|"),
+        Provide("msle", f"(y_pred, y_true, {_RED})", _ELEMENTWISE, doc="mean of (log(1 + ŷ) − log(1 + y))²"),
+        Provide("mape", f"(y_pred, y_true, {_RED})", _ELEMENTWISE, doc="100 × mean of |ŷ − y|/|y| (percent)"),
+        Provide("hinge", f"(scores, y, {_RED})", _ELEMENTWISE, doc="mean of max(0, 1 − y·s), y ∈ {−1, +1}"),
+        Provide("binary_cross_entropy", f"(p, y, {_RED})", _ELEMENTWISE, doc="on probabilities p, y ∈ {0, 1}"),
+        Provide("binary_cross_entropy_with_logits", f"(z, y, {_RED})", _ELEMENTWISE,
+                doc="on logits z, y ∈ {0, 1}; finite for any z"),
+        Provide("nll_loss", f"(log_probs, target, {_RED})", "log_probs (N, K), target (N,) int -> () or (N,)"),
+        Provide("cross_entropy", f"(logits, target, {_RED})", "logits (N, K), target (N,) int -> () or (N,)"),
+        Provide("categorical_cross_entropy", f"(probs, y, {_RED})", "probs (N, K), y (N, K) one-hot -> () or (N,)"),
+        Provide("entropy", "(p, dim=-1)", "p (..., K) -> (...)"),
+        Provide("discrete_cross_entropy", "(p, q, dim=-1)", "p, q (..., K) -> (...)"),
+        Provide("kl_divergence", "(p, q, dim=-1)", "p, q (..., K) -> (...)"),
+    ),
+    conventions={
+        "argument order": "prediction (or score, logit, probability) first, target second, as in torch.",
+        "reduction": "'mean' averages over every element (regression, binary losses) or every sample "
+                     "(nll_loss, cross_entropy, categorical_cross_entropy); 'sum' sums; 'none' keeps "
+                     "one value per element or sample.",
+        "labels": "hinge takes labels in {−1, +1}; the binary cross-entropies take labels in {0, 1}; "
+                  "nll_loss and cross_entropy take integer class indices.",
+        "units": "natural logarithms (nats); mape is in percent (scikit-learn returns the fraction).",
+        "distributions": "entropy, discrete_cross_entropy and kl_divergence reduce along `dim` "
+                         "(the last axis), with 0·log 0 = 0; D_KL(P‖Q) = Σ p log(p/q) ≥ 0.",
+    },
+))
 
 
 def _distributions(case, rows: int, classes: int, scale: float = 2.0, zeros: bool = False) -> torch.Tensor:
@@ -68,7 +95,7 @@ def regression_loss_matches_sklearn(subject, case, loss: str, n: int = 64, outpu
         sign = case.bernoulli(0.5, n, outputs) * 2 - 1
         y_true, y_pred = sign * (0.5 + 5 * case.rand(n, outputs)), case.randn(n, outputs) * 3
     got = subject.fn(loss)(y_pred, y_true)
-    ref = getattr(skm, _SKLEARN_METRIC[loss])(_np(y_true), _np(y_pred))
+    ref = getattr(skm, _SKLEARN_METRIC[loss])(f64(y_true).numpy(), f64(y_pred).numpy())
     ref = 100.0 * ref if loss == "mape" else ref
     return case.close(f"{loss} vs sklearn.metrics.{_SKLEARN_METRIC[loss]}" + (" × 100" if loss == "mape" else ""),
                       got, float(ref), detail=f"N={n}, M={outputs}")
@@ -84,7 +111,7 @@ def hinge_loss_matches_sklearn(subject, case, n: int = 200, scale: float = 2.0) 
     y = case.bernoulli(0.5, n) * 2 - 1
     s = case.randn(n) * scale
     return case.close("hinge(s, y) vs sklearn.metrics.hinge_loss", subject.fn("hinge")(s, y),
-                      float(hinge_loss(_np(y).astype(int), _np(s))), detail=f"N={n}, labels ±1")
+                      float(hinge_loss(f64(y).numpy().astype(int), f64(s).numpy())), detail=f"N={n}, labels ±1")
 
 
 @check(requires=("binary_cross_entropy",))
@@ -97,7 +124,7 @@ def bce_matches_sklearn_log_loss(subject, case, n: int = 200) -> Outcome:
     p = 1e-3 + (1 - 2e-3) * case.rand(n)
     return case.close("binary_cross_entropy(p, y) vs sklearn.metrics.log_loss",
                       subject.fn("binary_cross_entropy")(p, y),
-                      float(log_loss(_np(y).astype(int), _np(p), labels=[0, 1])), detail=f"N={n}")
+                      float(log_loss(f64(y).numpy().astype(int), f64(p).numpy(), labels=[0, 1])), detail=f"N={n}")
 
 
 @check(requires=("binary_cross_entropy_with_logits",))
@@ -110,7 +137,7 @@ def bce_with_logits_matches_torch(subject, case, n: int = 200, scale: float = 4.
     z = torch.cat([case.randn(n) * scale, ext])
     y = torch.cat([case.bernoulli(0.5, n), case.tensor([0.0] * 4 + [1.0] * 4)])
     f = subject.fn("binary_cross_entropy_with_logits")
-    z64, y64 = _f64(z), _f64(y)
+    z64, y64 = f64(z), f64(y)
     return all_of(
         case.close("bce_with_logits elementwise vs torch", f(z, y, reduction="none"),
                    F.binary_cross_entropy_with_logits(z64, y64, reduction="none")),
@@ -135,7 +162,7 @@ def bce_with_logits_stable_at_extremes(subject, case) -> Outcome:
         holds("loss and gradient finite at |z| ∈ {100, 1e4}", bool(torch.isfinite(loss).all() and torch.isfinite(g).all()),
               f"loss {loss.detach().tolist()}, grad {g.tolist()}"),
         case.close("bce_with_logits(±100, ±1e4) vs closed form", loss, torch.tensor(expected, dtype=torch.float64)),
-        case.close("autograd ∂ℓ/∂z vs σ(z) − y", g, torch.sigmoid(_f64(z)) - _f64(y)),
+        case.close("autograd ∂ℓ/∂z vs σ(z) − y", g, torch.sigmoid(f64(z)) - f64(y)),
     )
 
 
@@ -148,7 +175,7 @@ def categorical_ce_matches_sklearn_log_loss(subject, case, n: int = 100, classes
     p = _distributions(case, n, classes)
     t = case.randint(0, classes, (n,))
     y = torch.nn.functional.one_hot(t, classes).to(case.dtype)
-    p64 = _np(p)
+    p64 = f64(p).numpy()
     p64 = p64 / p64.sum(axis=1, keepdims=True)  # sklearn insists on rows summing to 1 in float64
     return case.close("categorical_cross_entropy(P, Y) vs sklearn.metrics.log_loss",
                       subject.fn("categorical_cross_entropy")(p, y),
@@ -166,7 +193,7 @@ def cross_entropy_matches_torch(subject, case, n: int = 64, classes: int = 7, sc
     t[n:n + 3] = 0
     t[n + 3:] = classes - 1
     f = subject.fn("cross_entropy")
-    z64, t64 = _f64(z), t.cpu()
+    z64, t64 = f64(z), t.cpu()
     return all_of(case.close(f"cross_entropy reduction={r} vs torch", f(z, t, reduction=r),
                              F.cross_entropy(z64, t64, reduction=r)) for r in ("none", "sum", "mean"))
 
@@ -180,7 +207,7 @@ def nll_loss_matches_torch(subject, case, n: int = 64, classes: int = 7) -> Outc
     t = case.randint(0, classes, (n,))
     f = subject.fn("nll_loss")
     return all_of(case.close(f"nll_loss reduction={r} vs torch", f(logp, t, reduction=r),
-                             F.nll_loss(_f64(logp), t.cpu(), reduction=r)) for r in ("none", "sum", "mean"))
+                             F.nll_loss(f64(logp), t.cpu(), reduction=r)) for r in ("none", "sum", "mean"))
 
 
 @check(requires=("cross_entropy",))
@@ -194,7 +221,7 @@ def cross_entropy_gradient_is_softmax_minus_onehot(subject, case, reduction: str
     z = (case.randn(n, classes) * scale).requires_grad_(True)
     t = case.randint(0, classes, (n,))
     (g,) = torch.autograd.grad(subject.fn("cross_entropy")(z, t, reduction=reduction), z)
-    expected = torch.softmax(_f64(z), dim=-1) - torch.nn.functional.one_hot(t.cpu(), classes).double()
+    expected = torch.softmax(f64(z), dim=-1) - torch.nn.functional.one_hot(t.cpu(), classes).double()
     if reduction == "mean":
         expected = expected / n
     return case.close(f"autograd ∂CE/∂z (reduction={reduction}) vs (softmax − onehot)" + (" / N" if reduction == "mean" else ""),
@@ -234,11 +261,11 @@ def discrete_kl_decomposition(subject, case, rows: int = 50, classes: int = 8) -
     p = _distributions(case, rows, classes, zeros=True)
     q = _distributions(case, rows, classes)
     kl, h, hpq = subject.fn("kl_divergence")(p, q), subject.fn("entropy")(p), subject.fn("discrete_cross_entropy")(p, q)
-    pn, qn = _np(p), _np(q)
+    pn, qn = f64(p).numpy(), f64(q).numpy()
     with np.errstate(divide="ignore"):
         cross = -np.where(pn > 0, pn * np.log(qn), 0.0).sum(axis=1)
     return all_of(
-        case.close("D_KL(P‖Q) vs H(P, Q) − H(P)", kl, _f64(hpq) - _f64(h)),
+        case.close("D_KL(P‖Q) vs H(P, Q) − H(P)", kl, f64(hpq) - f64(h)),
         case.close("H(P) vs scipy.stats.entropy(P)", h, sp_entropy(pn, axis=1)),
         case.close("H(P, Q) vs −Σ p log q (numpy)", hpq, cross),
     )
@@ -267,4 +294,4 @@ def discrete_kl_matches_scipy(subject, case, rows: int = 100, classes: int = 10)
     p = _distributions(case, rows, classes, zeros=True)
     q = _distributions(case, rows, classes, scale=1.0)
     return case.close("kl_divergence(P, Q) vs scipy.stats.entropy(P, Q)", subject.fn("kl_divergence")(p, q),
-                      sp_entropy(_np(p), _np(q), axis=1), detail=f"{rows} pairs over {classes} outcomes")
+                      sp_entropy(f64(p).numpy(), f64(q).numpy(), axis=1), detail=f"{rows} pairs over {classes} outcomes")

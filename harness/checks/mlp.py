@@ -1,30 +1,71 @@
-"""Checks for the multilayer perceptron (CATALOGUE.md section A, "MLP"; notes 003).
+"""Checks for the multilayer perceptron (notes 003; the catalogue (docs/catalogue.md), section A, "MLP").
 
-The subject is an ``nn.Module`` class built from ``sizes`` (and ``activation``); it exposes its
-layers as ``weights[l]`` (n_out, n_in) and ``biases[l]`` (n_out,) (the family's protocol).
-Oracles: torch.autograd.gradcheck, an ``nn.Sequential`` of ``nn.Linear`` with copied weights,
-autograd (for the hand-written backward pass) and exact counting.
+The subject is an ``nn.Module`` class built from ``sizes`` (and ``activation``,
+``output_activation``) that exposes its layers as ``weights[l]`` and ``biases[l]`` (see
+:data:`CONTRACT`). Oracles: torch.autograd.gradcheck, an ``nn.Sequential`` of ``nn.Linear`` with
+copied weights, autograd (for the hand-written backward pass) and exact counting.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+from harness.contract import Contract, Provide, Size, contract
 from harness.outcome import Outcome, all_of, bound, exact
 from harness.registry import check
 
 _TORCH_ACTS = {"linear": nn.Identity, "relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
 
 
-def _sizes(subject, model) -> list[int]:
-    return list(subject.params.get("sizes") or model.config.sizes)
+# The model's own defaults for the activations (its constructor signature in CONTRACT).
+DEFAULT_ACTIVATION, DEFAULT_OUTPUT_ACTIVATION = "relu", "linear"
+
+
+def _inputs(subject, case, batch: int) -> tuple:
+    """(x,) with x (batch, sizes[0]) of N(0, 1) draws."""
+    return (case.randn(batch, subject.size("sizes")[0]),)
+
+
+CONTRACT = contract(Contract(
+    suites=("mlp",),
+    summary="A fully connected feed-forward network of any depth with explicit weight matrices and "
+            "bias vectors, and the hand-written backpropagation of the same network.",
+    provides=(
+        Provide("model", "(sizes, activation='relu', output_activation='linear')",
+                "x (..., sizes[0]) -> (..., sizes[-1])", kind="model",
+                doc="an nn.Module class; a sample without batch axis is allowed"),
+        Provide("weights", "", "L tensors, weights[l] (sizes[l+1], sizes[l])", kind="attribute"),
+        Provide("biases", "", "L tensors, biases[l] (sizes[l+1],)", kind="attribute"),
+        Provide("parameters", "()", "the L weights and L biases, nothing else", kind="method",
+                doc="nn.Module's parameters(); the checks also use named_parameters()"),
+        Provide("mlp_backward", "(x, weights, biases, grad_out, activation='relu', output_activation='linear')",
+                "x (B, sizes[0]), weights, biases as above, grad_out (B, sizes[-1]) -> "
+                "([∂L/∂W_l] like weights, [∂L/∂b_l] like biases, ∂L/∂x (B, sizes[0]))"),
+    ),
+    sizes=(
+        Size("sizes", "layer widths [n_0 (input), n_1, …, n_L (output)]; its length sets the depth L",
+             alt=[3, 7, 4, 2]),
+    ),
+    conventions={
+        "layers": "z_l = a_{l−1} W_lᵀ + b_l (nn.Linear's layout); a_l = f(z_l) for hidden layers, "
+                  "y = g(z_L) with the output activation g.",
+        "activations": "`activation` (f, default 'relu') and `output_activation` (g, default 'linear', "
+                       "i.e. logits) name one of linear, relu, tanh, sigmoid, with torch's definitions.",
+        "parameters": "Σ_l (n_{l−1}·n_l + n_l): one weight per connection, one bias per non-input unit.",
+    },
+    inputs=_inputs,
+))
+
+
+def _activations(subject) -> tuple[str, str]:
+    return (subject.params.get("activation", DEFAULT_ACTIVATION),
+            subject.params.get("output_activation", DEFAULT_OUTPUT_ACTIVATION))
 
 
 def _sequential(subject, model, case) -> nn.Sequential:
     """nn.Sequential(Linear, act, …, Linear[, out_act]) holding copies of the model's weights."""
-    sizes = _sizes(subject, model)
-    act = subject.params.get("activation", "relu")
-    out_act = subject.params.get("output_activation", "linear")
+    sizes = subject.size("sizes")
+    act, out_act = _activations(subject)
     layers: list[nn.Module] = []
     for l, (i, o) in enumerate(zip(sizes[:-1], sizes[1:])):
         lin = nn.Linear(i, o).to(case.device, case.dtype)
@@ -42,7 +83,8 @@ def mlp_gradcheck(subject, case, batch: int = 3) -> Outcome:
     model = subject.build(case)
     names = [n for n, _ in model.named_parameters()]
     params = tuple(p.detach().clone().requires_grad_(True) for p in model.parameters())
-    x = case.randn(batch, _sizes(subject, model)[0]).requires_grad_(True)
+    (x,) = CONTRACT.example_inputs(subject, case, batch)
+    x.requires_grad_(True)
 
     def fn(x, *ps):
         return torch.func.functional_call(model, dict(zip(names, ps)), (x,))
@@ -52,7 +94,7 @@ def mlp_gradcheck(subject, case, batch: int = 3) -> Outcome:
         detail = f"{len(params)} parameter tensors + input"
     except RuntimeError as e:  # gradcheck's report names the input and the worst entry
         ok, detail = False, str(e).splitlines()[0][:300]
-    return Outcome(bool(ok), f"gradcheck of the MLP {_sizes(subject, model)} (input and parameters)",
+    return Outcome(bool(ok), f"gradcheck of the MLP {subject.size('sizes')} (input and parameters)",
                    detail=detail)
 
 
@@ -61,7 +103,7 @@ def mlp_parameter_count(subject, case) -> Outcome:
     """An MLP with layer sizes n_0 … n_L has Σ_l (n_{l−1}·n_l + n_l) parameters: one weight per connection
     and one bias per non-input unit, as L weight matrices (n_l, n_{l−1}) and L bias vectors (n_l,)."""
     model = subject.build(case)
-    sizes = _sizes(subject, model)
+    sizes = subject.size("sizes")
     expected = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
     shapes = sorted(tuple(p.shape) for p in model.parameters())
     want = sorted([(o, i) for i, o in zip(sizes[:-1], sizes[1:])] + [(o,) for o in sizes[1:]])
@@ -77,10 +119,10 @@ def mlp_equals_sequential(subject, case, batch: int = 16) -> Outcome:
     same (copied) weights and biases, on a batch and on a single unbatched sample."""
     model = subject.build(case)
     seq = _sequential(subject, model, case)
-    x = case.randn(batch, _sizes(subject, model)[0])
+    (x,) = CONTRACT.example_inputs(subject, case, batch)
     with torch.no_grad():
         return all_of(
-            case.close(f"MLP {_sizes(subject, model)} vs nn.Sequential (batch {batch})", model(x), seq(x)),
+            case.close(f"MLP {subject.size('sizes')} vs nn.Sequential (batch {batch})", model(x), seq(x)),
             case.close("unbatched sample", model(x[0]), seq(x[0])),
         )
 
@@ -90,10 +132,10 @@ def mlp_backprop_equals_autograd(subject, case, batch: int = 8) -> Outcome:
     """The backpropagation recursion δ_{l−1} = (δ_l W_l) ⊙ f′(z_{l−1}), ∂L/∂W_l = δ_lᵀ a_{l−1},
     ∂L/∂b_l = Σ δ_l gives the same gradients as autograd for L = Σ y ⊙ G (G random)."""
     model = subject.build(case)
-    sizes = _sizes(subject, model)
-    act = subject.params.get("activation", "relu")
-    out_act = subject.params.get("output_activation", "linear")
-    x = case.randn(batch, sizes[0]).requires_grad_(True)
+    sizes = subject.size("sizes")
+    act, out_act = _activations(subject)
+    (x,) = CONTRACT.example_inputs(subject, case, batch)
+    x.requires_grad_(True)
     G = case.randn(batch, sizes[-1])
     Ws, bs = list(model.weights), list(model.biases)
     auto = torch.autograd.grad((model(x) * G).sum(), [*Ws, *bs, x])
@@ -111,7 +153,7 @@ def mlp_backprop_equals_autograd(subject, case, batch: int = 8) -> Outcome:
 def mlp_batch_rows_independent(subject, case, batch: int = 10) -> Outcome:
     """Rows of a batch are processed independently: MLP(X)[i] = MLP(X[i:i+1]) for every i."""
     model = subject.build(case)
-    X = case.randn(batch, _sizes(subject, model)[0])
+    (X,) = CONTRACT.example_inputs(subject, case, batch)
     with torch.no_grad():
         whole = model(X)
         rows = torch.cat([model(X[i:i + 1]) for i in range(batch)])
@@ -121,7 +163,13 @@ def mlp_batch_rows_independent(subject, case, batch: int = 10) -> Outcome:
 @check(marks=("slow", "training"))
 def mlp_fits_xor(subject, case, steps: int = 300, lr: float = 0.05) -> Outcome:
     """A one-hidden-layer MLP fits XOR (4 points, not linearly separable) to 100% accuracy within a fixed
-    budget of full-batch Adam steps on the logistic loss (fixed seed)."""
+    budget of full-batch Adam steps on the logistic loss (fixed seed).
+
+    The task fixes the subject's input and output widths: sizes = [2, …, 1].
+    """
+    sizes = subject.size("sizes")
+    if sizes[0] != 2 or sizes[-1] != 1:
+        raise ValueError(f"mlp_fits_xor needs sizes [2, ..., 1] (two inputs, one logit), got {sizes}")
     model = subject.build(case)
     X = case.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
     y = case.tensor([0.0, 1.0, 1.0, 0.0])

@@ -1,10 +1,11 @@
-"""Checks for optimisers (CATALOGUE.md section A, "optimisers"; notes 003).
+"""Checks for optimisers (notes 003; the catalogue (docs/catalogue.md), section A, "optimisers").
 
-Oracles: ``torch.optim`` (trajectories), closed forms (AdaGrad's rate, Adam's first step),
-``numpy.linalg.solve`` and the exact spectral analysis of linear iterations (quadratics),
-``scipy.optimize.minimize(method="L-BFGS-B")`` and a dense BFGS inverse-Hessian update (L-BFGS).
-The subject is a module of functional cores ``<name>_step(param, grad, state, **hyper)``
-(see ``reference_impls/optim.py``), optionally with ``torch.optim.Optimizer`` classes.
+The subject is a module of functional cores ``<name>_step(param, grad, state, **hyper)``,
+optionally with ``torch.optim.Optimizer`` classes, and the full-batch solvers
+``conjugate_gradient`` and ``lbfgs`` (see :data:`CONTRACT`). Oracles: ``torch.optim``
+(trajectories), closed forms (AdaGrad's rate, Adam's first step), ``numpy.linalg.solve`` and the
+exact spectral analysis of linear iterations (quadratics), ``scipy.optimize.minimize(method=
+"L-BFGS-B")`` and a dense BFGS inverse-Hessian update (L-BFGS).
 """
 from __future__ import annotations
 
@@ -13,12 +14,58 @@ import math
 import numpy as np
 import torch
 
-from harness.outcome import Outcome, all_of, bound, exact, holds
+from harness.contract import Contract, Provide, contract
+from harness.outcome import Outcome, all_of, bound, exact, f64, holds
 from harness.registry import check
 
 STEP_CORES = ("sgd_step", "adagrad_step", "rmsprop_step", "adam_step", "adadelta_step")
 TORCH_NAMES = {"sgd": "SGD", "adagrad": "Adagrad", "rmsprop": "RMSprop", "adam": "Adam", "adadelta": "Adadelta"}
 CLASS_NAMES = {"sgd": "SGD", "adagrad": "AdaGrad", "rmsprop": "RMSProp", "adam": "Adam", "adadelta": "AdaDelta"}
+
+
+_STEP = "param (...), grad (...), state dict -> (new_param (...), new_state dict)"
+_CLASS = "params iterable of tensors -> torch.optim.Optimizer"
+
+CONTRACT = contract(Contract(
+    suites=("optim",),
+    summary="Optimisers as a module of pure functional step cores (one tensor, one step), optional "
+            "torch.optim.Optimizer classes over them, linear conjugate gradient and L-BFGS.",
+    provides=(
+        Provide("sgd_step", "(param, grad, state, *, lr, momentum=0.0, dampening=0.0, nesterov=False, "
+                            "weight_decay=0.0)", _STEP),
+        Provide("adagrad_step", "(param, grad, state, *, lr=1e-2, lr_decay=0.0, weight_decay=0.0, "
+                                "initial_accumulator_value=0.0, eps=1e-10)", _STEP),
+        Provide("rmsprop_step", "(param, grad, state, *, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, "
+                                "momentum=0.0, centered=False)", _STEP),
+        Provide("adam_step", "(param, grad, state, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, "
+                             "amsgrad=False)", _STEP),
+        Provide("adadelta_step", "(param, grad, state, *, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0)", _STEP),
+        Provide("SGD", "(params, lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0)", _CLASS,
+                doc="optional: when present, its trajectory is compared too"),
+        Provide("AdaGrad", "(params, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, "
+                           "eps=1e-10)", _CLASS, doc="optional"),
+        Provide("RMSProp", "(params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, "
+                           "centered=False)", _CLASS, doc="optional"),
+        Provide("Adam", "(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False)",
+                _CLASS, doc="optional"),
+        Provide("AdaDelta", "(params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0)", _CLASS, doc="optional"),
+        Provide("conjugate_gradient", "(A, b, x0=None, *, tol=1e-10, max_iter=None)",
+                "A (n, n) SPD or a mat-vec, b (n,) -> result with .x (n,) and .n_iter"),
+        Provide("lbfgs_direction", "(g, s_hist, y_hist)", "g (n,), s_hist, y_hist lists of (n,) oldest first -> H_k g (n,)"),
+        Provide("lbfgs", "(fun, x0, *, m=10, max_iter=500, gtol=1e-10, c1=1e-4, c2=0.9)",
+                "fun: x (n,) -> (f (), ∇f (n,)); x0 (n,) -> result with .x (n,) and .n_iter"),
+    ),
+    conventions={
+        "step cores": "pure: neither param, grad nor state is modified; state starts as {} and the "
+                      "returned state is passed to the next step.",
+        "hyper-parameters": "named and defined as in torch.optim (SGD, Adagrad, RMSprop, Adam, Adadelta), "
+                            "so trajectories agree step for step: L2 weight decay folded into the gradient, "
+                            "heavy-ball momentum with b₁ = g₁, Nesterov in Sutskever's form, ε outside the root "
+                            "(AdaGrad, RMSProp, Adam) or inside both roots (AdaDelta).",
+        "class names": "SGD, AdaGrad, RMSProp, Adam, AdaDelta (each optional).",
+        "solvers": "conjugate_gradient stops at ‖b − Ax‖ ≤ tol·‖b‖; lbfgs stops at ‖∇f‖_∞ ≤ gtol.",
+    },
+))
 
 
 def _hyper(hparams: dict) -> dict:
@@ -109,8 +156,8 @@ def adagrad_rate_never_rises(subject, case, steps: int = 60, dim: int = 16, lr: 
     for t in range(steps):
         new, state = step(zero, G[t], state, lr=lr, eps=eps)
         rates.append(-new / G[t])  # θ = 0 before the step: Δθ = new
-    R = torch.stack(rates).detach().cpu().double().numpy()
-    g64 = G.detach().cpu().double().numpy()
+    R = f64(torch.stack(rates)).numpy()
+    g64 = f64(G).numpy()
     oracle = lr / (np.sqrt(np.cumsum(g64 ** 2, axis=0)) + eps)
     rises = np.diff(R, axis=0)
     return all_of(
@@ -129,7 +176,7 @@ def adam_first_step_is_lr(subject, case, lr: float = 0.01, beta1: float = 0.9, b
     g = case.randn(64) * torch.logspace(-3, 3, 64, dtype=torch.float64).to(case.device, case.dtype)
     theta = case.randn(64)
     new, _ = subject.fn("adam_step")(theta, g, {}, lr=lr, betas=(beta1, beta2), eps=eps)
-    g64 = g.detach().cpu().double()
+    g64 = f64(g)
     return case.close("Adam first step vs −lr·g/(|g| + ε)", (new - theta), -lr * g64 / (g64.abs() + eps))
 
 
@@ -184,7 +231,7 @@ def optim_reaches_quadratic_minimiser(subject, case, optimizer: str, hparams: di
         ht = dict(h, lr=h["lr"] * lr_gamma ** t) if lr_gamma != 1.0 else h
         x, state = core(x, At @ x - bt, state, **ht)
     e0 = float(np.linalg.norm(x_star))
-    err = float(np.linalg.norm(x.detach().cpu().double().numpy() - x_star))
+    err = float(np.linalg.norm(f64(x).numpy() - x_star))
     if rel_tol is None:
         rho, source = _linear_method_bound(h, lam, steps) if optimizer == "sgd" and lr_gamma == 1.0 else (None, "")
         if rho is None:
@@ -207,7 +254,7 @@ def _spd(case, n: int, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _cg_outcomes(subject, case, A: np.ndarray, b: np.ndarray, max_iters: int, why: str) -> list[Outcome]:
     res = subject.fn("conjugate_gradient")(torch.as_tensor(A).to(case.device, case.dtype),
                                            torch.as_tensor(b).to(case.device, case.dtype), tol=1e-10)
-    x = res.x.detach().cpu().double().numpy()
+    x = f64(res.x).numpy()
     resid = float(np.linalg.norm(b - A @ x))
     cond = float(np.linalg.cond(A))
     return [
@@ -277,7 +324,7 @@ def lbfgs_matches_scipy(subject, case, problem: str = "rosenbrock", dim: int = 2
 
     fun, hess, x0 = _problem(problem, dim, case)
     res = subject.fn("lbfgs")(fun, x0.to(case.device, case.dtype), gtol=gtol)
-    x = res.x.detach().cpu().double()
+    x = f64(res.x)
 
     def np_fun(z):
         v, g = fun(torch.as_tensor(z))

@@ -1,6 +1,8 @@
-"""Checks for regularisers: dropout, DropConnect, L1 and L2 (CATALOGUE.md section A; notes 003).
+"""Checks for regularisers: dropout, DropConnect, L1 and L2 (notes 003; the catalogue
+(docs/catalogue.md), section A).
 
-Oracles: exact moments with Monte Carlo bounds (``within_se``, 5 s.e.), scipy.stats.binomtest,
+The subject is a module of functions and two layer classes (see :data:`CONTRACT`). Oracles: exact
+moments with Monte Carlo bounds (``within_se``, 5 s.e.), scipy.stats.binomtest,
 torch.nn.functional.linear, autograd, torch.optim.SGD(weight_decay=λ), scipy.optimize
 (minimize_scalar for the proximal map) and scikit-learn's Lasso (coordinate descent).
 """
@@ -11,12 +13,39 @@ import math
 import numpy as np
 import torch
 
-from harness.outcome import Outcome, Tolerance, all_of, bound, exact, holds, p_value, within_se
+from harness.contract import Contract, Provide, contract
+from harness.outcome import Outcome, Tolerance, all_of, bound, exact, f64, holds, p_value, within_se
 from harness.registry import check
 
-
-def _f64(t: torch.Tensor) -> torch.Tensor:
-    return t.detach().to("cpu", torch.float64)
+CONTRACT = contract(Contract(
+    suites=("regularization",),
+    summary="Regularisers as a module of functions: inverted dropout and DropConnect (functions and "
+            "layers), the L1 and L2 penalties, soft-thresholding and L1-regularised least squares (ISTA).",
+    provides=(
+        Provide("dropout", "(x, p=0.5, training=True, generator=None, mask=None)", "x (...) -> (...)"),
+        Provide("Dropout", "(p=0.5)", "an nn.Module: x (...) -> (...), forward(x, generator=None)",
+                doc="a layer class: dropout in train() mode, the identity in eval() mode"),
+        Provide("drop_connect_linear", "(x, weight, bias=None, p=0.5, training=True, generator=None, mask=None)",
+                "x (..., in), weight (out, in), bias (out,) or None -> (..., out)"),
+        Provide("DropConnectLinear", "(in_features, out_features, p=0.5, bias=True)",
+                "an nn.Module: x (..., in) -> (..., out); attributes weight (out, in), bias (out,)",
+                doc="a layer class: drop_connect_linear with its own weight and bias"),
+        Provide("l2_penalty", "(params, lam)", "a tensor or an iterable of tensors -> ()"),
+        Provide("l1_penalty", "(params, lam)", "a tensor or an iterable of tensors -> ()"),
+        Provide("soft_threshold", "(v, t)", "v (...) -> (...)"),
+        Provide("lasso_ista", "(X, y, lam, *, steps=500, w0=None)", "X (n, d), y (n,) -> w (d,)"),
+    ),
+    conventions={
+        "p": "the probability of dropping a unit or weight (torch's convention), not of keeping it.",
+        "inverted": "kept units (dropout) and kept weights (DropConnect) are scaled by 1/(1 − p) in "
+                    "training, so the expectation is unchanged and evaluation is the plain map.",
+        "randomness": "masks are drawn from `generator` (a torch.Generator on the input's device); "
+                      "DropConnect draws one mask per call, shared by the batch; the bias is not dropped.",
+        "L2": "R(w) = (λ/2)·Σ w² (notes 003: half the sum of squares), so ∇R = λw is SGD's weight_decay λ.",
+        "L1": "R(w) = λ·Σ|w| (no ½); soft_threshold(v, t) = sign(v)·max(|v| − t, 0); lasso_ista minimises "
+              "(1/2n)‖y − Xw‖² + λ‖w‖₁ (scikit-learn's Lasso with alpha = λ, no intercept).",
+    },
+))
 
 
 def _mask_gen(case) -> torch.Generator:
@@ -32,9 +61,9 @@ def dropout_preserves_expectation(subject, case, p: float = 0.5, n: int = 200_00
     (Monte Carlo over n units, 5 standard errors of the exact variance)."""
     x = case.randn(n) + 1.0  # mean 1: a scale error (e.g. no 1/(1 − p)) moves Σ by ≈ n·p
     y = subject.fn("dropout")(x, p, training=True, generator=_mask_gen(case))
-    x64 = _f64(x)
+    x64 = f64(x)
     se = math.sqrt(float((x64 ** 2).sum()) * p / (1 - p))
-    return within_se(f"Σ dropout(x) vs Σ x (p = {p})", float(_f64(y).sum()), float(x64.sum()), se, n)
+    return within_se(f"Σ dropout(x) vs Σ x (p = {p})", float(f64(y).sum()), float(x64.sum()), se, n)
 
 
 @check(requires=("dropout",))
@@ -55,7 +84,7 @@ def dropout_scales_kept_units(subject, case, p: float = 0.3, n: int = 10_000) ->
     """Each unit dropout keeps is exactly x_i/(1 − p) (inverted dropout); every other unit is 0."""
     x = case.rand(n) + 0.5
     y = subject.fn("dropout")(x, p, training=True, generator=_mask_gen(case))
-    y64, x64 = _f64(y), _f64(x)
+    y64, x64 = f64(y), f64(x)
     kept = y64 != 0
     return all_of(
         bound("units kept", int(kept.sum()), 0, op=">"),
@@ -90,11 +119,11 @@ def dropconnect_preserves_expectation(subject, case, p: float = 0.5, n_in: int =
     """DropConnect is unbiased: E[x (M ⊙ W)ᵀ/(1 − p)] = x Wᵀ. With x = I the output is (M ⊙ W)ᵀ/(1 − p);
     its sum over the n_in·n_out weights matches Σ W within 5 s.e. of the exact variance Σ W²·p/(1 − p)."""
     W, y = _dc_identity(subject, case, p, n_in, n_out)
-    W64 = _f64(W)
+    W64 = f64(W)
     se = math.sqrt(float((W64 ** 2).sum()) * p / (1 - p))
     return all_of(
         exact("output shape for x = I", tuple(y.shape), (n_in, n_out)),
-        within_se(f"Σ DropConnect(I) vs Σ W (p = {p})", float(_f64(y).sum()), float(W64.sum()), se, n_in * n_out),
+        within_se(f"Σ DropConnect(I) vs Σ W (p = {p})", float(f64(y).sum()), float(W64.sum()), se, n_in * n_out),
     )
 
 
@@ -107,7 +136,7 @@ def dropconnect_drop_fraction_binomial(subject, case, p: float = 0.3, n_in: int 
     from scipy.stats import binomtest
 
     W, y = _dc_identity(subject, case, p, n_in, n_out)
-    Wt, y64 = _f64(W).T, _f64(y)
+    Wt, y64 = f64(W).T, f64(y)
     n = n_in * n_out
     k = int((y64 == 0).sum())
     kept = y64 != 0
@@ -121,7 +150,10 @@ def dropconnect_drop_fraction_binomial(subject, case, p: float = 0.3, n_in: int 
 @check(requires=("drop_connect_linear", "DropConnectLinear"))
 def dropconnect_eval_identity(subject, case, p: float = 0.5) -> Outcome:
     """In evaluation mode DropConnect is the plain affine map: it equals torch.nn.functional.linear with the
-    same weight and bias (function with training=False, and the module after .eval())."""
+    same weight and bias (function with training=False, and the module after .eval()).
+
+    The layer is built here at a small size of the check's own (6 -> 4): the family has no model sizes.
+    """
     x, W, b = case.randn(9, 6), case.randn(4, 6), case.randn(4)
     with case.fork_rng():
         layer = subject.fn("DropConnectLinear")(6, 4, p).to(device=case.device, dtype=case.dtype).eval()
@@ -140,10 +172,10 @@ def l2_penalty_gradient(subject, case, lam: float = 0.3) -> Outcome:
     ws = [case.randn(5, 3).requires_grad_(True), case.randn(4).requires_grad_(True)]
     R = subject.fn("l2_penalty")(ws, lam)
     grads = torch.autograd.grad(R, ws)
-    norm2 = sum(float(torch.linalg.vector_norm(_f64(w)) ** 2) for w in ws)
+    norm2 = sum(float(torch.linalg.vector_norm(f64(w)) ** 2) for w in ws)
     return all_of(
         case.close("R(w) vs (λ/2)‖w‖²", float(R.detach()), 0.5 * lam * norm2),
-        [case.close(f"∂R/∂w[{i}] vs λw", g, lam * _f64(w)) for i, (g, w) in enumerate(zip(grads, ws))],
+        [case.close(f"∂R/∂w[{i}] vs λw", g, lam * f64(w)) for i, (g, w) in enumerate(zip(grads, ws))],
     )
 
 
@@ -179,8 +211,8 @@ def l1_penalty_subgradient(subject, case, lam: float = 0.3) -> Outcome:
     R = subject.fn("l1_penalty")(ws, lam)
     grads = torch.autograd.grad(R, ws)
     return all_of(
-        case.close("R(w) vs λ‖w‖₁", float(R.detach()), lam * sum(float(torch.linalg.vector_norm(_f64(w), 1)) for w in ws)),
-        [case.close(f"∂R/∂w[{i}] vs λ·sign(w)", g, lam * torch.sign(_f64(w))) for i, (g, w) in enumerate(zip(grads, ws))],
+        case.close("R(w) vs λ‖w‖₁", float(R.detach()), lam * sum(float(torch.linalg.vector_norm(f64(w), 1)) for w in ws)),
+        [case.close(f"∂R/∂w[{i}] vs λ·sign(w)", g, lam * torch.sign(f64(w))) for i, (g, w) in enumerate(zip(grads, ws))],
     )
 
 
@@ -194,19 +226,19 @@ def l1_soft_threshold_is_prox(subject, case, t: float = 0.5, n: int = 40) -> Out
     from scipy.optimize import minimize_scalar
 
     v = case.randn(n) * 1.5
-    got = _f64(subject.fn("soft_threshold")(v, t))
+    got = f64(subject.fn("soft_threshold")(v, t))
     ref = []
-    for vi in _f64(v).tolist():
+    for vi in f64(v).tolist():
         r = minimize_scalar(lambda w, vi=vi: 0.5 * (w - vi) ** 2 + t * abs(w), bounds=(-abs(vi) - 1, abs(vi) + 1),
                             method="bounded", options={"xatol": 1e-10})
         ref.append(r.x)
     return all_of(
         case.close(f"soft_threshold(v, {t}) vs scipy argmin", got, torch.tensor(ref, dtype=torch.float64)),
-        exact("entries with |v| ≤ t are exactly 0", int((got[_f64(v).abs() <= t] != 0).sum()), 0),
-        case.close("optimality w − v + t·sign(w) = 0 where w ≠ 0", (got - _f64(v) + t * torch.sign(got))[got != 0],
+        exact("entries with |v| ≤ t are exactly 0", int((got[f64(v).abs() <= t] != 0).sum()), 0),
+        case.close("optimality w − v + t·sign(w) = 0 where w ≠ 0", (got - f64(v) + t * torch.sign(got))[got != 0],
                    torch.zeros(int((got != 0).sum()), dtype=torch.float64),
                    tol=Tolerance(1e-14, 0.0, "float64 rounding of |v| − t")),
-        holds("|v| ≤ t wherever w = 0", bool((_f64(v)[got == 0].abs() <= t).all())),
+        holds("|v| ≤ t wherever w = 0", bool((f64(v)[got == 0].abs() <= t).all())),
     )
 
 
@@ -226,8 +258,8 @@ def l1_lasso_matches_sklearn(subject, case, lam: float = 0.1, n: int = 200, d: i
     from sklearn.linear_model import Lasso
 
     X, y = _sparse_regression(case, n, d, 5)
-    ours = _f64(subject.fn("lasso_ista")(X.to(case.dtype), y.to(case.dtype), lam, steps=steps))
-    Xn, yn = _f64(X).numpy(), _f64(y).numpy()
+    ours = f64(subject.fn("lasso_ista")(X.to(case.dtype), y.to(case.dtype), lam, steps=steps))
+    Xn, yn = f64(X).numpy(), f64(y).numpy()
     sk = Lasso(alpha=lam, fit_intercept=False, tol=1e-14, max_iter=100_000).fit(Xn, yn)
     mu = float(np.linalg.eigvalsh(Xn.T @ Xn / n)[0])
     gap = max(float(np.max(sk.dual_gap_)), 0.0)
@@ -249,10 +281,10 @@ def l1_sparsity_grows_with_lambda(subject, case, lambdas: list | None = None, n:
 
     lams = lambdas or [0.001, 0.01, 0.05, 0.1, 0.3, 0.6, 1.0, 2.0, 4.0]
     X, y = _sparse_regression(case, n, d, 5)
-    Xn, yn = _f64(X).numpy(), _f64(y).numpy()
+    Xn, yn = f64(X).numpy(), f64(y).numpy()
     zeros, sk_zeros = [], []
     for lam in lams:
-        w = _f64(subject.fn("lasso_ista")(X.to(case.dtype), y.to(case.dtype), lam, steps=steps))
+        w = f64(subject.fn("lasso_ista")(X.to(case.dtype), y.to(case.dtype), lam, steps=steps))
         zeros.append(int((w == 0).sum()))
         sk = Lasso(alpha=lam, fit_intercept=False, tol=1e-14, max_iter=100_000).fit(Xn, yn)
         sk_zeros.append(int((sk.coef_ == 0).sum()))

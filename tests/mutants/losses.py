@@ -1,0 +1,127 @@
+"""Broken variants of the loss functions (harness/checks/losses.py); several are the notes' own typos."""
+from __future__ import annotations
+
+import torch
+
+from harness.testing import broken, patched
+from reference_impls.losses import kl_divergence
+
+REF = "reference_impls.losses"
+F = torch.nn.functional
+
+
+def _reduce(t, reduction):
+    return {"mean": t.mean(), "sum": t.sum(), "none": t}[reduction]
+
+
+def _naive_bce_logits(z, y, reduction="mean"):
+    p = torch.sigmoid(z)  # rounds to exactly 0 or 1 at |z| ≳ 37 (float64): log 0 = −inf
+    return _reduce(-(y * torch.log(p) + (1 - y) * torch.log(1 - p)), reduction)
+
+
+def _torch_bce_on_sigmoid(z, y, reduction="mean"):
+    return F.binary_cross_entropy(torch.sigmoid(z), y, reduction=reduction)  # clamps log at −100
+
+
+def unshifted_ce(z, t, reduction="mean"):
+    logp = z - torch.logsumexp(z, dim=-1, keepdim=True)
+    return _reduce(-logp.gather(-1, t.unsqueeze(-1)).squeeze(-1), reduction)
+
+
+def detached_lse_ce(z, t, reduction="mean"):
+    logp = z - torch.logsumexp(z, dim=-1, keepdim=True).detach()  # right value, gradient −onehot
+    return _reduce(-logp.gather(-1, t.unsqueeze(-1)).squeeze(-1), reduction)
+
+
+def ce_always_mean(z, t, reduction="mean"):
+    return F.cross_entropy(z, t, reduction="mean" if reduction == "sum" else reduction)
+
+
+def _notes_kl(p, q, dim=-1):
+    return -(torch.xlogy(p, p) - torch.xlogy(p, q)).sum(dim)  # notes 003's leading minus sign
+
+
+def _naive_kl(p, q, dim=-1):
+    return (p * torch.log(p / q)).sum(dim)  # 0 · log 0 = nan
+
+
+def _bad(**cores):
+    return patched(REF, **cores)
+
+
+# regression_loss_matches_sklearn: (label, loss, broken function)
+_REGRESSION = [
+    ("mse with the notes' 1/2N", "mse", lambda p, t, reduction="mean": 0.5 * ((p - t) ** 2).mean()),
+    ("mae with the notes' 1/2N typo", "mae", lambda p, t, reduction="mean": 0.5 * (p - t).abs().mean()),
+    ("msle as the notes' (log ŷ)² typo", "msle", lambda p, t, reduction="mean": torch.log(p).square().mean()),
+    ("msle without the +1", "msle",
+     lambda p, t, reduction="mean": (torch.log(p + 1e-9) - torch.log(t + 1e-9)).square().mean()),
+    ("mape as a fraction, not percent", "mape", lambda p, t, reduction="mean": ((p - t).abs() / t.abs()).mean()),
+    ("mape divides by y, not |y| (notes)", "mape", lambda p, t, reduction="mean": (100 * (p - t).abs() / t).mean()),
+]
+
+MUTANTS = {
+    "regression_loss_matches_sklearn": [
+        broken(label, _bad(**{loss: fn}), loss=loss) for label, loss, fn in _REGRESSION
+    ],
+    "hinge_loss_matches_sklearn": [
+        broken("perceptron loss (no margin)",
+               _bad(hinge=lambda s, y, reduction="mean": torch.clamp(-y * s, min=0).mean())),
+    ],
+    "bce_matches_sklearn_log_loss": [
+        broken("summed", _bad(
+            binary_cross_entropy=lambda p, y, reduction="mean": F.binary_cross_entropy(p, y, reduction="sum"))),
+        broken("labels swapped", _bad(
+            binary_cross_entropy=lambda p, y, reduction="mean": F.binary_cross_entropy(p, 1 - y))),
+    ],
+    "bce_with_logits_matches_torch": [
+        broken("log of sigmoid", _bad(binary_cross_entropy_with_logits=_naive_bce_logits)),
+        broken("torch bce on sigmoid", _bad(binary_cross_entropy_with_logits=_torch_bce_on_sigmoid)),
+    ],
+    "bce_with_logits_stable_at_extremes": [
+        broken(f"{label} {dtype}", _bad(binary_cross_entropy_with_logits=fn), dtype=dtype)
+        for label, fn in (("log of sigmoid", _naive_bce_logits), ("torch bce on sigmoid", _torch_bce_on_sigmoid))
+        for dtype in ("float32", "float64")
+    ],
+    "categorical_ce_matches_sklearn_log_loss": [
+        broken("the notes' sum over samples",
+               _bad(categorical_cross_entropy=lambda p, y, reduction="mean": -torch.xlogy(y, p).sum())),
+    ],
+    "cross_entropy_matches_torch": [
+        broken("unshifted log-softmax float32", _bad(cross_entropy=unshifted_ce), dtype="float32"),
+        broken("missing log", _bad(cross_entropy=lambda z, t, reduction="mean": _reduce(
+            -torch.softmax(z, -1).gather(-1, t.unsqueeze(-1)).squeeze(-1), reduction))),
+    ],
+    "nll_loss_matches_torch": [
+        broken("sign flipped", _bad(
+            nll_loss=lambda lp, t, reduction="mean": -F.nll_loss(lp, t, reduction=reduction))),
+        broken("averages over all classes", _bad(
+            nll_loss=lambda lp, t, reduction="mean": _reduce(-lp.mean(-1), reduction))),
+    ],
+    "cross_entropy_gradient_is_softmax_minus_onehot": [
+        broken("detached normaliser", _bad(cross_entropy=detached_lse_ce)),
+        broken("mean for sum", _bad(cross_entropy=ce_always_mean), reduction="sum"),
+    ],
+    "discrete_kl_nonnegative": [
+        broken(f"the notes' minus sign {dtype}", _bad(kl_divergence=_notes_kl), dtype=dtype)
+        for dtype in ("float32", "float64")
+    ],
+    "discrete_kl_self_zero": [
+        broken("nan at zero mass", _bad(kl_divergence=_naive_kl)),
+        broken("smoothed log", _bad(
+            kl_divergence=lambda p, q, dim=-1: (p * torch.log((p + 1e-6) / (q + 1e-3))).sum(dim))),
+    ],
+    "discrete_kl_decomposition": [
+        broken("entropy in bits", _bad(
+            entropy=lambda p, dim=-1: -torch.special.xlog1py(p, p - 1).sum(dim) / torch.log(torch.tensor(2.0)))),
+        broken("H(P, Q) + H(P)", _bad(
+            kl_divergence=lambda p, q, dim=-1: (-torch.xlogy(p, q) - torch.xlogy(p, p)).sum(dim))),
+    ],
+    "discrete_kl_asymmetric": [
+        broken("symmetrised", _bad(
+            kl_divergence=lambda p, q, dim=-1: 0.5 * (kl_divergence(p, q, dim) + kl_divergence(q, p, dim)))),
+    ],
+    "discrete_kl_matches_scipy": [
+        broken("arguments swapped", _bad(kl_divergence=lambda p, q, dim=-1: kl_divergence(q, p, dim))),
+    ],
+}

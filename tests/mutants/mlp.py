@@ -1,0 +1,93 @@
+"""Broken variants of the multilayer perceptron (harness/checks/mlp.py)."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from _broken import TanhNoDerivative
+from harness.testing import broken, patched, replaced, subject_from
+from reference_impls import mlp as M
+
+REF = "reference_impls.mlp:MLP"
+PARAMS = {"sizes": [5, 16, 8, 3], "activation": "tanh"}
+XOR = {"sizes": [2, 8, 1], "activation": "tanh"}
+
+
+class WrongGradMLP(M.MLP):
+    def forward(self, x):
+        a = x
+        for l, (W, b) in enumerate(zip(self.weights, self.biases)):
+            z = a @ W.T + b
+            a = z if l == len(self.weights) - 1 else TanhNoDerivative.apply(z)
+        return a
+
+
+class ExtraParamMLP(M.MLP):
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        self.gain = nn.Parameter(torch.ones(1))
+
+
+class NoBiasCountMLP(M.MLP):
+    """Biases kept as buffers (not trained, not counted)."""
+
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        bs = [b.detach().clone() for b in self.biases]
+        del self.biases
+        self.biases = bs
+
+
+class ActivatedOutputMLP(M.MLP):
+    """Off by one: the activation is applied after the last layer too."""
+
+    def forward(self, x):
+        f = M.ACTIVATIONS[self.config.activation][0]
+        return f(super().forward(x))
+
+
+class BatchCoupledMLP(M.MLP):
+    """Centres each hidden layer over the batch (rows no longer independent)."""
+
+    def forward(self, x):
+        a = x
+        for l, (W, b) in enumerate(zip(self.weights, self.biases)):
+            z = a @ W.T + b
+            a = z if l == len(self.weights) - 1 else torch.tanh(z - z.mean(0, keepdim=True))
+        return a
+
+
+def backward_with_f_not_fprime(x, weights, biases, grad_out, activation="relu", output_activation="linear"):
+    """δ multiplied by f(z) instead of f′(z)."""
+    acts = dict(M.ACTIVATIONS)
+    f = acts[activation][0]
+    M.ACTIVATIONS[activation] = (f, f)
+    try:
+        return M.mlp_backward(x, weights, biases, grad_out, activation, output_activation)
+    finally:
+        M.ACTIVATIONS.update(acts)
+
+
+def _model(cls):
+    return replaced(REF, cls, PARAMS)
+
+
+MUTANTS = {
+    "mlp_gradcheck": [broken("tanh without its derivative", _model(WrongGradMLP))],
+    "mlp_parameter_count": [
+        broken("extra gain parameter", _model(ExtraParamMLP)),
+        broken("biases not parameters", _model(NoBiasCountMLP)),
+    ],
+    "mlp_equals_sequential": [
+        broken(f"activated output {dtype}", _model(ActivatedOutputMLP), dtype=dtype) for dtype in ("float32", "float64")
+    ],
+    "mlp_backprop_equals_autograd": [
+        broken("f instead of f′", patched(REF, PARAMS, mlp_backward=backward_with_f_not_fprime)),
+    ],
+    "mlp_batch_rows_independent": [broken("batch-centred hidden layers", _model(BatchCoupledMLP))],
+    # without a non-linearity the network is affine: XOR is not linearly separable (at most 3/4)
+    "mlp_fits_xor": [
+        broken("linear hidden activation", subject_from(REF, {**XOR, "activation": "linear"}),
+               reference=subject_from(REF, XOR)),
+    ],
+}

@@ -1,0 +1,139 @@
+"""Broken variants of the optimisers (harness/checks/optim.py)."""
+from __future__ import annotations
+
+import torch
+
+from harness.testing import broken, patched
+from reference_impls import optim as O
+
+REF = "reference_impls.optim"
+
+
+def adam_eps_inside_root(param, grad, state, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
+    """Adam with ε under the square root: √(v̂ + ε) (a common mis-transcription)."""
+    b1, b2 = betas
+    t = state.get("step", 0) + 1
+    m = b1 * state.get("exp_avg", torch.zeros_like(param)) + (1 - b1) * grad
+    v = b2 * state.get("exp_avg_sq", torch.zeros_like(param)) + (1 - b2) * grad * grad
+    return param - lr * (m / (1 - b1 ** t)) / (v / (1 - b2 ** t) + eps).sqrt(), {"step": t, "exp_avg": m, "exp_avg_sq": v}
+
+
+def adam_no_bias_correction(param, grad, state, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
+    b1, b2 = betas
+    m = b1 * state.get("exp_avg", torch.zeros_like(param)) + (1 - b1) * grad
+    v = b2 * state.get("exp_avg_sq", torch.zeros_like(param)) + (1 - b2) * grad * grad
+    return param - lr * m / (v.sqrt() + eps), {"step": state.get("step", 0) + 1, "exp_avg": m, "exp_avg_sq": v}
+
+
+def nesterov_as_heavy_ball(param, grad, state, **h):
+    return O.sgd_step(param, grad, state, **{**h, "nesterov": False})
+
+
+def adagrad_leaky(param, grad, state, *, lr=1e-2, eps=1e-10, **_):
+    """An exponentially forgetting accumulator (RMSProp) sold as AdaGrad: its rate rises when g shrinks."""
+    return O.rmsprop_step(param, grad, state, lr=lr, alpha=0.5, eps=eps)
+
+
+def adagrad_eps_inside_root(param, grad, state, *, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
+                            initial_accumulator_value=0.0, eps=1e-10):
+    G = state.get("sum", torch.full_like(param, initial_accumulator_value)) + grad * grad
+    return param - lr * grad / (G + eps).sqrt(), {"step": state.get("step", 0) + 1, "sum": G}
+
+
+def adadelta_without_lr(param, grad, state, *, lr=1.0, **h):
+    return O.adadelta_step(param, grad, state, lr=1.0, **h)
+
+
+def rmsprop_alpha_swapped(param, grad, state, *, alpha=0.99, **h):
+    """α and 1 − α exchanged (the new gradient gets weight α)."""
+    return O.rmsprop_step(param, grad, state, alpha=1 - alpha, **h)
+
+
+def sgd_without_momentum(param, grad, state, **h):
+    return O.sgd_step(param, grad, state, **{**h, "momentum": 0.0, "nesterov": False})
+
+
+def sgd_half_lr(param, grad, state, *, lr, **h):
+    return O.sgd_step(param, grad, state, lr=lr / 2, **h)
+
+
+def steepest_descent(A, b, x0=None, *, tol=1e-10, max_iter=None):
+    """β = 0: exact line search along the residual (not conjugate directions)."""
+    x = torch.zeros_like(b)
+    n = b.numel() if max_iter is None else max_iter
+    k = 0
+    r = b - A @ x
+    while float(r.norm()) > tol * float(b.norm()) and k < n:
+        alpha = (r @ r) / (r @ (A @ r))
+        x = x + alpha * r
+        r = b - A @ x
+        k += 1
+    return O.CGResult(x, k, (), False)
+
+
+def lbfgs_stops_early(fun, x0, **kw):
+    return O.lbfgs(fun, x0, **{**kw, "max_iter": 8})
+
+
+def two_loop_unscaled(g, s_hist, y_hist):
+    """H₀ = I instead of γI: a valid quasi-Newton matrix, but not the one L-BFGS defines."""
+    q = g.clone()
+    rhos = [1.0 / (y @ s) for s, y in zip(s_hist, y_hist)]
+    a = [None] * len(s_hist)
+    for i in range(len(s_hist) - 1, -1, -1):
+        a[i] = rhos[i] * (s_hist[i] @ q)
+        q = q - a[i] * y_hist[i]
+    r = q
+    for i in range(len(s_hist)):
+        r = r + s_hist[i] * (a[i] - rhos[i] * (y_hist[i] @ r))
+    return r
+
+
+def _bad(**cores):
+    return patched(REF, **cores)
+
+
+# optim_trajectory_matches_torch over 30 steps: (label, optimizer, hparams, broken cores)
+_TRAJECTORIES = [
+    ("sgd at half the rate", "sgd", {"lr": 0.1}, {"sgd_step": sgd_half_lr}),
+    ("momentum ignored", "sgd", {"lr": 0.05, "momentum": 0.9}, {"sgd_step": sgd_without_momentum}),
+    ("nesterov as heavy ball", "sgd", {"lr": 0.05, "momentum": 0.9, "nesterov": True},
+     {"sgd_step": nesterov_as_heavy_ball}),
+    ("adagrad eps inside the root", "adagrad", {"lr": 0.1}, {"adagrad_step": adagrad_eps_inside_root}),
+    ("rmsprop alpha swapped", "rmsprop", {"lr": 0.01}, {"rmsprop_step": rmsprop_alpha_swapped}),
+    ("adam eps inside the root", "adam", {"lr": 0.01}, {"adam_step": adam_eps_inside_root}),
+    ("adadelta without lr", "adadelta", {"lr": 0.5}, {"adadelta_step": adadelta_without_lr}),
+]
+_NESTEROV = {"lr": 0.1, "momentum": 0.519, "nesterov": True}
+
+MUTANTS = {
+    "optim_trajectory_matches_torch": [
+        broken(label, _bad(**cores), optimizer=opt, hparams=h, steps=30) for label, opt, h, cores in _TRAJECTORIES
+    ],
+    "adagrad_rate_never_rises": [
+        broken("leaky accumulator", _bad(adagrad_step=adagrad_leaky)),
+    ],
+    "adam_first_step_is_lr": [
+        broken("no bias correction", _bad(adam_step=adam_no_bias_correction)),
+    ],
+    "optim_reaches_quadratic_minimiser": [
+        broken("gd at half the rate", _bad(sgd_step=sgd_half_lr), optimizer="sgd", hparams={"lr": 0.1}, steps=200),
+        # momentum silently ignored: plain GD contracts by 0.9 per step, far slower than Nesterov's factor
+        broken("nesterov momentum ignored", _bad(sgd_step=sgd_without_momentum), optimizer="sgd",
+               hparams=_NESTEROV, steps=40),
+    ],
+    "cg_solves_spd_within_n": [
+        broken("steepest descent", _bad(conjugate_gradient=steepest_descent)),
+    ],
+    "cg_distinct_eigenvalues": [
+        broken("steepest descent", _bad(conjugate_gradient=steepest_descent)),
+    ],
+    "lbfgs_matches_scipy": [
+        broken(f"stops after 8 iterations ({problem})", _bad(lbfgs=lbfgs_stops_early), problem=problem, dim=dim,
+               gtol=gtol)
+        for problem, dim, gtol in (("rosenbrock", 2, 1e-10), ("quadratic", 20, 1e-6))
+    ],
+    "lbfgs_two_loop_equals_dense_bfgs": [
+        broken("H0 = I, unscaled", _bad(lbfgs_direction=two_loop_unscaled)),
+    ],
+}
