@@ -35,7 +35,7 @@ References
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Callable
 
 import torch
@@ -247,9 +247,22 @@ class ConvAutoencoder(nn.Module):
 
 
 def build_autoencoder(kind: str = "dense", **params) -> Autoencoder | ConvAutoencoder:
-    """The family's factory: ``kind="dense"`` -> :class:`Autoencoder`, ``"conv"`` -> :class:`ConvAutoencoder`."""
-    if kind == "dense":
-        return Autoencoder(AutoencoderConfig(**params))
-    if kind == "conv":
-        return ConvAutoencoder(ConvAutoencoderConfig(**params))
-    raise ValueError(f"kind must be 'dense' or 'conv', got {kind!r}")
+    """The family's factory: ``kind="dense"`` -> :class:`Autoencoder`, ``"conv"`` -> :class:`ConvAutoencoder`.
+
+    Each model takes its own config's fields from ``params``; a field only the other kind has
+    (``in_features``, ``hidden``, ``tied`` / ``in_channels``, ``channels``, ``kernel_size``) is
+    ignored, so one parameter set can size both kinds. A name neither config has is an error.
+    """
+    if kind not in _CONFIGS:
+        raise ValueError(f"kind must be 'dense' or 'conv', got {kind!r}")
+    known = {f.name for c in _CONFIGS.values() for f in fields(c)}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise TypeError(f"build_autoencoder: unknown parameter(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
+    config = _CONFIGS[kind]
+    own = {f.name for f in fields(config)}
+    model = Autoencoder if kind == "dense" else ConvAutoencoder
+    return model(config(**{k: v for k, v in params.items() if k in own}))
+
+
+_CONFIGS = {"dense": AutoencoderConfig, "conv": ConvAutoencoderConfig}

@@ -1,13 +1,12 @@
-"""Checks for autoencoders (CATALOGUE.md section D, row "autoencoders"; notes 002, 003).
+"""Checks for autoencoders (notes 002, 003), suite ``autoencoders``: dense (undercomplete,
+overcomplete, deep, tied, sparse, denoising, contractive) and convolutional models from one
+factory, ``kind`` selecting which.
 
-Protocol: the family module provides ``reconstruction_error(x, x_hat)``, ``l1_activity_penalty(h,
-lam)``, ``kl_sparsity_penalty(h, rho)``, ``corrupt(x, noise_factor, generator=None, noise=None,
-clip=True)`` and ``contractive_penalty(h, W)``. A dense model has ``config`` (``in_features``,
-``hidden``, ``activation``, ``output_activation``, ``tied``), ``encode``, ``decode``, ``forward``,
-``encoder_weight(l)`` (n_{l+1}, n_l), ``decoder_weight(j)`` (the weight of decoder layer j) and bias
-lists ``b_enc[l]``, ``b_dec[j]``; a
-convolutional model (``kind="conv"``) has ``config`` (``in_channels``, ``channels``,
-``kernel_size``) and ``forward``.
+Functional cores (``reconstruction_error``, the penalties, ``corrupt``) are shape-generic: their
+checks draw test data of their own sizes (rows, features, hidden are check parameters). Checks of
+a model take every size and architecture parameter from the subject's params
+(:meth:`Subject.size`); see :data:`CONTRACT`. The training checks fit scikit-learn's 8x8 digits,
+so they need ``in_features: 64``.
 
 Oracles: torch.nn built-ins with copied weights, torch.nn.functional, torch.distributions,
 numpy, autograd (gradients, Jacobians), scikit-learn's PCA with scipy's subspace angles.
@@ -15,55 +14,102 @@ numpy, autograd (gradients, Jacobians), scikit-learn's PCA with scipy's subspace
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 
 import numpy as np
 import torch
 from torch import nn
 
-from harness.outcome import Outcome, all_of, bound, exact, holds, within_se
+from harness.checks.vae import digits, digits_split, draws_only_from_generator, moments_within_se, z_score
+from harness.contract import Contract, Provide, Size, contract
+from harness.outcome import Outcome, all_of, bound, exact, f64, holds
 from harness.registry import check
 
 F64 = torch.float64
 _ACT = {"linear": nn.Identity, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU}
+CONV_IMAGE = (16, 16)  # (H, W) of the convolutional model's example inputs
 
 
-def _cpu(t: torch.Tensor) -> torch.Tensor:
-    return t.detach().to("cpu", F64)
+def _inputs(subject, case, batch: int) -> tuple:
+    """x uniform on [0, 1): (B, in_features) for a dense model, (B, in_channels, 16, 16) for a conv one."""
+    if subject.size("kind") == "conv":
+        return (case.rand(batch, subject.size("in_channels"), *CONV_IMAGE),)
+    return (case.rand(batch, subject.size("in_features")),)
 
 
-def _z(mean: float, se: float) -> float:
-    """mean / se, with a zero-variance difference read as its sign (0/0 -> 0)."""
-    return mean / se if se > 0 else math.copysign(math.inf, mean) if mean != 0 else 0.0
+CONTRACT = contract(Contract(
+    suites=("autoencoders",),
+    summary="Autoencoders x' = g(f(x)): a dense model (d -> n₁ -> … -> k -> … -> d, optionally tied) or a "
+            "convolutional one (stride-2 convs, transposed convs back to the input's shape), with the "
+            "reconstruction error, sparsity and contractive penalties and the denoising corruption as functions.",
+    provides=(
+        Provide("reconstruction_error", "(x, x_hat)", "x, x_hat (B, ...) -> (B,)", doc="‖x − x'‖² per sample"),
+        Provide("l1_activity_penalty", "(h, lam)", "h (B, k) -> (B,)", doc="λ‖h‖₁ per sample"),
+        Provide("kl_sparsity_penalty", "(h, rho)", "h (B, k) in (0, 1) -> ()",
+                doc="Σ_j KL(Bernoulli(ρ) ‖ Bernoulli(ρ̂_j)), ρ̂_j the batch mean of h[:, j]"),
+        Provide("corrupt", "(x, noise_factor, generator=None, noise=None, clip=True)", "x (B, ...) -> (B, ...)",
+                doc="clip(x + noise_factor · ε, 0, 1), ε ~ N(0, I) injected (noise) or drawn only from generator"),
+        Provide("contractive_penalty", "(h, W)", "h (B, k), W (k, d) -> (B,)",
+                doc="‖∂h/∂x‖²_F = Σ_j (h_j(1 − h_j))² Σ_i W_ji² for a sigmoid encoder h = σ(Wx + b)"),
+        Provide("model", '(kind="dense", **params)',
+                "dense: x (B, in_features) -> x' (B, in_features); conv: x (B, in_channels, H, W) -> (B, in_channels, H, W)",
+                kind="model", doc="build_autoencoder(kind, **params): an nn.Module; kind 'dense' or 'conv'"),
+        Provide("encode", "(x)", "x (B, in_features) -> h (B, hidden[-1])", kind="method", doc="dense model"),
+        Provide("decode", "(h)", "h (B, hidden[-1]) -> x' (B, in_features)", kind="method", doc="dense model"),
+        Provide("forward", "(x)", "as the model", kind="method", doc="decode(encode(x))"),
+        Provide("encoder_weight", "(l)", "-> W_l (hidden[l], n_l), n_0 = in_features", kind="method",
+                doc="dense model: the weight of encoder layer l (a parameter the checks may change in place)"),
+        Provide("decoder_weight", "(j)", "-> (n_{L−1−j}, n_{L−j})", kind="method",
+                doc="dense model: the weight of decoder layer j; when tied, encoder_weight(L−1−j)ᵀ in the same storage"),
+        Provide("b_enc", "", "list of L tensors, b_enc[l] (hidden[l],)", kind="attribute", doc="dense model: encoder biases"),
+        Provide("b_dec", "", "list of L tensors, b_dec[j] (n_{L−1−j},)", kind="attribute", doc="dense model: decoder biases"),
+        Provide("parameters", "()", "-> iterator of tensors", kind="method",
+                doc="torch.nn.Module.parameters: the trainable tensors (counted; optimised by the training checks)"),
+    ),
+    sizes=(
+        Size("kind", "'dense' or 'conv': which model the factory builds (sets the input layout)"),
+        Size("in_features", "dense: input dimension d", alt=20),
+        Size("hidden", "dense: encoder widths n₁ … n_L; the code size is k = hidden[-1]", alt=[8]),
+        Size("in_channels", "conv: input channels C", alt=3),
+        Size("channels", "conv: encoder conv widths; each conv halves H and W", alt=[4, 6]),
+        Size("kernel_size", "conv: odd kernel size K (padding (K − 1)/2)", alt=5),
+    ),
+    conventions={
+        "params": "the checks also read activation, output_activation and tied (dense) from the subject's params",
+        "activation": "'activation' follows every encoder layer (the code included) and every decoder layer but "
+                      "the last, which uses 'output_activation'; names: linear, sigmoid, tanh, relu",
+        "tied": "a tied decoder uses the encoder's weight transposed, the same tensor (shared storage), "
+                "with its own biases; its gradient sums both uses",
+        "layout": "weights are (out, in) as torch.nn.Linear; dense data (B, d), conv data (B, C, H, W), batch first",
+        "reduction": "reconstruction error, L1 and contractive penalties sum over non-batch axes and return (B,); "
+                     "the KL-ρ penalty is a batch statistic and returns a scalar",
+        "conv shapes": "every conv has stride 2 (⌈H/2⌉); the decoder restores the input's exact H and W, odd or even",
+        "randomness": "corrupt draws noise only from the given torch.Generator, never the global RNG",
+    },
+    inputs=_inputs,
+))
 
 
-@lru_cache(maxsize=1)
-def _digits() -> torch.Tensor:
-    """scikit-learn's bundled 8x8 digits (1,797 x 64), pixels scaled to [0, 1]; loaded once."""
-    from sklearn.datasets import load_digits
-
-    return torch.as_tensor(load_digits().data / 16.0, dtype=F64)
-
-
-def _torch_twin(model) -> nn.Sequential:
-    """The same network from torch.nn.Linear and activation modules, with copied weights."""
-    cfg = model.config
-    sizes = (cfg.in_features,) + tuple(cfg.hidden)
-    L = len(cfg.hidden)
+def _torch_twin(subject, model) -> nn.Sequential:
+    """The network the subject's params describe, from torch.nn.Linear and activation modules, with
+    the model's weights copied in."""
+    hidden = tuple(subject.size("hidden"))
+    act, out_act = subject.size("activation"), subject.size("output_activation")
+    sizes = (subject.size("in_features"),) + hidden
+    L = len(hidden)
     layers: list[nn.Module] = []
     for l in range(L):
         lin = nn.Linear(sizes[l], sizes[l + 1], dtype=F64)
-        layers += [lin, _ACT[cfg.activation]()]
+        layers += [lin, _ACT[act]()]
     for j in range(L):
         lin = nn.Linear(sizes[L - j], sizes[L - 1 - j], dtype=F64)
-        layers += [lin, _ACT[cfg.output_activation if j == L - 1 else cfg.activation]()]
+        layers += [lin, _ACT[out_act if j == L - 1 else act]()]
     lins = [m for m in layers if isinstance(m, nn.Linear)]
     with torch.no_grad():
         for l in range(L):
-            lins[l].weight.copy_(_cpu(model.encoder_weight(l)))
-            lins[l].bias.copy_(_cpu(model.b_enc[l]))
-            lins[L + l].weight.copy_(_cpu(model.decoder_weight(l)))
-            lins[L + l].bias.copy_(_cpu(model.b_dec[l]))
+            lins[l].weight.copy_(f64(model.encoder_weight(l)))
+            lins[l].bias.copy_(f64(model.b_enc[l]))
+            lins[L + l].weight.copy_(f64(model.decoder_weight(l)))
+            lins[L + l].bias.copy_(f64(model.b_dec[l]))
     return nn.Sequential(*layers)
 
 
@@ -76,12 +122,12 @@ def ae_forward_matches_torch_layers(subject, case, rows: int = 16) -> Outcome:
     (d -> n₁ -> … -> k -> … -> d, encoder weights W_l and decoder weights as reported, biases copied):
     same code h = f(x) after the encoder half and same reconstruction x' = g(f(x))."""
     model = subject.build(case)
-    L = len(model.config.hidden)
-    x = case.rand(rows, model.config.in_features)
-    twin = _torch_twin(model)
+    L = len(subject.size("hidden"))
+    (x,) = CONTRACT.example_inputs(subject, case, rows)
+    twin = _torch_twin(subject, model)
     with torch.no_grad():
         h, x_hat = model.encode(x), model(x)
-        xc = _cpu(x)
+        xc = f64(x)
         h_want = twin[: 2 * L](xc)
         x_want = twin(xc)
     return all_of(
@@ -95,8 +141,8 @@ def ae_code_and_output_shapes(subject, case, rows: int = 5) -> Outcome:
     """The code has the configured size k = hidden[-1] (k < d undercomplete, k > d overcomplete) and the
     reconstruction has the input's shape: encode: (B, d) -> (B, k), forward: (B, d) -> (B, d)."""
     model = subject.build(case)
-    d, k = model.config.in_features, model.config.hidden[-1]
-    x = case.rand(rows, d)
+    d, k = subject.size("in_features"), subject.size("hidden")[-1]
+    (x,) = CONTRACT.example_inputs(subject, case, rows)
     with torch.no_grad():
         h, y = model.encode(x), model(x)
     kind = "undercomplete" if k < d else "overcomplete" if k > d else "complete"
@@ -112,17 +158,18 @@ def ae_parameter_count(subject, case) -> Outcome:
     encoder plus Σ_l (n_l n_{l+1} + n_l) for the decoder, without the decoder's n_l n_{l+1} weights when
     tied. Convolutional: Σ_l (C_l C_{l+1} K² + C_{l+1}) + Σ_l (C_{l+1} C_l K² + C_l)."""
     model = subject.build(case)
-    cfg = model.config
-    if hasattr(cfg, "channels"):
-        ch, k2 = (cfg.in_channels,) + tuple(cfg.channels), cfg.kernel_size ** 2
+    if subject.size("kind") == "conv":
+        ks = subject.size("kernel_size")
+        ch, k2 = (subject.size("in_channels"),) + tuple(subject.size("channels")), ks ** 2
         pairs = list(zip(ch[:-1], ch[1:]))
         want = sum(a * b * k2 + b for a, b in pairs) + sum(b * a * k2 + a for a, b in pairs)
-        what = f"conv channels {ch}, kernel {cfg.kernel_size}"
+        what = f"conv channels {ch}, kernel {ks}"
     else:
-        sizes = (cfg.in_features,) + tuple(cfg.hidden)
+        tied = bool(subject.size("tied"))
+        sizes = (subject.size("in_features"),) + tuple(subject.size("hidden"))
         pairs = list(zip(sizes[:-1], sizes[1:]))
-        want = sum(a * b + b for a, b in pairs) + sum((0 if cfg.tied else a * b) + a for a, b in pairs)
-        what = f"dense sizes {sizes}, tied={cfg.tied}"
+        want = sum(a * b + b for a, b in pairs) + sum((0 if tied else a * b) + a for a, b in pairs)
+        what = f"dense sizes {sizes}, tied={tied}"
     got = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return exact(f"trainable parameter count ({what})", got, want)
 
@@ -134,42 +181,42 @@ def ae_tied_weights_shared(subject, case) -> Outcome:
     half the weight-matrix entries of the same model untied (biases aside)."""
     model = subject.build(case, tied=True)
     untied = subject.build(case, tied=False)
-    L = len(model.config.hidden)
+    L = len(subject.size("hidden"))
     outs = []
     for j in range(L):
         W, D = model.encoder_weight(L - 1 - j), model.decoder_weight(j)
-        outs.append(exact(f"decoder_weight({j}) vs encoder_weight({L - 1 - j})ᵀ", _cpu(D), _cpu(W).T))
+        outs.append(exact(f"decoder_weight({j}) vs encoder_weight({L - 1 - j})ᵀ", f64(D), f64(W).T))
         outs.append(holds(f"decoder_weight({j}) shares storage with encoder_weight({L - 1 - j})",
                           D.untyped_storage().data_ptr() == W.untyped_storage().data_ptr()))
         with torch.no_grad():
             W.add_(1.0)
-        outs.append(exact(f"after W += 1 in place, decoder_weight({j}) vs new Wᵀ", _cpu(model.decoder_weight(j)), _cpu(W).T))
+        outs.append(exact(f"after W += 1 in place, decoder_weight({j}) vs new Wᵀ", f64(model.decoder_weight(j)), f64(W).T))
     n_tied = sum(p.numel() for p in model.parameters() if p.dim() >= 2)
     n_untied = sum(p.numel() for p in untied.parameters() if p.dim() >= 2)
     outs.append(exact("2 x weight entries (tied) vs weight entries (untied)", 2 * n_tied, n_untied))
     return all_of(outs)
 
 
-@check("ae_tied_gradient_sums_both_uses")
+@check("ae_tied_gradient_sums_both_uses", requires=("reconstruction_error",))
 def ae_tied_gradient_sums_both_uses(subject, case, rows: int = 8) -> Outcome:
     """For a tied autoencoder, ∂L/∂W_l = ∂L/∂W_enc,l + (∂L/∂W_dec,L−1−l)ᵀ of the untied twin with
     W_dec = Wᵀ copied: the shared weight receives the gradient of both its uses (by autograd)."""
     tied = subject.build(case, tied=True)
     twin = subject.build(case, tied=False)
-    L = len(tied.config.hidden)
+    L = len(subject.size("hidden"))
     with torch.no_grad():
         for l in range(L):
             twin.encoder_weight(l).copy_(tied.encoder_weight(l))
             twin.b_enc[l].copy_(tied.b_enc[l])
             twin.decoder_weight(l).copy_(tied.decoder_weight(l))
             twin.b_dec[l].copy_(tied.b_dec[l])
-    x = case.rand(rows, tied.config.in_features)
+    (x,) = CONTRACT.example_inputs(subject, case, rows)
     rec = subject.fn("reconstruction_error")
     rec(x, tied(x)).mean().backward()
     rec(x, twin(x)).mean().backward()
     outs = []
     for l in range(L):
-        want = _cpu(twin.encoder_weight(l).grad) + _cpu(twin.decoder_weight(L - 1 - l).grad).T
+        want = f64(twin.encoder_weight(l).grad) + f64(twin.decoder_weight(L - 1 - l).grad).T
         outs.append(case.close(f"∂L/∂W_{l} (tied) vs encoder + decoderᵀ gradients of the untied twin",
                                tied.encoder_weight(l).grad, want))
     return all_of(outs)
@@ -180,7 +227,7 @@ def ae_conv_output_shape(subject, case, sizes: list = (7, 8, 9, 13, 16, 28), row
     """A convolutional autoencoder's reconstruction has exactly the input's shape (B, C, H, W) for even and
     odd H, W (stride-2 convs round ⌈W/2⌉; the transposed convs must undo that), including H ≠ W."""
     model = subject.build(case)
-    c = model.config.in_channels
+    c = subject.size("in_channels")
     outs = []
     shapes = [(s, s) for s in sizes] + [(sizes[0], sizes[-1])]
     with torch.no_grad():
@@ -204,9 +251,9 @@ def ae_reconstruction_error_matches_torch(subject, case, rows: int = 16, feature
     xi, yi = case.rand(rows, 1, 8, 8), case.rand(rows, 1, 8, 8)
     return all_of(
         case.close("‖x − x'‖² vs F.mse_loss(reduction='none').sum(-1)", rec(x, y),
-                   F.mse_loss(_cpu(y), _cpu(x), reduction="none").sum(-1)),
+                   F.mse_loss(f64(y), f64(x), reduction="none").sum(-1)),
         case.close("‖x − x'‖² on images vs F.mse_loss summed over (C, H, W)", rec(xi, yi),
-                   F.mse_loss(_cpu(yi), _cpu(xi), reduction="none").sum((1, 2, 3))),
+                   F.mse_loss(f64(yi), f64(xi), reduction="none").sum((1, 2, 3))),
     )
 
 
@@ -218,7 +265,7 @@ def ae_l1_activity_penalty(subject, case, rows: int = 16, hidden: int = 32, lam:
     h = case.randn(rows, hidden).requires_grad_(True)
     val = pen(h, lam)
     (grad,) = torch.autograd.grad(val.sum(), h)
-    hc = _cpu(h)
+    hc = f64(h)
     return all_of(
         case.close("λ‖h‖₁ vs λ·vector_norm(h, ord=1)", val, lam * torch.linalg.vector_norm(hc, ord=1, dim=-1)),
         case.close("∂(Σ_b λ‖h_b‖₁)/∂h vs λ sign(h)", grad, lam * torch.sign(hc)),
@@ -234,7 +281,7 @@ def ae_kl_sparsity_penalty_closed_form(subject, case, rows: int = 32, hidden: in
 
     pen = subject.fn("kl_sparsity_penalty")
     h = torch.sigmoid(case.randn(rows, hidden) * 2.0)
-    rho_hat = _cpu(h).mean(0)
+    rho_hat = f64(h).mean(0)
     outs = []
     for r in (rho, 0.2, 0.5):
         want = kl_divergence(Bernoulli(probs=torch.full_like(rho_hat, r)), Bernoulli(probs=rho_hat)).sum()
@@ -264,16 +311,16 @@ def ae_contractive_penalty_matches_jacobian(subject, case, rows: int = 6) -> Out
     """For a sigmoid encoder h = σ(Wx + b), the contractive penalty Σ_j (h_j(1 − h_j))² Σ_i W_ji² equals
     ‖∂h/∂x‖²_F computed by autograd (torch.autograd.functional.jacobian), sample by sample."""
     model = subject.build(case)
-    x = case.rand(rows, model.config.in_features)
+    (x,) = CONTRACT.example_inputs(subject, case, rows)
     with torch.no_grad():
         h = model.encode(x)
     got = subject.fn("contractive_penalty")(h, model.encoder_weight(0).detach())
     want = []
     for b in range(rows):
         J = torch.autograd.functional.jacobian(lambda v: model.encode(v.unsqueeze(0)).squeeze(0), x[b])
-        want.append(float(_cpu(J).pow(2).sum()))
+        want.append(float(f64(J).pow(2).sum()))
     return case.close("closed-form contractive penalty vs ‖J‖²_F by autograd", got, torch.tensor(want, dtype=F64),
-                      detail=f"encoder {model.config.in_features} -> {model.config.hidden[-1]}, {model.config.activation}")
+                      detail=f"encoder {subject.size('in_features')} -> {subject.size('hidden')[-1]}, {subject.size('activation')}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -285,13 +332,13 @@ def ae_corrupt_formula(subject, case, rows: int = 16, features: int = 64, noise_
     [0, 1], and with clip=False equals x + f·ε."""
     cor = subject.fn("corrupt")
     x, eps = case.rand(rows, features), case.randn(rows, features) * 3.0
-    want = np.clip(_cpu(x).numpy() + noise_factor * _cpu(eps).numpy(), 0.0, 1.0)
+    want = np.clip(f64(x).numpy() + noise_factor * f64(eps).numpy(), 0.0, 1.0)
     got = cor(x, noise_factor, noise=eps)
     return all_of(
         case.close("corrupt(x, f, noise=ε) vs np.clip(x + f ε, 0, 1)", got, torch.from_numpy(want)),
         holds("corrupted values lie in [0, 1]", bool(((got >= 0) & (got <= 1)).all())),
         case.close("corrupt(x, f, noise=ε, clip=False) vs x + f ε", cor(x, noise_factor, noise=eps, clip=False),
-                   _cpu(x) + noise_factor * _cpu(eps)),
+                   f64(x) + noise_factor * f64(eps)),
     )
 
 
@@ -301,13 +348,8 @@ def ae_corrupt_noise_moments(subject, case, samples: int = 200_000, noise_factor
     mean within 5 s.e. of 0 and sample variance within 5 s.e. of 1 (s.e. √((m₄ − s⁴)/n)); two comparisons,
     two-sided false-alarm rate 5.7e-7 each."""
     x = case.rand(samples, 1)
-    e = _cpu(subject.fn("corrupt")(x, noise_factor, generator=case.gen(), clip=False) - x).flatten() / noise_factor
-    mean, s2 = float(e.mean()), float(e.var())
-    m4 = float(((e - mean) ** 4).mean())
-    return all_of(
-        within_se("mean of (x̃ − x)/f", mean, 0.0, math.sqrt(s2 / samples), samples),
-        within_se("variance of (x̃ − x)/f", s2, 1.0, math.sqrt(max(m4 - s2 * s2, 0.0) / samples), samples),
-    )
+    e = f64(subject.fn("corrupt")(x, noise_factor, generator=case.gen(), clip=False) - x).flatten() / noise_factor
+    return all_of(moments_within_se(e, 0.0, 1.0, "mean of (x̃ − x)/f", "variance of (x̃ − x)/f"))
 
 
 @check("ae_corrupt_uses_generator", requires=("corrupt",))
@@ -316,17 +358,7 @@ def ae_corrupt_uses_generator(subject, case, rows: int = 32, features: int = 64)
     different seeds differ, and torch's global RNG state is left untouched."""
     cor = subject.fn("corrupt")
     x = case.rand(rows, features)
-    cpu_state = torch.get_rng_state()
-    cuda_state = torch.cuda.get_rng_state() if case.device == "cuda" else None
-    a, b = cor(x, 0.3, generator=case.gen()), cor(x, 0.3, generator=case.gen())
-    c = cor(x, 0.3, generator=torch.Generator(case.device).manual_seed(case.seed + 1))
-    untouched = torch.equal(cpu_state, torch.get_rng_state()) and (
-        cuda_state is None or torch.equal(cuda_state, torch.cuda.get_rng_state()))
-    return all_of(
-        exact("corruptions from two equally seeded generators", _cpu(a), _cpu(b)),
-        holds("a different seed gives a different corruption", not torch.equal(_cpu(a), _cpu(c))),
-        holds("global RNG state unchanged by corrupt(generator=g)", untouched),
-    )
+    return draws_only_from_generator(case, lambda g: cor(x, 0.3, generator=g), "corruption", "corrupt(generator=g)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -343,8 +375,8 @@ def ae_linear_spans_pca_subspace(subject, case, max_iter: int = 600, chunk: int 
     from sklearn.decomposition import PCA
 
     model = subject.build(case)
-    k, L = model.config.hidden[-1], len(model.config.hidden)
-    Xc = _digits()
+    k, L = subject.size("hidden")[-1], len(subject.size("hidden"))
+    Xc = digits(subject)
     n = len(Xc)
     pca = PCA().fit(Xc.numpy())
     lam = pca.explained_variance_ * (n - 1) / n  # eigenvalues of the 1/n covariance
@@ -360,21 +392,21 @@ def ae_linear_spans_pca_subspace(subject, case, max_iter: int = 600, chunk: int 
         loss.backward()
         return loss
 
-    Xc64 = _cpu(X)
+    Xc64 = f64(X)
     used = 0
     while True:  # L-BFGS in chunks, until the MSE (measured here, not by the subject) reaches the target
         opt.step(closure)
         used += chunk
         with torch.no_grad():
-            loss = float((Xc64 - _cpu(model(X))).pow(2).sum(-1).mean())
+            loss = float((Xc64 - f64(model(X))).pow(2).sum(-1).mean())
         if loss - optimum <= excess_rtol * optimum or used >= max_iter:
             break
     excess = loss - optimum
-    D = _cpu(model.decoder_weight(L - 1)).numpy() if L == 1 else None
+    D = f64(model.decoder_weight(L - 1)).numpy() if L == 1 else None
     if D is None:  # deep linear decoder: its column space is that of the product of its weights
         P = torch.eye(k, dtype=F64)
         for j in range(L):
-            P = _cpu(model.decoder_weight(j)) @ P
+            P = f64(model.decoder_weight(j)) @ P
         D = P.numpy()
     angles = subspace_angles(D, pca.components_[:k].T)
     theta_max = math.asin(min(1.0, math.sqrt(max(excess, 0.0) / (lam[k - 1] - lam[k]))))
@@ -395,9 +427,7 @@ def ae_sparsity_rises_with_lambda(subject, case, lams: list = (0.0, 0.05), steps
     """Sparsity rises with the L1 weight λ: trained alike (same init, same batches, Adam) on digits with loss
     ‖x − x'‖² + λ‖h‖₁, the larger λ gives a smaller held-out mean |h| and a larger fraction of
     inactive code units (|h| < 1e-3)."""
-    X = _digits()
-    perm = torch.randperm(len(X), generator=case.generator)
-    Xtr, Xte = case.tensor(X[perm[:train]]), case.tensor(X[perm[train:]])
+    Xtr, Xte = digits_split(subject, case, train)
     batches = [torch.randint(0, train, (batch,), generator=case.generator).to(case.device) for _ in range(steps)]
     rec, pen = subject.fn("reconstruction_error"), subject.fn("l1_activity_penalty")
     stats = []
@@ -411,7 +441,7 @@ def ae_sparsity_rises_with_lambda(subject, case, lams: list = (0.0, 0.05), steps
             (rec(xb, model.decode(h)) + pen(h, lam)).mean().backward()
             opt.step()
         with torch.no_grad():
-            h = _cpu(model.encode(Xte))
+            h = f64(model.encode(Xte))
         stats.append((float(h.abs().mean()), float((h.abs() < 1e-3).double().mean())))
     outs = []
     for (l1, (m1, z1)), (l2, (m2, z2)) in zip(zip(lams, stats), zip(lams[1:], stats[1:])):
@@ -427,9 +457,7 @@ def ae_denoising_beats_identity(subject, case, noise_factor: float = 0.2, steps:
     target the clean x) reconstructs held-out clean digits from their corruptions better than the
     identity map: mean ‖x − g(f(x̃))‖² < mean ‖x − x̃‖², by more than 5 standard errors of the paired
     per-image difference (one-sided; a model no better than identity passes with probability < 3e-7)."""
-    X = _digits()
-    perm = torch.randperm(len(X), generator=case.generator)
-    Xtr, Xte = case.tensor(X[perm[:train]]), case.tensor(X[perm[train:]])
+    Xtr, Xte = digits_split(subject, case, train)
     model = subject.build(case)
     cor, rec = subject.fn("corrupt"), subject.fn("reconstruction_error")
     g = case.gen()
@@ -442,10 +470,10 @@ def ae_denoising_beats_identity(subject, case, noise_factor: float = 0.2, steps:
         opt.step()
     with torch.no_grad():
         noisy = cor(Xte, noise_factor, generator=g)
-        e_model = _cpu(rec(Xte, model(noisy)))
-    e_id = (_cpu(Xte) - _cpu(noisy)).pow(2).sum(-1)
+        e_model = f64(rec(Xte, model(noisy)))
+    e_id = (f64(Xte) - f64(noisy)).pow(2).sum(-1)
     diff = e_id - e_model
     mean, se = float(diff.mean()), float(diff.std() / math.sqrt(len(diff)))
-    return bound("held-out error reduction vs the identity map, in s.e.", _z(mean, se), 5.0, op=">",
+    return bound("held-out error reduction vs the identity map, in s.e.", z_score(mean, se), 5.0, op=">",
                  detail=f"identity {float(e_id.mean()):.4g}, DAE {float(e_model.mean()):.4g} per image "
                         f"(s.e. of difference {se:.3g}, n={len(diff)}), noise factor {noise_factor}, {steps} Adam steps")

@@ -1,10 +1,14 @@
-"""Checks for the DDPM forward process, posterior, ε-loss and ancestral step (CATALOGUE.md
-section D, "diffusion forward process"; Ho et al. 2020).
+"""Checks for the DDPM forward process, posterior, ε-loss, ancestral step and ε-network (Ho et
+al. 2020), suite ``diffusion``.
 
 Convention under test: schedule tensors have length T + 1 with index 0 the data (β_0 = 0,
-ᾱ_0 = 1), so ``betas[t]`` is the paper's β_t for t = 1..T. Oracles: the schedule re-derived in
-NumPy (``np.linspace`` / ``np.cumprod``), the posterior by Gaussian conditioning (Schur
-complement of the joint covariance of x_{t−1}, x_t), scipy.stats for the normality test.
+ᾱ_0 = 1), so ``betas[t]`` is the paper's β_t for t = 1..T. The schedule (T, β_1, β_T) and the
+network's sizes come from the subject's params (:meth:`Subject.size`, see :data:`CONTRACT`);
+only ``ddpm_marginal_sampled_moments`` runs the chain on a short schedule of its own (a check
+parameter) to stay fast, and the loss checks draw test data of their own dimension. Oracles:
+the schedule re-derived in NumPy (``np.linspace`` / ``np.cumprod``), the posterior by Gaussian
+conditioning (Schur complement of the joint covariance of x_{t−1}, x_t), scipy.stats for the
+normality tests.
 """
 from __future__ import annotations
 
@@ -13,14 +17,69 @@ import math
 import numpy as np
 import torch
 
-from harness.outcome import Outcome, all_of, bound, exact, p_value, within_se
+from harness.contract import Contract, Provide, Size, contract
+from harness.outcome import Outcome, all_of, bound, exact, f64, p_value, within_se
 from harness.registry import check
 
 _SCHEDULE = ("linear_beta_schedule", "alpha_bar")
 
 
-def _f64(t: torch.Tensor) -> torch.Tensor:
-    return t.detach().to("cpu", torch.float64)
+def _inputs(subject, case, batch: int) -> tuple:
+    """x_t (B, dim) standard normal and integer steps t (B,) uniform on 1..T."""
+    return case.randn(batch, subject.size("dim")), case.randint(1, subject.size("T") + 1, (batch,))
+
+
+CONTRACT = contract(Contract(
+    suites=("diffusion",),
+    summary="A DDPM: the linear β schedule, the forward process q (one step and closed-form marginal), the "
+            "posterior q(x_{t−1} | x_t, x_0), the ε-prediction loss, one ancestral step, and an ε-network "
+            "ε_θ(x_t, t).",
+    provides=(
+        Provide("linear_beta_schedule", "(T, beta_1=1e-4, beta_T=0.02, *, dtype=torch.float64, device=None)",
+                "-> β (T + 1,)", doc="β_0 = 0, then β_1..β_T equally spaced"),
+        Provide("alpha_bar", "(betas)", "β (T + 1,) -> ᾱ (T + 1,)", doc="ᾱ_t = Π_{s≤t}(1 − β_s), ᾱ_0 = 1"),
+        Provide("q_step", "(x_prev, t, betas, eps=None, generator=None)", "x_{t−1} (B, ...), t int or (B,) -> x_t (B, ...)",
+                doc="√(1 − β_t) x_{t−1} + √β_t ε"),
+        Provide("q_sample", "(x0, t, alpha_bar, eps=None, generator=None)", "x_0 (B, ...), t int or (B,) -> x_t (B, ...)",
+                doc="√ᾱ_t x_0 + √(1 − ᾱ_t) ε"),
+        Provide("q_posterior_mean_var", "(x0, x_t, t, betas)", "x_0, x_t (B, ...), t int or (B,) -> (μ̃ (B, ...), β̃ broadcastable)",
+                doc="mean and variance of q(x_{t−1} | x_t, x_0), t ≥ 1"),
+        Provide("eps_loss", '(eps_model, x0, t, alpha_bar, eps=None, generator=None, reduction="mean")',
+                "x_0 (B, ...), t (B,) -> () or (B,) with reduction='none'",
+                doc="‖ε − ε_θ(√ᾱ_t x_0 + √(1 − ᾱ_t) ε, t)‖² summed per sample, then averaged"),
+        Provide("p_sample_step", '(eps_model, x_t, t, betas, noise=None, generator=None, variance="posterior")',
+                "x_t (B, ...), t int -> x_{t−1} (B, ...)", doc="μ_θ(x_t, t) + σ_t z, no noise at t = 1"),
+        Provide("model", "(config=None, **overrides)", "x_t (B, dim), t int64 (B,) -> ε̂ (B, dim)", kind="model",
+                doc="GaussianDiffusion(T=, beta_1=, beta_T=, dim=, hidden=, time_dim=): an nn.Module whose "
+                    "forward is the ε-network"),
+        Provide("parameters", "()", "-> iterator of tensors", kind="method",
+                doc="torch.nn.Module.parameters (the training check optimises them)"),
+    ),
+    sizes=(
+        Size("T", "number of diffusion steps; schedule tensors have T + 1 entries", alt=500),
+        Size("beta_1", "β_1, the first step's noise variance (not a shape: the schedule's start)", alt=2e-4),
+        Size("beta_T", "β_T, the last step's noise variance (not a shape: the schedule's end)", alt=0.03),
+        Size("dim", "data dimension of the ε-network's input and output", alt=3),
+        Size("hidden", "width of the ε-network's hidden layers", alt=32),
+        Size("time_dim", "size of the sinusoidal time embedding (even)", alt=8),
+    ),
+    conventions={
+        "time index": "steps are the paper's t = 1..T; schedule tensors have length T + 1 and index 0 is the data "
+                      "(β_0 = 0, ᾱ_0 = 1, so q_sample(x0, 0) = x0 and betas[t] is β_t)",
+        "t": "a Python int or an int64 tensor (B,), one step per sample",
+        "schedule": "the linear schedule of the subject's T, beta_1, beta_T; functions take it as an argument "
+                    "(q_step, q_posterior_mean_var, p_sample_step take β; q_sample and eps_loss take ᾱ)",
+        "reduction": "eps_loss sums the squared error over each sample's coordinates, then averages over the batch",
+        "variance": "p_sample_step uses σ_t² = β̃_t (the posterior variance) by default",
+        "randomness": "noise is injected (eps=/noise=) or drawn only from the given torch.Generator",
+    },
+    inputs=_inputs,
+))
+
+
+def _schedule_params(subject) -> tuple[int, float, float]:
+    """The subject's (T, β_1, β_T)."""
+    return int(subject.size("T")), float(subject.size("beta_1")), float(subject.size("beta_T"))
 
 
 def _noise_gen(case, stream: int = 1) -> torch.Generator:
@@ -56,9 +115,10 @@ def _np_posterior(x0: np.ndarray, x_t: np.ndarray, t: np.ndarray, betas: np.ndar
 # schedule
 # ---------------------------------------------------------------------------------------------
 @check(requires=_SCHEDULE)
-def ddpm_linear_beta_schedule(subject, case, T: int = 1000, beta_1: float = 1e-4, beta_T: float = 0.02) -> Outcome:
+def ddpm_linear_beta_schedule(subject, case) -> Outcome:
     """The linear schedule has T + 1 entries: β_0 = 0 (the data) and β_1..β_T equally spaced
     from beta_1 to beta_T (numpy.linspace)."""
+    T, beta_1, beta_T = _schedule_params(subject)
     betas = subject.fn("linear_beta_schedule")(T, beta_1, beta_T, dtype=case.dtype, device=case.device)
     ref, _ = _np_schedule(T, beta_1, beta_T)
     return all_of(
@@ -69,13 +129,14 @@ def ddpm_linear_beta_schedule(subject, case, T: int = 1000, beta_1: float = 1e-4
 
 
 @check(requires=_SCHEDULE)
-def ddpm_alpha_bar_monotone(subject, case, T: int = 1000, beta_1: float = 1e-4, beta_T: float = 0.02) -> Outcome:
+def ddpm_alpha_bar_monotone(subject, case) -> Outcome:
     """ᾱ_t = Π_{s≤t}(1 − β_s) equals exp(Σ log(1 − β_s)) (NumPy), ᾱ_0 = 1, it strictly decreases
     in t and lies in (0, 1) for t = 1..T."""
+    T, beta_1, beta_T = _schedule_params(subject)
     betas, ab = _schedule(subject, case, T, beta_1, beta_T)
     ref_betas, _ = _np_schedule(T, beta_1, beta_T)
     ref = np.exp(np.cumsum(np.log1p(-ref_betas)))
-    A = _f64(ab)
+    A = f64(ab)
     steps = A[1:] - A[:-1]
     return all_of(
         case.close("ᾱ_t vs exp(cumsum(log1p(−β)))", ab, ref),
@@ -90,12 +151,12 @@ def ddpm_alpha_bar_monotone(subject, case, T: int = 1000, beta_1: float = 1e-4, 
 # forward process: closed form vs the chain
 # ---------------------------------------------------------------------------------------------
 @check(requires=_SCHEDULE + ("q_step", "q_sample"))
-def ddpm_marginal_equals_iterated_kernel(subject, case, T: int = 1000, beta_1: float = 1e-4,
-                                         beta_T: float = 0.02) -> Outcome:
+def ddpm_marginal_equals_iterated_kernel(subject, case) -> Outcome:
     """Iterating the one-step kernel q(x_t | x_{t−1}) = N(a_t x_{t−1}, s_t²) from x_0 gives
     mean m_t = a_t m_{t−1} and variance v_t = a_t² v_{t−1} + s_t², which equal the closed-form
     marginal's √ᾱ_t x_0 and 1 − ᾱ_t for every t = 1..T (float64, 1e-12). a_t and s_t are read
     off q_step with injected noise 0 and 1, the marginal off q_sample likewise."""
+    T, beta_1, beta_T = _schedule_params(subject)
     betas, ab = _schedule(subject, case, T, beta_1, beta_T)
     q_step, q_sample = subject.fn("q_step"), subject.fn("q_sample")
     one = torch.ones(1, dtype=case.dtype, device=case.device)
@@ -112,7 +173,7 @@ def ddpm_marginal_equals_iterated_kernel(subject, case, T: int = 1000, beta_1: f
     std_cf = q_sample(torch.zeros_like(ones), ts, ab, eps=ones)           # √(1 − ᾱ_t)
     return all_of(
         case.close("recursion mean m_t vs closed-form √ᾱ_t · x_0", torch.tensor(m, dtype=torch.float64), mean_cf),
-        case.close("recursion variance v_t vs closed-form 1 − ᾱ_t", torch.tensor(v, dtype=torch.float64), _f64(std_cf) ** 2),
+        case.close("recursion variance v_t vs closed-form 1 − ᾱ_t", torch.tensor(v, dtype=torch.float64), f64(std_cf) ** 2),
     )
 
 
@@ -122,7 +183,10 @@ def ddpm_marginal_sampled_moments(subject, case, n: int = 20000, T: int = 100, b
     """Running the chain x_t = q_step(x_{t−1}) from a fixed x_0 gives samples whose mean and
     variance at t ∈ {1, T/10, T/2, T} equal √ᾱ_t x_0 and 1 − ᾱ_t (ᾱ from NumPy) within 5
     standard errors, and whose distribution equals that of q_sample(x_0, t) (two-sample KS test,
-    level alpha). False-alarm rate < 4·alpha + 8·6e-7."""
+    level alpha). False-alarm rate < 4·alpha + 8·6e-7.
+
+    The chain runs on this check's own short schedule (T, beta_1, beta_T are check parameters,
+    not the subject's), which keeps n × T kernel steps cheap."""
     from scipy.stats import ks_2samp
 
     betas, ab = _schedule(subject, case, T, beta_1, beta_T)
@@ -135,10 +199,10 @@ def ddpm_marginal_sampled_moments(subject, case, n: int = 20000, T: int = 100, b
     for t in range(1, T + 1):
         x = q_step(x, t, betas, generator=gen)
         if t in (1, T // 10, T // 2, T):
-            X = _f64(x)
+            X = f64(x)
             mean_ref, var_ref = math.sqrt(ref_ab[t]) * x0, 1.0 - ref_ab[t]
             c2 = (X - mean_ref) ** 2  # the mean is known: an unbiased variance estimate
-            direct = _f64(q_sample(start, t, ab, generator=gen))
+            direct = f64(q_sample(start, t, ab, generator=gen))
             ks = ks_2samp(X.numpy(), direct.numpy())
             out += [
                 within_se(f"t={t}: chain sample mean vs √ᾱ_t x_0", float(X.mean()), mean_ref,
@@ -152,27 +216,27 @@ def ddpm_marginal_sampled_moments(subject, case, n: int = 20000, T: int = 100, b
 
 
 @check(requires=_SCHEDULE + ("q_step", "q_sample"), marks=("statistical",))
-def ddpm_unit_variance_preserved(subject, case, n: int = 20000, T: int = 1000, beta_1: float = 1e-4,
-                                 beta_T: float = 0.02) -> Outcome:
+def ddpm_unit_variance_preserved(subject, case, n: int = 20000) -> Outcome:
     """The process is variance preserving: with Var(x_0) = 1, Var(x_t) = ᾱ_t + (1 − ᾱ_t) = 1 for
     every t, both for the marginal (q_sample's coefficients: a² + s² = 1, 1e-12) and for the
     one-step kernel ((1 − β_t) + β_t = 1); and sampled from non-Gaussian unit-variance data
     (±1 with equal probability), the sample variance of x_t is 1 within 5 standard errors at
-    t ∈ {1, 10, 100, T/2, T}."""
+    t ∈ {1, 10, 100, T/2, T} (those ≤ T)."""
+    T, beta_1, beta_T = _schedule_params(subject)
     betas, ab = _schedule(subject, case, T, beta_1, beta_T)
     q_step, q_sample = subject.fn("q_step"), subject.fn("q_sample")
     ts = torch.arange(1, T + 1, device=case.device)
     ones = torch.ones(T, dtype=case.dtype, device=case.device)
     zeros = torch.zeros_like(ones)
-    a, s = _f64(q_sample(ones, ts, ab, eps=zeros)), _f64(q_sample(zeros, ts, ab, eps=ones))
-    ka, ks = _f64(q_step(ones, ts, betas, eps=zeros)), _f64(q_step(zeros, ts, betas, eps=ones))
+    a, s = f64(q_sample(ones, ts, ab, eps=zeros)), f64(q_sample(zeros, ts, ab, eps=ones))
+    ka, ks = f64(q_step(ones, ts, betas, eps=zeros)), f64(q_step(zeros, ts, betas, eps=ones))
     unit = torch.ones(T, dtype=torch.float64)
     out = [case.close("marginal: a_t² + s_t² (all t)", a ** 2 + s ** 2, unit),
            case.close("one step: (1 − β_t) + β_t (all t)", ka ** 2 + ks ** 2, unit)]
     x0 = 2.0 * case.bernoulli(0.5, n) - 1.0
     gen = _noise_gen(case)
-    for t in (1, 10, 100, T // 2, T):
-        X = _f64(q_sample(x0, t, ab, generator=gen))
+    for t in sorted({1, 10, 100, T // 2, T} & set(range(1, T + 1))):
+        X = f64(q_sample(x0, t, ab, generator=gen))
         c2 = X ** 2  # E[x_t] = 0 is known
         out.append(within_se(f"t={t}: sample Var(x_t) from ±1 data", float(c2.mean()), 1.0,
                              float(c2.std()) / math.sqrt(n), n))
@@ -180,37 +244,40 @@ def ddpm_unit_variance_preserved(subject, case, n: int = 20000, T: int = 1000, b
 
 
 @check(requires=_SCHEDULE + ("q_step", "q_sample"), marks=("statistical",))
-def ddpm_x_T_is_standard_normal(subject, case, n: int = 5000, T: int = 1000, beta_1: float = 1e-4,
-                                beta_T: float = 0.02, alpha: float = 1e-3) -> Outcome:
+def ddpm_x_T_is_standard_normal(subject, case, n: int = 5000, alpha: float = 1e-3) -> Outcome:
     """Starting from strongly non-Gaussian data (x_0 = ±2), x_T is indistinguishable from
-    N(0, 1) (ᾱ_T ≈ 4e-5): one-sample KS test against N(0, 1) and D'Agostino-Pearson normality
-    test, each at level alpha, for x_T from q_sample and from running the chain of q_step."""
+    N(0, 1) (ᾱ_T ≈ 4e-5 for the paper's schedule): one-sample KS test against N(0, 1) and
+    D'Agostino-Pearson normality test, each at level alpha, for x_T from q_sample and from
+    running the chain of q_step."""
     from scipy import stats
 
+    T, beta_1, beta_T = _schedule_params(subject)
     betas, ab = _schedule(subject, case, T, beta_1, beta_T)
     q_step, q_sample = subject.fn("q_step"), subject.fn("q_sample")
     x0 = 4.0 * case.bernoulli(0.5, n) - 2.0
     gen = _noise_gen(case)
-    x_direct = _f64(q_sample(x0, T, ab, generator=gen)).numpy()
+    x_direct = f64(q_sample(x0, T, ab, generator=gen)).numpy()
     x = x0
     for t in range(1, T + 1):
         x = q_step(x, t, betas, generator=gen)
-    x_chain = _f64(x).numpy()
+    x_chain = f64(x).numpy()
     out = []
     for label, xs in (("q_sample", x_direct), ("chain", x_chain)):
         ks = stats.kstest(xs, "norm")
         nt = stats.normaltest(xs)
-        out += [p_value(f"x_T ({label}) vs N(0, 1)", ks.statistic, ks.pvalue, alpha, n, "Kolmogorov-Smirnov"),
-                p_value(f"x_T ({label}) normality", nt.statistic, nt.pvalue, alpha, n, "D'Agostino-Pearson")]
+        where = f"T = {T}, ᾱ_T = {float(ab[T]):.3g}"
+        out += [p_value(f"x_T ({label}) vs N(0, 1)", ks.statistic, ks.pvalue, alpha, n, "Kolmogorov-Smirnov", where),
+                p_value(f"x_T ({label}) normality", nt.statistic, nt.pvalue, alpha, n, "D'Agostino-Pearson", where)]
     return all_of(out)
 
 
 @check(requires=_SCHEDULE + ("q_sample",))
-def ddpm_q_sample_per_sample_t(subject, case, batch: int = 12, T: int = 1000, beta_1: float = 1e-4,
-                               beta_T: float = 0.02) -> Outcome:
+def ddpm_q_sample_per_sample_t(subject, case, batch: int = 12) -> Outcome:
     """q_sample(x_0, t, eps) = √ᾱ_t x_0 + √(1 − ᾱ_t) ε with ᾱ from NumPy, for multi-axis data
-    (B, 3, 4) and one step t_b per sample (t = 0 returns x_0); with eps=None the noise comes only
-    from the generator (same seed, same x_t; never x_t = mean)."""
+    (B, 3, 4) and one step t_b per sample (t = 0 returns x_0), and for a scalar t = T/2; with
+    eps=None the noise comes only from the generator (same seed, same x_t; never x_t = mean)."""
+    T, beta_1, beta_T = _schedule_params(subject)
+    mid = T // 2
     _, ab = _schedule(subject, case, T, beta_1, beta_T)
     _, ref_ab = _np_schedule(T, beta_1, beta_T)
     q_sample = subject.fn("q_sample")
@@ -218,19 +285,19 @@ def ddpm_q_sample_per_sample_t(subject, case, batch: int = 12, T: int = 1000, be
     t = case.randint(0, T + 1, (batch,))
     t[0] = 0
     tn = t.cpu().numpy()
-    ref = np.sqrt(ref_ab[tn])[:, None, None] * _f64(x0).numpy() + np.sqrt(1 - ref_ab[tn])[:, None, None] * _f64(eps).numpy()
+    ref = np.sqrt(ref_ab[tn])[:, None, None] * f64(x0).numpy() + np.sqrt(1 - ref_ab[tn])[:, None, None] * f64(eps).numpy()
     xt = q_sample(x0, t, ab, eps=eps)
-    scalar = q_sample(x0, 500, ab, eps=eps)
-    ref_scalar = math.sqrt(ref_ab[500]) * _f64(x0) + math.sqrt(1 - ref_ab[500]) * _f64(eps)
-    d1 = q_sample(x0, 500, ab, generator=_noise_gen(case, 2))
-    d2 = q_sample(x0, 500, ab, generator=_noise_gen(case, 2))
+    scalar = q_sample(x0, mid, ab, eps=eps)
+    ref_scalar = math.sqrt(ref_ab[mid]) * f64(x0) + math.sqrt(1 - ref_ab[mid]) * f64(eps)
+    d1 = q_sample(x0, mid, ab, generator=_noise_gen(case, 2))
+    d2 = q_sample(x0, mid, ab, generator=_noise_gen(case, 2))
     return all_of(
         exact("output shape", tuple(xt.shape), (batch, 3, 4)),
         case.close("per-sample t: x_t vs √ᾱ_t x_0 + √(1 − ᾱ_t) ε (NumPy)", xt, ref),
-        case.close("scalar t = 500", scalar, ref_scalar),
+        case.close(f"scalar t = {mid}", scalar, ref_scalar),
         exact("same generator seed, same draw", d1, d2),
         bound("min |x_t − √ᾱ_t x_0| with eps=None (noise was drawn)",
-              float((_f64(d1) - math.sqrt(ref_ab[500]) * _f64(x0)).abs().max()), 0.0, op=">"),
+              float((f64(d1) - math.sqrt(ref_ab[mid]) * f64(x0)).abs().max()), 0.0, op=">"),
     )
 
 
@@ -238,18 +305,18 @@ def ddpm_q_sample_per_sample_t(subject, case, batch: int = 12, T: int = 1000, be
 # posterior, ancestral step, loss
 # ---------------------------------------------------------------------------------------------
 @check(requires=_SCHEDULE + ("q_posterior_mean_var",))
-def ddpm_posterior_gaussian_conditioning(subject, case, n: int = 64, T: int = 1000, beta_1: float = 1e-4,
-                                         beta_T: float = 0.02) -> Outcome:
+def ddpm_posterior_gaussian_conditioning(subject, case, n: int = 64) -> Outcome:
     """The posterior q(x_{t−1} | x_t, x_0) = N(μ̃_t, β̃_t) equals Gaussian conditioning of the
     joint of (x_{t−1}, x_t) given x_0 (Schur complement, NumPy), for one t per sample covering
     t = 1 (β̃_1 = 0, μ̃_1 = x_0), t = 2, t = T and random steps."""
+    T, beta_1, beta_T = _schedule_params(subject)
     betas, _ = _schedule(subject, case, T, beta_1, beta_T)
     ref_b, ref_ab = _np_schedule(T, beta_1, beta_T)
     x0, x_t = case.randn(n), case.randn(n)
     t = case.randint(1, T + 1, (n,))
     t[:3] = torch.tensor([1, 2, T], device=t.device)
     mean, var = subject.fn("q_posterior_mean_var")(x0, x_t, t, betas)
-    ref_mean, ref_var = _np_posterior(_f64(x0).numpy(), _f64(x_t).numpy(), t.cpu().numpy(), ref_b, ref_ab)
+    ref_mean, ref_var = _np_posterior(f64(x0).numpy(), f64(x_t).numpy(), t.cpu().numpy(), ref_b, ref_ab)
     return all_of(
         case.close("posterior mean μ̃_t vs Gaussian conditioning", mean, ref_mean),
         case.close("posterior variance β̃_t vs Gaussian conditioning", var, ref_var),
@@ -266,18 +333,29 @@ def _true_eps_model(x0: torch.Tensor, ref_ab: np.ndarray):
     return model
 
 
+def _bayes_eps_model(ref_ab: np.ndarray, s: float):
+    """E[ε | x_t] = √(1 − ᾱ_t) x_t / (ᾱ_t s² + 1 − ᾱ_t) for data x_0 ~ N(0, s² I), (B, dim) data
+    (ᾱ from NumPy): the Bayes-optimal noise predictor."""
+
+    def model(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        ab = torch.as_tensor(ref_ab, dtype=x_t.dtype, device=x_t.device)[t.to(x_t.device)][:, None]
+        return (1.0 - ab).sqrt() * x_t / (ab * s * s + 1.0 - ab)
+
+    return model
+
+
 @check(requires=_SCHEDULE + ("eps_loss",))
-def ddpm_eps_loss_values(subject, case, batch: int = 32, dim: int = 3, T: int = 1000, beta_1: float = 1e-4,
-                         beta_T: float = 0.02) -> Outcome:
+def ddpm_eps_loss_values(subject, case, batch: int = 32, dim: int = 3) -> Outcome:
     """L_simple = ‖ε − ε_θ(x_t, t)‖² (summed over coordinates, averaged over the batch) is 0 for
     the true-noise predictor, equals ‖ε‖² for ε_θ = 0 and ‖ε − x_t‖² for ε_θ(x_t) = x_t with
-    x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε computed independently."""
+    x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε computed independently (test data of dimension ``dim``)."""
+    T, beta_1, beta_T = _schedule_params(subject)
     _, ab = _schedule(subject, case, T, beta_1, beta_T)
     _, ref_ab = _np_schedule(T, beta_1, beta_T)
     loss = subject.fn("eps_loss")
     x0, eps = case.randn(batch, dim), case.randn(batch, dim)
     t = case.randint(1, T + 1, (batch,))
-    E, X0, tn = _f64(eps), _f64(x0), t.cpu().numpy()
+    E, X0, tn = f64(eps), f64(x0), t.cpu().numpy()
     xt_ref = torch.from_numpy(np.sqrt(ref_ab[tn]))[:, None] * X0 + torch.from_numpy(np.sqrt(1 - ref_ab[tn]))[:, None] * E
     return all_of(
         case.close("loss of the true-noise predictor", loss(_true_eps_model(x0, ref_ab), x0, t, ab, eps=eps), 0.0),
@@ -291,48 +369,44 @@ def ddpm_eps_loss_values(subject, case, batch: int = 32, dim: int = 3, T: int = 
 
 
 @check(requires=_SCHEDULE + ("eps_loss",), marks=("statistical",))
-def ddpm_eps_loss_gaussian_bayes(subject, case, n: int = 20000, dim: int = 2, s: float = 0.7, T: int = 1000,
-                                 beta_1: float = 1e-4, beta_T: float = 0.02) -> Outcome:
+def ddpm_eps_loss_gaussian_bayes(subject, case, n: int = 20000, dim: int = 2, s: float = 0.7) -> Outcome:
     """For Gaussian data x_0 ~ N(0, s² I) the Bayes-optimal predictor E[ε | x_t] =
     √(1 − ᾱ_t) x_t / (ᾱ_t s² + 1 − ᾱ_t) has expected loss dim · ᾱ_t s² / (ᾱ_t s² + 1 − ᾱ_t); the
     Monte Carlo mean of eps_loss (fresh ε from the generator, t uniform on 1..T) equals the
-    average of that closed form within 5 standard errors."""
+    average of that closed form within 5 standard errors (test data of dimension ``dim``)."""
+    T, beta_1, beta_T = _schedule_params(subject)
     _, ab = _schedule(subject, case, T, beta_1, beta_T)
     _, ref_ab = _np_schedule(T, beta_1, beta_T)
     x0 = s * case.randn(n, dim)
     t = case.randint(1, T + 1, (n,))
     a = ref_ab[t.cpu().numpy()]
 
-    def bayes(x_t: torch.Tensor, tt: torch.Tensor) -> torch.Tensor:
-        ab_t = torch.as_tensor(ref_ab, dtype=x_t.dtype, device=x_t.device)[tt.to(x_t.device)][:, None]
-        return (1.0 - ab_t).sqrt() * x_t / (ab_t * s * s + 1.0 - ab_t)
-
-    per = _f64(subject.fn("eps_loss")(bayes, x0, t, ab, generator=_noise_gen(case), reduction="none"))
+    per = f64(subject.fn("eps_loss")(_bayes_eps_model(ref_ab, s), x0, t, ab, generator=_noise_gen(case), reduction="none"))
     expected = float(np.mean(dim * a * s * s / (a * s * s + 1.0 - a)))
     return within_se("mean eps_loss of the Bayes predictor vs closed-form minimum", float(per.mean()), expected,
                      float(per.std()) / math.sqrt(n), n)
 
 
 @check(requires=_SCHEDULE + ("p_sample_step",))
-def ddpm_ancestral_step_true_eps(subject, case, n: int = 32, T: int = 1000, beta_1: float = 1e-4,
-                                 beta_T: float = 0.02) -> Outcome:
+def ddpm_ancestral_step_true_eps(subject, case, n: int = 32) -> Outcome:
     """With the true-noise predictor ε*(x_t) = (x_t − √ᾱ_t x_0)/√(1 − ᾱ_t), one ancestral step
     p(x_{t−1} | x_t) with noise z gives x_{t−1} = μ̃_t + σ_t z where μ̃_t and σ_t² = β̃_t are the
-    posterior mean and variance by Gaussian conditioning; at t = 1 it returns x_0 exactly (no
-    noise)."""
+    posterior mean and variance by Gaussian conditioning, at t ∈ {1, 2, max(3, T/20), T}; at t = 1
+    it returns x_0 exactly (no noise)."""
+    T, beta_1, beta_T = _schedule_params(subject)
     betas, ab = _schedule(subject, case, T, beta_1, beta_T)
     ref_b, ref_ab = _np_schedule(T, beta_1, beta_T)
     step = subject.fn("p_sample_step")
     x0, z = case.randn(n, 2), case.randn(n, 2)
     model = _true_eps_model(x0, ref_ab)
     out = []
-    for t in (1, 2, 50, T):
+    for t in (1, 2, max(3, T // 20), T):
         x_t = math.sqrt(ref_ab[t]) * x0 + math.sqrt(1 - ref_ab[t]) * case.randn(n, 2)
-        mean, var = _np_posterior(_f64(x0).numpy(), _f64(x_t).numpy(), np.array(t), ref_b, ref_ab)
+        mean, var = _np_posterior(f64(x0).numpy(), f64(x_t).numpy(), np.array(t), ref_b, ref_ab)
         got_mean = step(model, x_t, t, betas, noise=torch.zeros_like(x_t))
         got = step(model, x_t, t, betas, noise=z)
         out += [case.close(f"t={t}: step with z = 0 vs posterior mean μ̃_t", got_mean, mean),
-                case.close(f"t={t}: step with z vs μ̃_t + β̃_t^½ z", got, mean + np.sqrt(var) * _f64(z).numpy())]
+                case.close(f"t={t}: step with z vs μ̃_t + β̃_t^½ z", got, mean + np.sqrt(var) * f64(z).numpy())]
     return all_of(out)
 
 
@@ -340,13 +414,13 @@ def ddpm_ancestral_step_true_eps(subject, case, n: int = 32, T: int = 1000, beta
 # the ε-network
 # ---------------------------------------------------------------------------------------------
 @check()
-def ddpm_denoiser_time_conditioned(subject, case, batch: int = 16, dim: int = 2, T: int = 1000) -> Outcome:
+def ddpm_denoiser_time_conditioned(subject, case, batch: int = 16) -> Outcome:
     """The ε-network maps (x_t of shape (B, dim), integer t of shape (B,)) to (B, dim), treats
     samples independently (row b of a batch equals the network on sample b alone) and depends
     on t (same x_t, different t, different output)."""
     model = subject.build(case)
-    x = case.randn(batch, dim)
-    t = case.randint(1, T + 1, (batch,))
+    dim, T = subject.size("dim"), subject.size("T")
+    x, t = CONTRACT.example_inputs(subject, case, batch)
     with torch.no_grad():
         y = model(x, t)
         rows = torch.cat([model(x[b:b + 1], t[b:b + 1]) for b in range(batch)])
@@ -354,18 +428,20 @@ def ddpm_denoiser_time_conditioned(subject, case, batch: int = 16, dim: int = 2,
     return all_of(
         exact("output shape", tuple(y.shape), (batch, dim)),
         case.close("batched output vs one sample at a time", y, rows),
-        bound("min over samples of |ε_θ(x, t) − ε_θ(x, t')|", float(_f64(y - y_other).abs().sum(1).min()), 0.0, op=">"),
+        bound("min over samples of |ε_θ(x, t) − ε_θ(x, t')|", float(f64(y - y_other).abs().sum(1).min()), 0.0, op=">"),
     )
 
 
 @check(requires=_SCHEDULE + ("eps_loss",), marks=("slow", "training", "statistical"))
 def ddpm_training_closes_bayes_gap(subject, case, steps: int = 200, batch: int = 256, lr: float = 3e-3, s: float = 0.7,
-                                   dim: int = 2, n: int = 20000, fraction: float = 0.5, T: int = 1000,
-                                   beta_1: float = 1e-4, beta_T: float = 0.02) -> Outcome:
+                                   n: int = 20000, fraction: float = 0.5) -> Outcome:
     """Trained with eps_loss (Adam, t uniform on 1..T) on Gaussian data x_0 ~ N(0, s² I), the
     ε-network's held-out loss is never below the Bayes minimum (no predictor beats
     E[ε | x_t]; paired difference ≥ −5 s.e.) and closes at least ``fraction`` of the gap
-    between the zero predictor (loss = dim) and that minimum."""
+    between the zero predictor (loss = dim) and that minimum. The data dimension and the schedule
+    are the subject's."""
+    T, beta_1, beta_T = _schedule_params(subject)
+    dim = subject.size("dim")
     _, ab = _schedule(subject, case, T, beta_1, beta_T)
     _, ref_ab = _np_schedule(T, beta_1, beta_T)
     loss_fn = subject.fn("eps_loss")
@@ -380,14 +456,9 @@ def ddpm_training_closes_bayes_gap(subject, case, steps: int = 200, batch: int =
         loss.backward()
         opt.step()
     x0, eps, t = s * case.randn(n, dim), case.randn(n, dim), case.randint(1, T + 1, (n,))
-
-    def bayes(x_t: torch.Tensor, tt: torch.Tensor) -> torch.Tensor:
-        a = torch.as_tensor(ref_ab, dtype=x_t.dtype, device=x_t.device)[tt.to(x_t.device)][:, None]
-        return (1.0 - a).sqrt() * x_t / (a * s * s + 1.0 - a)
-
     with torch.no_grad():
-        trained = _f64(loss_fn(model, x0, t, ab, eps=eps, reduction="none"))
-        best = _f64(loss_fn(bayes, x0, t, ab, eps=eps, reduction="none"))
+        trained = f64(loss_fn(model, x0, t, ab, eps=eps, reduction="none"))
+        best = f64(loss_fn(_bayes_eps_model(ref_ab, s), x0, t, ab, eps=eps, reduction="none"))
     diff = trained - best
     se = float(diff.std()) / math.sqrt(n)
     closed = (dim - float(trained.mean())) / (dim - float(best.mean()))

@@ -1,35 +1,146 @@
-"""Checks for the variational autoencoder (CATALOGUE.md section D, row "VAE"; notes 002).
+"""Checks for the variational autoencoder (notes 002), suite ``vae``.
 
-Protocol: the family module provides ``gaussian_kl(mu, logvar)``, ``reparameterize(mu, logvar,
-eps=None, generator=None)``, ``gaussian_nll(x, x_hat, sigma2)``, ``bernoulli_nll(x, logits)``,
-``elbo(x, x_hat, mu, logvar, sigma2)`` and ``vae_loss(...)``; the model has ``encode(x) -> (mu,
-logvar)``, ``decode(z)`` and ``forward(x, eps=None, generator=None) -> (x_hat, mu, logvar)``.
+Functional cores (``gaussian_kl``, ``reparameterize``, the likelihoods, ``elbo``, ``vae_loss``) are
+shape-generic: their checks draw test data of their own sizes (rows, latent, features are check
+parameters), and the ELBO checks build their own small linear-Gaussian model (d, k) on purpose,
+because its marginal and posterior are exact. Checks of the model take every size from the
+subject's params (:meth:`Subject.size`); see :data:`CONTRACT`.
 
 Oracles: torch.distributions (Normal, MultivariateNormal, Bernoulli, kl_divergence), Monte Carlo
 estimates with their standard errors, autograd (gradients, Hessians, gradcheck), and the
 linear-Gaussian model z ~ N(0, I), x|z ~ N(Wz + b, σ²I), whose marginal x ~ N(b, WWᵀ + σ²I) and
 posterior are exact.
+
+Also home to helpers the autoencoder checks share: :func:`draws_only_from_generator`,
+:func:`moments_within_se`, :func:`z_score`, :func:`digits` and :func:`digits_split`.
 """
 from __future__ import annotations
 
 import math
 from functools import lru_cache
+from typing import Callable
 
 import torch
 
-from harness.outcome import Outcome, all_of, bound, exact, holds, within_se
-from harness.registry import check
+from harness.contract import Contract, Provide, Size, contract
+from harness.outcome import Outcome, all_of, bound, exact, f64, holds, within_se
+from harness.registry import SubjectError, check
 
 F64 = torch.float64
 
 
-def _cpu(t: torch.Tensor) -> torch.Tensor:
-    return t.detach().to("cpu", F64)
+def _inputs(subject, case, batch: int) -> tuple:
+    """x (B, in_features), uniform on [0, 1)."""
+    return (case.rand(batch, subject.size("in_features")),)
 
 
-def _z(mean: float, se: float) -> float:
+CONTRACT = contract(Contract(
+    suites=("vae",),
+    summary="A VAE with a diagonal-Gaussian encoder q(z|x) = N(μ, diag σ²), the reparameterisation "
+            "z = μ + σ ⊙ ε, a Gaussian (mean) or Bernoulli (logits) decoder, and the negative ELBO as its loss.",
+    provides=(
+        Provide("gaussian_kl", "(mu, logvar)", "mu, logvar (..., K) -> (...,)",
+                doc="KL(N(μ, diag σ²) ‖ N(0, I)) = −½ Σ_k (1 + log σ_k² − μ_k² − σ_k²), summed over the last axis"),
+        Provide("reparameterize", "(mu, logvar, eps=None, generator=None)", "mu, logvar (B, K) -> z (B, K)",
+                doc="z = μ + exp(½ log σ²) ⊙ ε; ε injected (eps) or drawn only from generator"),
+        Provide("gaussian_nll", "(x, x_hat, sigma2=1.0)", "x, x_hat (B, D), sigma2 scalar or (D,) -> (B,)",
+                doc="−log N(x; x', σ² I) summed over non-batch axes"),
+        Provide("bernoulli_nll", "(x, logits)", "x, logits (B, D) -> (B,)",
+                doc="−log Bernoulli(x; sigmoid(ℓ)) summed over non-batch axes, stable for large |ℓ|"),
+        Provide("elbo", '(x, x_hat, mu, logvar, sigma2=1.0, likelihood="gaussian")',
+                "x, x_hat (B, D), mu, logvar (B, K) -> (B,)", doc="log p(x|z) − KL(q(z|x) ‖ N(0, I)) per sample"),
+        Provide("vae_loss", '(x, x_hat, mu, logvar, sigma2=1.0, likelihood="gaussian", beta=1.0)',
+                "x, x_hat (B, D), mu, logvar (B, K) -> ()", doc="batch mean of (NLL + β KL)"),
+        Provide("model", "(config=None, **kwargs)", "x (B, in_features) -> (x' (B, in_features), μ (B, latent), log σ² (B, latent))",
+                kind="model", doc="VAE(in_features=, hidden=, latent=, likelihood=, sigma2=): an nn.Module"),
+        Provide("encode", "(x)", "x (B, in_features) -> (μ (B, latent), log σ² (B, latent))", kind="method"),
+        Provide("decode", "(z)", "z (B, latent) -> x' (B, in_features)", kind="method",
+                doc="the Gaussian mean, or the Bernoulli logits"),
+        Provide("forward", "(x, eps=None, generator=None)",
+                "x (B, in_features), eps (B, latent) -> (x', μ, log σ²)", kind="method",
+                doc="decode(reparameterize(encode(x), eps, generator)) with (μ, log σ²) = encode(x)"),
+        Provide("loss", "(x, eps=None, generator=None, beta=1.0)", "x (B, in_features) -> ()", kind="method",
+                doc="vae_loss of forward(x, eps, generator) with the model's sigma2 and likelihood"),
+        Provide("parameters", "()", "-> iterator of tensors", kind="method",
+                doc="torch.nn.Module.parameters (the training check optimises them)"),
+    ),
+    sizes=(
+        Size("in_features", "data dimension D", alt=12),
+        Size("hidden", "width of the encoder's and decoder's hidden layer", alt=16),
+        Size("latent", "latent dimension K", alt=3),
+        Size("sigma2", "the decoder's observation variance σ_x² (not a shape: the loss and the latent-free "
+                       "baseline of the training check depend on it)", alt=0.5),
+    ),
+    conventions={
+        "log-variance": "the encoder outputs log σ² (logvar), never σ: σ² = exp(logvar)",
+        "sigma2": "the decoder's observation variance σ_x² of the Gaussian likelihood, a constructor param, "
+                  "not the latent σ of the encoder",
+        "likelihood": "'gaussian': decode(z) is the mean of N(x; x', σ_x² I); 'bernoulli': decode(z) are logits",
+        "reduction": "per-sample quantities (KL, NLL, ELBO) sum over non-batch axes and return (B,); "
+                     "vae_loss and model.loss average over the batch",
+        "sign": "elbo is the lower bound (higher is better); vae_loss and loss are its negative batch mean",
+        "randomness": "noise is injected (eps=) or drawn only from the given torch.Generator, never the global RNG",
+    },
+    inputs=_inputs,
+))
+
+
+def z_score(mean: float, se: float) -> float:
     """mean / se, with a zero-variance difference read as its sign (0/0 -> 0)."""
     return mean / se if se > 0 else math.copysign(math.inf, mean) if mean != 0 else 0.0
+
+
+@lru_cache(maxsize=1)
+def _digits() -> torch.Tensor:
+    from sklearn.datasets import load_digits
+
+    return torch.as_tensor(load_digits().data / 16.0, dtype=F64)
+
+
+def digits(subject) -> torch.Tensor:
+    """scikit-learn's bundled 8x8 digits (1,797 x 64), pixels scaled to [0, 1] (loaded once), for a
+    subject built with ``in_features: 64``: the training checks fit this data set, whose size is fixed."""
+    if subject.size("in_features") != 64:
+        raise SubjectError(f"subject {subject.target}: the digits training checks need in_features: 64 "
+                           f"(8x8 images), got {subject.size('in_features')}")
+    return _digits()
+
+
+def digits_split(subject, case, train: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The digits shuffled with the case's generator: the first ``train`` rows and the rest, on the
+    case's device and dtype."""
+    X = digits(subject)
+    perm = torch.randperm(len(X), generator=case.generator)
+    return case.tensor(X[perm[:train]]), case.tensor(X[perm[train:]])
+
+
+def moments_within_se(x: torch.Tensor, mean: float, var: float, mean_what: str, var_what: str,
+                      detail: str = "") -> list[Outcome]:
+    """The sample mean of ``x`` (n values) within 5 s.e. (s/√n) of ``mean``, and its sample variance
+    within 5 s.e. of ``var``, where the s.e. of the sample variance is √((m₄ − s⁴)/n) from the sample
+    fourth central moment m₄."""
+    n = x.numel()
+    m, s2 = float(x.mean()), float(x.var())
+    m4 = float(((x - m) ** 4).mean())
+    return [within_se(mean_what, m, mean, math.sqrt(s2 / n), n),
+            within_se(var_what, s2, var, math.sqrt(max(m4 - s2 * s2, 0.0) / n), n, detail=detail)]
+
+
+def draws_only_from_generator(case, draw: Callable[[torch.Generator], torch.Tensor], noun: str, call: str) -> Outcome:
+    """Randomness enters ``draw(generator)`` only through the generator: two generators with the same
+    seed give identical ``noun``s, a different seed a different one, and torch's global RNG state
+    (CPU, and CUDA on a CUDA case) is left untouched by ``call``."""
+    cpu_state = torch.get_rng_state()
+    cuda_state = torch.cuda.get_rng_state() if case.device == "cuda" else None
+    a, b = draw(case.gen()), draw(case.gen())
+    c = draw(torch.Generator(case.device).manual_seed(case.seed + 1))
+    untouched = torch.equal(cpu_state, torch.get_rng_state()) and (
+        cuda_state is None or torch.equal(cuda_state, torch.cuda.get_rng_state()))
+    return all_of(
+        exact(f"{noun}s from two equally seeded generators", f64(a), f64(b)),
+        holds(f"a different seed gives a different {noun}", not torch.equal(f64(a), f64(c))),
+        holds(f"global RNG state unchanged by {call}", untouched),
+    )
 
 
 def _mu_logvar(case, rows: int, latent: int, scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -47,7 +158,7 @@ def vae_gaussian_kl_matches_torch(subject, case, rows: int = 64, latent: int = 8
 
     mu, logvar = _mu_logvar(case, rows, latent, scale)
     got = subject.fn("gaussian_kl")(mu, logvar)
-    m, lv = _cpu(mu), _cpu(logvar)
+    m, lv = f64(mu), f64(logvar)
     want = kl_divergence(Normal(m, torch.exp(0.5 * lv)), Normal(torch.zeros_like(m), torch.ones_like(m))).sum(-1)
     return all_of(
         exact("shape of gaussian_kl(mu, logvar) for (B, K) inputs", tuple(got.shape), (rows,)),
@@ -67,10 +178,10 @@ def vae_gaussian_kl_monte_carlo(subject, case, samples: int = 200_000, latent: i
     from torch.distributions import Normal
 
     mu, logvar = _mu_logvar(case, points, latent, 1.0)
-    kl = _cpu(subject.fn("gaussian_kl")(mu, logvar))
+    kl = f64(subject.fn("gaussian_kl")(mu, logvar))
     outs = []
     for i in range(points):
-        m, s = _cpu(mu[i]), torch.exp(0.5 * _cpu(logvar[i]))
+        m, s = f64(mu[i]), torch.exp(0.5 * f64(logvar[i]))
         eps = torch.randn(samples, latent, generator=case.generator, dtype=F64)
         z = m + s * eps
         q, p = Normal(m, s), Normal(torch.zeros_like(m), torch.ones_like(m))
@@ -92,11 +203,11 @@ def vae_gaussian_kl_nonnegative(subject, case, half: int = 20, step: float = 0.2
     grid = len(g)
     mu, lv = torch.meshgrid(g, g, indexing="ij")
     mu_t, lv_t = case.tensor(mu.reshape(-1, 1)), case.tensor(lv.reshape(-1, 1))
-    vals = _cpu(kl(mu_t, lv_t))
+    vals = f64(kl(mu_t, lv_t))
     origin = (mu.reshape(-1) == 0) & (lv.reshape(-1) == 0)
-    zero_k = _cpu(kl(case.tensor(torch.zeros(3, 8)), case.tensor(torch.zeros(3, 8))))
+    zero_k = f64(kl(case.tensor(torch.zeros(3, 8)), case.tensor(torch.zeros(3, 8))))
     m, l = _mu_logvar(case, 16, 8, 1.0)
-    rnd = _cpu(kl(m, l))
+    rnd = f64(kl(m, l))
     others = vals[~origin]
     worst = int(torch.argmin(others))
     return all_of(
@@ -138,17 +249,13 @@ def vae_reparameterization_moments(subject, case, samples: int = 200_000, latent
     for a Gaussian). 2K comparisons, each with two-sided false-alarm rate 5.7e-7."""
     mu, logvar = _mu_logvar(case, 1, latent, 1.0)
     mu_b, lv_b = mu.expand(samples, latent), logvar.expand(samples, latent)
-    z = _cpu(subject.fn("reparameterize")(mu_b, lv_b, generator=case.gen()))
-    m, var = _cpu(mu[0]), torch.exp(_cpu(logvar[0]))
+    z = f64(subject.fn("reparameterize")(mu_b, lv_b, generator=case.gen()))
+    m, var = f64(mu[0]), torch.exp(f64(logvar[0]))
     outs = []
     for k in range(latent):
-        zk = z[:, k]
-        mean, s2 = float(zk.mean()), float(zk.var())
-        m4 = float(((zk - mean) ** 4).mean())
-        outs.append(within_se(f"sample mean of z[{k}] vs μ[{k}]", mean, float(m[k]), math.sqrt(s2 / samples), samples))
-        outs.append(within_se(f"sample variance of z[{k}] vs σ²[{k}]", s2, float(var[k]),
-                              math.sqrt(max(m4 - s2 * s2, 0.0) / samples), samples,
-                              detail=f"Gaussian s.e. would be {float(var[k]) * math.sqrt(2 / (samples - 1)):.3g}"))
+        outs += moments_within_se(z[:, k], float(m[k]), float(var[k]), f"sample mean of z[{k}] vs μ[{k}]",
+                                  f"sample variance of z[{k}] vs σ²[{k}]",
+                                  detail=f"Gaussian s.e. would be {float(var[k]) * math.sqrt(2 / (samples - 1)):.3g}")
     return all_of(outs)
 
 
@@ -161,11 +268,11 @@ def vae_reparameterize_injected_noise(subject, case, rows: int = 16, latent: int
     mu_r, lv_r = mu.clone().requires_grad_(True), logvar.clone().requires_grad_(True)
     z = subject.fn("reparameterize")(mu_r, lv_r, eps=eps)
     g_mu, g_lv = torch.autograd.grad(z.sum(), (mu_r, lv_r))
-    sd = torch.sqrt(torch.exp(_cpu(logvar)))
+    sd = torch.sqrt(torch.exp(f64(logvar)))
     return all_of(
-        case.close("z with injected ε vs μ + √(e^{log σ²}) ε", z, _cpu(mu) + sd * _cpu(eps)),
+        case.close("z with injected ε vs μ + √(e^{log σ²}) ε", z, f64(mu) + sd * f64(eps)),
         case.close("∂Σz/∂μ", g_mu, torch.ones(rows, latent, dtype=F64)),
-        case.close("∂Σz/∂log σ²", g_lv, 0.5 * sd * _cpu(eps)),
+        case.close("∂Σz/∂log σ²", g_lv, 0.5 * sd * f64(eps)),
     )
 
 
@@ -175,19 +282,8 @@ def vae_reparameterize_uses_generator(subject, case, rows: int = 32, latent: int
     samples, different seeds give different samples, and torch's global RNG state is left untouched."""
     rep = subject.fn("reparameterize")
     mu, logvar = _mu_logvar(case, rows, latent, 1.0)
-    cpu_state = torch.get_rng_state()
-    cuda_state = torch.cuda.get_rng_state() if case.device == "cuda" else None
-    a = rep(mu, logvar, generator=case.gen())
-    b = rep(mu, logvar, generator=case.gen())
-    other = torch.Generator(case.device).manual_seed(case.seed + 1)
-    c = rep(mu, logvar, generator=other)
-    untouched = torch.equal(cpu_state, torch.get_rng_state()) and (
-        cuda_state is None or torch.equal(cuda_state, torch.cuda.get_rng_state()))
-    return all_of(
-        exact("samples from two equally seeded generators", _cpu(a), _cpu(b)),
-        holds("a different seed gives a different sample", not torch.equal(_cpu(a), _cpu(c))),
-        holds("global RNG state unchanged by reparameterize(generator=g)", untouched),
-    )
+    return draws_only_from_generator(case, lambda g: rep(mu, logvar, generator=g), "sample",
+                                     "reparameterize(generator=g)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -205,8 +301,8 @@ def vae_gaussian_nll_matches_torch(subject, case, rows: int = 32, features: int 
     per_dim = case.rand(features) * 2.0 + 0.05
     outs = []
     for label, s2 in (("σ² = 1", 1.0), ("σ² = 0.1", 0.1), ("per-dimension σ²", per_dim)):
-        s2_cpu = _cpu(torch.as_tensor(s2, dtype=F64))
-        want = -Normal(_cpu(x_hat), torch.sqrt(s2_cpu)).log_prob(_cpu(x)).sum(-1)
+        s2_cpu = f64(torch.as_tensor(s2, dtype=F64))
+        want = -Normal(f64(x_hat), torch.sqrt(s2_cpu)).log_prob(f64(x)).sum(-1)
         got = nll(x, x_hat, s2)
         outs.append(case.close(f"gaussian_nll vs −Normal.log_prob summed ({label})", got, want))
     return all_of(outs)
@@ -222,7 +318,7 @@ def vae_bernoulli_nll_matches_torch(subject, case, rows: int = 32, features: int
     nll = subject.fn("bernoulli_nll")
     x = case.bernoulli(0.3, rows, features)
     logits = case.randn(rows, features) * scale
-    want = -Bernoulli(logits=_cpu(logits)).log_prob(_cpu(x)).sum(-1)
+    want = -Bernoulli(logits=f64(logits)).log_prob(f64(x)).sum(-1)
     return all_of(
         case.close("bernoulli_nll vs −Bernoulli(logits).log_prob summed (binary x)", nll(x, logits), want),
         holds("bernoulli_nll finite at |logits| ≈ 100", bool(torch.isfinite(nll(x, logits * 3.0)).all())),
@@ -238,8 +334,8 @@ def vae_loss_matches_distributions(subject, case, rows: int = 16, features: int 
 
     x, x_hat = case.randn(rows, features), case.randn(rows, features)
     mu, logvar = _mu_logvar(case, rows, latent)
-    m, lv = _cpu(mu), _cpu(logvar)
-    rec = -Normal(_cpu(x_hat), math.sqrt(sigma2)).log_prob(_cpu(x)).sum(-1)
+    m, lv = f64(mu), f64(logvar)
+    rec = -Normal(f64(x_hat), math.sqrt(sigma2)).log_prob(f64(x)).sum(-1)
     kl = kl_divergence(Normal(m, torch.exp(0.5 * lv)), Normal(torch.zeros_like(m), torch.ones_like(m))).sum(-1)
     return all_of(
         case.close("elbo per sample vs log N(x; x', σ²I) − KL", subject.fn("elbo")(x, x_hat, mu, logvar, sigma2), -(rec + kl)),
@@ -278,7 +374,7 @@ def _sigma_point_elbo(subject, case, W, b, x, mu, logvar, sigma2) -> torch.Tenso
     z = subject.fn("reparameterize")(mu_b, lv_b, eps=case.tensor(E))
     x_hat = z @ case.tensor(W).T + case.tensor(b)
     vals = subject.fn("elbo")(case.tensor(x).expand(2 * k, -1), x_hat, mu_b, lv_b, sigma2)
-    return _cpu(vals).mean()
+    return f64(vals).mean()
 
 
 @check("vae_elbo_gap_is_posterior_kl", requires=("elbo", "reparameterize"))
@@ -336,7 +432,7 @@ def vae_elbo_monte_carlo_bound(subject, case, samples: int = 100_000, d: int = 5
         mu_b, lv_b = case.tensor(mu).expand(samples, k), case.tensor(logvar).expand(samples, k)
         z = subject.fn("reparameterize")(mu_b, lv_b, generator=case.gen())
         x_hat = z @ case.tensor(W).T + case.tensor(b)
-        vals = _cpu(subject.fn("elbo")(case.tensor(x).expand(samples, -1), x_hat, mu_b, lv_b, sigma2))
+        vals = f64(subject.fn("elbo")(case.tensor(x).expand(samples, -1), x_hat, mu_b, lv_b, sigma2))
         est, se = float(vals.mean()), float(vals.std() / math.sqrt(samples))
         logp = float(marginal.log_prob(x))
         gap = float(kl_divergence(MultivariateNormal(mu, torch.diag(torch.exp(logvar))), post))
@@ -350,13 +446,14 @@ def vae_elbo_monte_carlo_bound(subject, case, samples: int = 100_000, d: int = 5
 # --------------------------------------------------------------------------------------------
 # the model
 # --------------------------------------------------------------------------------------------
-@check("vae_forward_composes")
+@check("vae_forward_composes", requires=("encode", "decode"))
 def vae_forward_composes(subject, case, rows: int = 8) -> Outcome:
     """forward(x, eps=ε) returns (x', μ, log σ²) of shapes (B, D), (B, K), (B, K) with (μ, log σ²) = encode(x)
     and x' = decode(μ + exp(½ log σ²) ⊙ ε) (the reparameterised sample computed here, not by the subject)."""
     model = subject.build(case)
-    d, k = model.config.in_features, model.config.latent
-    x, eps = case.rand(rows, d), case.randn(rows, k)
+    d, k = subject.size("in_features"), subject.size("latent")
+    (x,) = CONTRACT.example_inputs(subject, case, rows)
+    eps = case.randn(rows, k)
     with torch.no_grad():
         x_hat, mu, logvar = model(x, eps=eps)
         mu2, lv2 = model.encode(x)
@@ -369,15 +466,15 @@ def vae_forward_composes(subject, case, rows: int = 8) -> Outcome:
     )
 
 
-@check("vae_loss_gradcheck")
+@check("vae_loss_gradcheck", requires=("loss",))
 def vae_loss_gradcheck(subject, case, rows: int = 3) -> Outcome:
     """The model's negative ELBO with injected noise is differentiable and its autograd gradient
     w.r.t. the input and ε matches central finite differences (torch.autograd.gradcheck in fast mode:
     random directional derivatives, float64)."""
     model = subject.build(case)
-    d, k = model.config.in_features, model.config.latent
-    x = case.rand(rows, d).requires_grad_(True)
-    eps = case.randn(rows, k).requires_grad_(True)
+    (x,) = CONTRACT.example_inputs(subject, case, rows)
+    x = x.requires_grad_(True)
+    eps = case.randn(rows, subject.size("latent")).requires_grad_(True)
     try:
         with case.fork_rng():  # fast mode draws its random directions from the global RNG
             ok = torch.autograd.gradcheck(lambda a, e: model.loss(a, eps=e), (x, eps), eps=1e-6, atol=1e-7, rtol=1e-5,
@@ -388,15 +485,7 @@ def vae_loss_gradcheck(subject, case, rows: int = 3) -> Outcome:
     return holds("gradcheck of vae.loss(x, eps) w.r.t. x and ε", ok, detail)
 
 
-@lru_cache(maxsize=1)
-def _digits() -> torch.Tensor:
-    """scikit-learn's bundled 8x8 digits (1,797 x 64), pixels scaled to [0, 1]; loaded once."""
-    from sklearn.datasets import load_digits
-
-    return torch.as_tensor(load_digits().data / 16.0, dtype=F64)
-
-
-@check("vae_trains_beyond_latent_free_baseline", marks=("slow", "training"))
+@check("vae_trains_beyond_latent_free_baseline", requires=("elbo", "loss"), marks=("slow", "training"))
 def vae_trains_beyond_latent_free_baseline(subject, case, steps: int = 150, batch: int = 128, lr: float = 1e-2,
                                            train: int = 1200, draws: int = 16) -> Outcome:
     """After a bounded Adam budget on digits (pixels/16), the VAE's held-out negative ELBO is below
@@ -406,11 +495,9 @@ def vae_trains_beyond_latent_free_baseline(subject, case, steps: int = 150, batc
     one-sided; a model no better than the baseline passes with probability < 3e-7)."""
     from torch.distributions import Normal
 
+    Xtr, Xte = digits_split(subject, case, train)
     model = subject.build(case)
-    sigma2 = float(model.config.sigma2)
-    X = _digits()
-    perm = torch.randperm(len(X), generator=case.generator)
-    Xtr, Xte = case.tensor(X[perm[:train]]), case.tensor(X[perm[train:]])
+    sigma2 = float(subject.size("sigma2"))
     g = case.gen()
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     for _ in range(steps):
@@ -420,9 +507,9 @@ def vae_trains_beyond_latent_free_baseline(subject, case, steps: int = 150, batc
         opt.step()
     with torch.no_grad():
         neg = torch.stack([-subject.fn("elbo")(Xte, *model(Xte, generator=g), sigma2) for _ in range(draws)]).mean(0)
-        base = -Normal(_cpu(Xtr).mean(0), math.sqrt(sigma2)).log_prob(_cpu(Xte)).sum(-1)
-    diff = base - _cpu(neg)
+        base = -Normal(f64(Xtr).mean(0), math.sqrt(sigma2)).log_prob(f64(Xte)).sum(-1)
+    diff = base - f64(neg)
     mean, se = float(diff.mean()), float(diff.std() / math.sqrt(len(diff)))
-    return bound("held-out improvement of −ELBO over the latent-free baseline, in s.e.", _z(mean, se), 5.0, op=">",
+    return bound("held-out improvement of −ELBO over the latent-free baseline, in s.e.", z_score(mean, se), 5.0, op=">",
                  detail=f"mean improvement {mean:.4g} nats/sample (s.e. {se:.3g}), baseline {float(base.mean()):.4g}, "
                         f"n={len(diff)}, {steps} Adam steps of batch {batch}, σ²={sigma2}")

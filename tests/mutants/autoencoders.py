@@ -1,0 +1,178 @@
+"""Broken variants of the autoencoder checks (harness.checks.autoencoders): a copied instead of shared
+tied weight, a missing clip, a swapped KL, ..."""
+from __future__ import annotations
+
+from dataclasses import fields
+
+import torch
+from torch import nn
+
+import reference_impls.autoencoders as A
+from harness.testing import broken, patched, replaced, subject_from
+
+# the suite's subject params (suites/autoencoders.yaml)
+PARAMS = {"kind": "dense", "in_features": 64, "hidden": [16], "activation": "sigmoid", "output_activation": "linear",
+          "tied": False, "in_channels": 1, "channels": [8, 16], "kernel_size": 3}
+AE = subject_from("reference_impls.autoencoders:build_autoencoder", PARAMS)
+
+
+def ae(**params):
+    return AE.with_params(**params)
+
+
+def factory(dense=A.Autoencoder, conv=A.ConvAutoencoder):
+    """build_autoencoder with broken model classes in place of the reference ones."""
+
+    def build(kind: str = "dense", **p):
+        config = A.AutoencoderConfig if kind == "dense" else A.ConvAutoencoderConfig
+        own = {f.name for f in fields(config)}
+        return (dense if kind == "dense" else conv)(config(**{k: v for k, v in p.items() if k in own}))
+
+    build.__qualname__ = f"build_autoencoder({dense.__name__}, {conv.__name__})"
+    return build
+
+
+# --- broken models -----------------------------------------------------------------------------
+class NoCodeActivationAE(A.Autoencoder):
+    """Forgets the activation after the last encoder layer."""
+
+    def encode(self, x):
+        h = x
+        for l, (W, b) in enumerate(zip(self.W_enc, self.b_enc)):
+            h = torch.nn.functional.linear(h, W, b)
+            h = A.ACTIVATIONS[self.config.activation](h) if l < self.num_layers - 1 else h
+        return h
+
+
+class EncoderOnlyAE(A.Autoencoder):
+    def forward(self, x):
+        return self.encode(x)
+
+
+class CopiedTiedAE(A.Autoencoder):
+    """'Tied' by copying: the decoder weight is a fresh tensor equal to Wᵀ."""
+
+    def decoder_weight(self, j):
+        w = super().decoder_weight(j)
+        return w.clone() if self.config.tied else w
+
+
+class DetachedTiedAE(A.Autoencoder):
+    """Tied weight used in the decoder without its gradient."""
+
+    def decoder_weight(self, j):
+        w = super().decoder_weight(j)
+        return w.detach() if self.config.tied else w
+
+
+class ExtraDecoderWeightsAE(A.Autoencoder):
+    """Keeps a separate decoder weight even when tied (twice the weight count)."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        if config.tied:
+            self.W_dec = nn.ParameterList([nn.Parameter(W.detach().t().clone()) for W in reversed(list(self.W_enc))])
+
+
+class NoOutputSizeConvAE(A.ConvAutoencoder):
+    def forward(self, x):
+        h, _ = self.encode(x)
+        return self.decode(h, None)
+
+
+class IdentityAE(A.Autoencoder):
+    def forward(self, x):
+        return x + 0.0 * self.b_dec[-1].sum()
+
+
+# --- broken cores ------------------------------------------------------------------------------
+def rec_mean_not_sum(x, x_hat):
+    return (x - x_hat).pow(2).reshape(x.shape[0], -1).mean(-1)
+
+
+def rec_absolute(x, x_hat):
+    return (x - x_hat).abs().reshape(x.shape[0], -1).sum(-1)
+
+
+def l1_without_abs(h, lam):
+    return lam * h.reshape(h.shape[0], -1).sum(-1)
+
+
+def l1_ignores_lambda(h, lam):
+    return 0.0 * h.abs().sum(-1)
+
+
+def kl_sparsity_swapped(h, rho):
+    """KL(ρ̂ ‖ ρ) instead of KL(ρ ‖ ρ̂)."""
+    rho_hat = h.mean(0)
+    return A.bernoulli_kl(rho_hat, torch.full_like(rho_hat, rho)).sum()
+
+
+def kl_sparsity_feature_mean(h, rho):
+    return A.bernoulli_kl(rho, h.mean(1)).sum()
+
+
+def contractive_no_square(h, W):
+    return (h * (1.0 - h)) @ W.pow(2).sum(1)
+
+
+def corrupt_no_clip(x, noise_factor, generator=None, noise=None, clip=True):
+    return A.corrupt(x, noise_factor, generator=generator, noise=noise, clip=False)
+
+
+def corrupt_uniform(x, noise_factor, generator=None, noise=None, clip=True):
+    if noise is None:
+        noise = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) - 0.5
+    return A.corrupt(x, noise_factor, noise=noise, clip=clip)
+
+
+def corrupt_global_rng(x, noise_factor, generator=None, noise=None, clip=True):
+    return A.corrupt(x, noise_factor, noise=torch.randn_like(x) if noise is None else noise, clip=clip)
+
+
+def corrupt_nothing(x, noise_factor, generator=None, noise=None, clip=True):
+    return x.clone()
+
+
+_DAE = {"hidden": [64], "activation": "relu", "output_activation": "sigmoid"}
+
+MUTANTS = {
+    "ae_forward_matches_torch_layers": [
+        broken("no activation on the code", replaced(AE, factory(NoCodeActivationAE))),
+        broken("no activation on the code (deep)", replaced(ae(hidden=[32, 16]), factory(NoCodeActivationAE))),
+    ],
+    "ae_code_and_output_shapes": [broken("forward returns the code", replaced(AE, factory(EncoderOnlyAE)))],
+    "ae_parameter_count": [
+        broken("tied with its own decoder weights", replaced(ae(tied=True), factory(ExtraDecoderWeightsAE)))],
+    "ae_tied_weights_shared": [
+        broken("tied by copying", replaced(AE, factory(CopiedTiedAE))),
+        broken("tied with its own decoder weights", replaced(AE, factory(ExtraDecoderWeightsAE))),
+    ],
+    "ae_tied_gradient_sums_both_uses": [broken("tied use detached", replaced(AE, factory(DetachedTiedAE)))],
+    "ae_conv_output_shape": [
+        broken("decoder without output_size", replaced(ae(kind="conv"), factory(conv=NoOutputSizeConvAE)))],
+    "ae_reconstruction_error_matches_torch": [
+        broken("mean, not sum", patched(AE, reconstruction_error=rec_mean_not_sum))],
+    "ae_l1_activity_penalty": [broken("no abs", patched(AE, l1_activity_penalty=l1_without_abs))],
+    "ae_kl_sparsity_penalty_closed_form": [
+        broken("KL(ρ̂ ‖ ρ)", patched(AE, kl_sparsity_penalty=kl_sparsity_swapped))],
+    "ae_kl_sparsity_zero_at_target": [
+        broken("mean over features", patched(AE, kl_sparsity_penalty=kl_sparsity_feature_mean))],
+    "ae_contractive_penalty_matches_jacobian": [
+        broken("no square", patched(ae(hidden=[16], activation="sigmoid"), contractive_penalty=contractive_no_square))],
+    "ae_corrupt_formula": [broken("no clip", patched(AE, corrupt=corrupt_no_clip))],
+    "ae_corrupt_noise_moments": [broken("uniform noise", patched(AE, corrupt=corrupt_uniform))],
+    "ae_corrupt_uses_generator": [broken("global RNG", patched(AE, corrupt=corrupt_global_rng))],
+    # trained properties: the smallest budgets at which the reference passes (the old per-variant tests' max_iter=100
+    # and steps=5/30 were too small for it); the broken variants fail by a wide margin
+    "ae_linear_spans_pca_subspace": [
+        broken("trained on absolute error",
+               patched(ae(hidden=[4], activation="linear"), reconstruction_error=rec_absolute), max_iter=200)],
+    "ae_sparsity_rises_with_lambda": [
+        broken("penalty ignores λ",
+               patched(ae(hidden=[32], activation="relu"), l1_activity_penalty=l1_ignores_lambda), steps=30)],
+    "ae_denoising_beats_identity": [
+        broken("identity model", replaced(ae(**_DAE), factory(IdentityAE)), steps=120),
+        broken("no noise", patched(ae(**_DAE), corrupt=corrupt_nothing), steps=120),
+    ],
+}
