@@ -1,14 +1,10 @@
-"""Checks for memory-augmented networks: the Neural Turing Machine (CATALOGUE.md section C,
-"Neural Turing Machine"; course notes 000; Graves, Wayne, Danihelka 2014).
+"""Checks for the Neural Turing Machine (suite ``ntm``; course notes 000; Graves, Wayne, Danihelka
+2014): the addressing chain content -> interpolate -> shift -> sharpen, reading and writing, and
+the model with its explicit state.
 
-Protocol. Functional cores of the family module, shapes batch first (memory (B, N, W),
-weightings (B, N)): ``content_addressing(M, k, beta)``, ``interpolate(w_c, w_prev, g)``,
-``circular_shift(w, s)`` with s over the offsets −K..K in ascending order and a shift by +d
-moving weight from row i to row (i + d) mod N (as ``torch.roll(w, d)``), ``sharpen(w, gamma)``,
-``address(M, k, beta, g, s, gamma, w_prev)``, ``read(M, w)``, ``write(M, w, erase, add)``.
-The model: ``model(x, state=None) -> (logits, state)`` on x (B, T, input_size),
-``model.step(x_t, state) -> (logits_t, state)``, ``model.initial_state(batch, device=, dtype=)``,
-and a state with ``read_weights`` (B, R, N), ``write_weights`` (B, N) and ``memory`` (B, N, W).
+The functional cores take any memory size: their checks draw memories, weightings and shift
+distributions of their own sizes (the ``rows``, ``width``, ``shift_range`` check parameters
+size that test data); the model checks use the subject's sizes from the suite's params.
 
 Oracles: torch.nn.functional.cosine_similarity + torch.softmax, torch.roll, explicit loops over
 rows, exact algebra (one-hot weightings), torch.autograd.gradcheck, and a learned copy task.
@@ -17,19 +13,75 @@ from __future__ import annotations
 
 import torch
 
-from harness.outcome import Outcome, all_of, bound, exact, holds
+from harness.contract import Contract, Provide, Size, contract
+from harness.outcome import Outcome, all_of, bound, exact, f64, holds
 from harness.registry import check
 
 _CORES = ("content_addressing", "interpolate", "circular_shift", "sharpen", "address", "read", "write")
 
 
-def _f64(t: torch.Tensor) -> torch.Tensor:
-    return t.detach().to("cpu", torch.float64)
+def inputs(subject, case, batch: int, steps: int = 6) -> tuple:
+    """Example inputs of the model: random bit sequences x (B, T, input_size), Bernoulli(1/2)."""
+    return (case.bernoulli(0.5, batch, steps, subject.size("input_size")),)
+
+
+CONTRACT = contract(Contract(
+    suites=("ntm",),
+    summary="A Neural Turing Machine: a controller with read heads and one write head on an external memory "
+            "matrix, addressed by content and location; the addressing stages, read and write are functional "
+            "cores, and the model carries all of its state explicitly.",
+    provides=(
+        Provide("model", "(input_size, output_size, controller_size, memory_rows, memory_width, read_heads, "
+                "shift_range, controller)",
+                "forward(x (B, T, input_size), state=None) -> (logits (B, T, output_size), state)", kind="model",
+                doc="an nn.Module class; state None means initial_state(B); controller is 'lstm' or 'mlp'"),
+        Provide("initial_state", "(batch, device=None, dtype=None)",
+                "-> state with memory (B, N, W), read_weights (B, R, N), write_weights (B, N)", kind="method",
+                doc="read and write weightings are distributions over the N rows"),
+        Provide("step", "(x, state)", "x_t (B, input_size), state -> (logits_t (B, output_size), state)",
+                kind="method", doc="one time step; forward is step repeated over t"),
+        Provide("memory", shapes="(B, N, W)", kind="attribute", doc="of the state, the memory matrix"),
+        Provide("read_weights", shapes="(B, R, N)", kind="attribute", doc="of the state, one weighting per read head"),
+        Provide("write_weights", shapes="(B, N)", kind="attribute", doc="of the state, the write head's weighting"),
+        Provide("content_addressing", "(memory, key, beta)", "memory (B, N, W), key (B, W), beta (B,) -> w_c (B, N)",
+                doc="w_c = softmax_i(β cos(k, M_i)); a zero row has similarity 0"),
+        Provide("interpolate", "(w_content, w_prev, g)", "w_c (B, N), w_prev (B, N), g (B,) -> w_g (B, N)",
+                doc="w_g = g w_c + (1 − g) w_prev"),
+        Provide("circular_shift", "(w, s)", "w (B, N), s (B, 2K+1) -> (B, N)",
+                doc="w̃(i) = Σ_j w(j) s(i − j mod N)"),
+        Provide("sharpen", "(w, gamma)", "w (B, N), gamma (B,) -> (B, N)", doc="w^γ / Σ w^γ"),
+        Provide("address", "(memory, key, beta, g, s, gamma, w_prev)", "-> w (B, N)",
+                doc="sharpen(circular_shift(interpolate(content_addressing(M, k, β), w_prev, g), s), γ)"),
+        Provide("read", "(memory, w)", "memory (B, N, W), w (B, N) -> r (B, W)", doc="r = Σ_i w(i) M_i"),
+        Provide("write", "(memory, w, erase, add)", "memory (B, N, W), w (B, N), erase (B, W), add (B, W) -> (B, N, W)",
+                doc="M_i ⊙ (1 − w(i) e) + w(i) a, a new tensor"),
+    ),
+    sizes=(
+        Size("input_size", "input bits per time step", alt=5),
+        Size("output_size", "output logits per time step", alt=3),
+        Size("controller_size", "H, the controller's hidden units", alt=12),
+        Size("memory_rows", "N, memory rows (the length of every weighting)", alt=7),
+        Size("memory_width", "W, the width of a memory row (key, erase and add vectors)", alt=3),
+        Size("read_heads", "R, read heads", alt=1),
+        Size("shift_range", "K: location shifts over −K..K (2K + 1 ≤ N)", alt=2),
+    ),
+    conventions={
+        "layout": "batch first: memory (B, N, W), weightings (B, N), scalars β, g, γ (B,)",
+        "shift": "s is over the offsets −K..K in ascending order, s[..., K + d] the probability of shifting by d; "
+                 "a shift by +d moves weight from row i to row (i + d) mod N, as torch.roll(w, d)",
+        "chain order": "content addressing, then interpolation with the previous weighting, then the circular "
+                       "shift, then sharpening",
+        "write": "erase, then add; the input memory is not modified",
+        "state": "explicit: nothing is kept on the model; the state has memory, read_weights, write_weights",
+        "outputs": "logits (no sigmoid); the copy task reads a logit > 0 as bit 1",
+    },
+    inputs=inputs,
+))
 
 
 def _distribution(case, name: str, w: torch.Tensor) -> list[Outcome]:
     """w ≥ 0 everywhere, finite, and each row sums to 1."""
-    w64 = _f64(w)
+    w64 = f64(w)
     return [
         holds(f"{name} is finite", bool(torch.isfinite(w64).all()), f"{int((~torch.isfinite(w64)).sum())} non-finite"),
         bound(f"min entry of {name}", float(w64.min()), 0.0, op=">="),
@@ -81,11 +133,11 @@ def ntm_content_addressing_matches_cosine_softmax(subject, case, batch: int = 8,
     beta = case.rand(batch) * 10
     beta[0] = 0.0
     w = subject.fn("content_addressing")(M, k, beta)
-    cos = torch.nn.functional.cosine_similarity(_f64(k)[:, None, :], _f64(M), dim=-1)
-    expected = torch.softmax(_f64(beta)[:, None] * cos, dim=-1)
+    cos = torch.nn.functional.cosine_similarity(f64(k)[:, None, :], f64(M), dim=-1)
+    expected = torch.softmax(f64(beta)[:, None] * cos, dim=-1)
     return all_of(
         case.close("content_addressing vs softmax(β · F.cosine_similarity)", w, expected),
-        case.close("β = 0 gives the uniform weighting", _f64(w)[0], torch.full((rows,), 1.0 / rows, dtype=torch.float64)),
+        case.close("β = 0 gives the uniform weighting", f64(w)[0], torch.full((rows,), 1.0 / rows, dtype=torch.float64)),
     )
 
 
@@ -98,8 +150,8 @@ def ntm_large_beta_selects_most_similar(subject, case, batch: int = 8, rows: int
     M, k = case.randn(batch, rows, width), case.randn(batch, width)
     target = case.randint(0, rows, (batch,))
     M[torch.arange(batch, device=M.device), target] = k + 0.05 * case.randn(batch, width)   # one row close to the key
-    w = _f64(subject.fn("content_addressing")(M, k, case.tensor([beta] * batch)))
-    cos = torch.nn.functional.cosine_similarity(_f64(k)[:, None, :], _f64(M), dim=-1)
+    w = f64(subject.fn("content_addressing")(M, k, case.tensor([beta] * batch)))
+    cos = torch.nn.functional.cosine_similarity(f64(k)[:, None, :], f64(M), dim=-1)
     top2 = cos.topk(2, dim=-1).values
     gap = top2[:, 0] - top2[:, 1]
     allowed = (rows - 1) * torch.exp(-beta * gap)
@@ -120,7 +172,7 @@ def ntm_interpolation_gate(subject, case, batch: int = 8, rows: int = 10) -> Out
     w_p = torch.softmax(case.randn(batch, rows), -1)
     g = case.rand(batch)
     ones, zeros = torch.ones_like(g), torch.zeros_like(g)
-    expected = _f64(g)[:, None] * _f64(w_c) + (1 - _f64(g))[:, None] * _f64(w_p)
+    expected = f64(g)[:, None] * f64(w_c) + (1 - f64(g))[:, None] * f64(w_p)
     return all_of(
         exact("interpolate(w_c, w_prev, g = 1) vs w_c", interp(w_c, w_p, ones), w_c),
         exact("interpolate(w_c, w_prev, g = 0) vs w_prev", interp(w_c, w_p, zeros), w_p),
@@ -141,7 +193,7 @@ def ntm_shift_moves_one_hot(subject, case, rows: int = 9, shift_range: int = 2) 
         s = torch.zeros(rows, 2 * K + 1, dtype=case.dtype, device=case.device)
         s[:, K + d] = 1.0
         outs.append(exact(f"circular_shift(e_j, δ_{d:+d}) vs torch.roll(e_j, {d:+d}) for all j",
-                          shift(eye, s), torch.roll(_f64(eye), d, dims=-1)))
+                          shift(eye, s), torch.roll(f64(eye), d, dims=-1)))
     return all_of(outs)
 
 
@@ -152,7 +204,7 @@ def ntm_circular_shift_matches_roll(subject, case, batch: int = 8, rows: int = 1
     K = shift_range
     w = torch.softmax(case.randn(batch, rows) * 2, -1)
     s = torch.softmax(case.randn(batch, 2 * K + 1) * 2, -1)
-    w64, s64 = _f64(w), _f64(s)
+    w64, s64 = f64(w), f64(s)
     expected = sum(s64[:, K + d, None] * torch.roll(w64, d, dims=-1) for d in range(-K, K + 1))
     return case.close("circular_shift(w, s) vs Σ_d s(d) torch.roll(w, d)", subject.fn("circular_shift")(w, s), expected)
 
@@ -167,9 +219,9 @@ def ntm_sharpen_limits(subject, case, batch: int = 8, rows: int = 10, gamma_larg
     # distinct entries: a random permutation of 1, 2, ..., rows (relative gap ≥ 1/rows), normalised
     ranks = torch.stack([torch.randperm(rows, generator=case.generator) for _ in range(batch)]).double() + 1
     w = case.tensor(ranks / ranks.sum(-1, keepdim=True))
-    w64 = _f64(w)
+    w64 = f64(w)
     gamma = 1 + case.rand(batch) * 4
-    powered = w64 ** _f64(gamma)[:, None]
+    powered = w64 ** f64(gamma)[:, None]
     one_hot = torch.nn.functional.one_hot(w64.argmax(-1), rows).double()
     return all_of(
         case.close("sharpen(w, γ = 1) vs w", sh(w, torch.ones(batch, dtype=case.dtype, device=case.device)), w64),
@@ -188,7 +240,7 @@ def ntm_read_is_weighted_sum(subject, case, batch: int = 4, rows: int = 7, width
     rd = subject.fn("read")
     M = case.randn(batch, rows, width)
     w = torch.softmax(case.randn(batch, rows), -1)
-    M64, w64 = _f64(M), _f64(w)
+    M64, w64 = f64(M), f64(w)
     expected = sum(w64[:, i, None] * M64[:, i] for i in range(rows))
     j = case.randint(0, rows, (batch,))
     onehot = torch.nn.functional.one_hot(j, rows).to(case.dtype)
@@ -209,17 +261,17 @@ def ntm_write_erase_then_add(subject, case, batch: int = 4, rows: int = 7, width
     j = case.randint(0, rows, (batch,))
     onehot = torch.nn.functional.one_hot(j, rows).to(case.dtype)
     v = case.randn(batch, width)
-    out = _f64(wr(M, onehot, torch.ones_like(v), v))
+    out = f64(wr(M, onehot, torch.ones_like(v), v))
     b = torch.arange(batch)
     others = torch.ones(batch, rows, dtype=torch.bool)
     others[b, j.cpu()] = False
     w = torch.softmax(case.randn(batch, rows), -1)
     e, a = case.rand(batch, width), case.randn(batch, width)
-    M64, w64, e64, a64 = _f64(M), _f64(w), _f64(e), _f64(a)
+    M64, w64, e64, a64 = f64(M), f64(w), f64(e), f64(a)
     expected = torch.stack([M64[:, i] * (1 - w64[:, i, None] * e64) + w64[:, i, None] * a64 for i in range(rows)], 1)
     general = wr(M, w, e, a)
     return all_of(
-        exact("row j after erase 1, add v (one-hot on j) vs v", out[b, j.cpu()], _f64(v)),
+        exact("row j after erase 1, add v (one-hot on j) vs v", out[b, j.cpu()], f64(v)),
         exact("other rows after a one-hot write vs before", out[others], M64[others]),
         case.close("write(M, w, e, a) vs M_i ⊙ (1 − w(i) e) + w(i) a", general, expected),
         exact("input memory after write vs before (not modified in place)", M, before),
@@ -240,13 +292,13 @@ def ntm_address_chain_order(subject, case, batch: int = 6, rows: int = 9, width:
     one, zero = torch.ones(batch, dtype=case.dtype, device=case.device), torch.zeros(batch, dtype=case.dtype, device=case.device)
     s0 = case.tensor([[0.0, 1.0, 0.0]] * batch)
     s1 = case.tensor([[0.0, 0.0, 1.0]] * batch)
-    cos = torch.nn.functional.cosine_similarity(_f64(k)[:, None, :], _f64(M), dim=-1)
-    wp = _f64(w_prev)
+    cos = torch.nn.functional.cosine_similarity(f64(k)[:, None, :], f64(M), dim=-1)
+    wp = f64(w_prev)
     s_mix = torch.softmax(case.randn(batch, 3), -1)
-    v = sum(_f64(s_mix)[:, 1 + d, None] * torch.roll(wp, d, dims=-1) for d in (-1, 0, 1))
+    v = sum(f64(s_mix)[:, 1 + d, None] * torch.roll(wp, d, dims=-1) for d in (-1, 0, 1))
     return all_of(
         case.close("address with g = 1, s = δ_0, γ = 1 vs softmax(β cos)", addr(M, k, beta, one, s0, one, w_prev),
-                   torch.softmax(_f64(beta)[:, None] * cos, -1)),
+                   torch.softmax(f64(beta)[:, None] * cos, -1)),
         case.close("address with g = 0, s = δ_+1, γ = 1 vs torch.roll(w_prev, 1)", addr(M, k, beta, zero, s1, one, w_prev),
                    torch.roll(wp, 1, dims=-1)),
         case.close("address with g = 0, s = δ_0, γ = 3 vs w_prev³ / Σ w_prev³", addr(M, k, beta, zero, s0, 3 * one, w_prev),
@@ -285,19 +337,17 @@ def ntm_addressing_gradcheck(subject, case, batch: int = 2, rows: int = 6, width
 # ---------------------------------------------------------------------------------------------
 # the model
 # ---------------------------------------------------------------------------------------------
-def _ntm_inputs(case, model, batch: int, T: int) -> torch.Tensor:
-    return case.bernoulli(0.5, batch, T, model.config.input_size)
-
-
 @check(requires=("initial_state", "step"))
 def ntm_model_weightings_are_distributions(subject, case, batch: int = 4, steps: int = 6) -> Outcome:
     """Running the NTM on random bit sequences, every read and write weighting at every step
-    (and the initial ones) is a distribution over memory rows, and the memory keeps its shape."""
+    (and the initial ones) is a distribution over memory rows, and the memory keeps its shape
+    (B, N, W)."""
     model = subject.build(case)
-    x = _ntm_inputs(case, model, batch, steps)
+    (x,) = inputs(subject, case, batch, steps)
     state = model.initial_state(batch, device=case.device, dtype=case.dtype)
     outs = _distribution(case, "initial read weights", state.read_weights) + _distribution(case, "initial write weights", state.write_weights)
-    mem_shape = tuple(state.memory.shape)
+    mem_shape = (batch, subject.size("memory_rows"), subject.size("memory_width"))
+    outs.append(exact("initial memory shape", tuple(state.memory.shape), mem_shape))
     with torch.no_grad():
         for t in range(steps):
             _, state = model.step(x[:, t], state)
@@ -314,7 +364,7 @@ def ntm_state_is_explicit(subject, case, batch: int = 3, steps: int = 8) -> Outc
     calling the model twice on the same input gives bitwise the same output; and the rows of a
     batch do not interact (each sample alone gives its own output)."""
     model = subject.build(case)
-    x = _ntm_inputs(case, model, batch, steps)
+    (x,) = inputs(subject, case, batch, steps)
     with torch.no_grad():
         y, _ = model(x)
         y_again, _ = model(x)
@@ -329,9 +379,9 @@ def ntm_state_is_explicit(subject, case, batch: int = 3, steps: int = 8) -> Outc
         single = torch.cat([model(x[b: b + 1])[0] for b in range(batch)])
     return all_of(
         exact("model(x) twice", y_again, y),
-        case.close("model(x) vs model.step over t from initial_state", y, _f64(torch.stack(ys, 1))),
-        case.close("model(x) vs model(x[:, :T/2]) then model(x[:, T/2:], state)", y, _f64(torch.cat([y1, y2], 1))),
-        case.close("model(x) vs each sample run alone", y, _f64(single)),
+        case.close("model(x) vs model.step over t from initial_state", y, f64(torch.stack(ys, 1))),
+        case.close("model(x) vs model(x[:, :T/2]) then model(x[:, T/2:], state)", y, f64(torch.cat([y1, y2], 1))),
+        case.close("model(x) vs each sample run alone", y, f64(single)),
     )
 
 
@@ -342,7 +392,10 @@ def ntm_copy_task(subject, case, bits: int = 4, length: int = 4, steps: int = 25
     ``length`` random ``bits``-bit vectors, a delimiter on an extra channel, then blank inputs
     while the model must emit the sequence), the NTM reproduces held-out random sequences with a
     bit error rate below 1 % within the fixed step budget (BCE with logits, gradient norm
-    clipped). Logits > 0 are read as 1."""
+    clipped). Logits > 0 are read as 1.
+
+    The task sets the model's input_size (bits + 1) and output_size (bits); its other sizes are
+    the subject's."""
     model = subject.build(case, input_size=bits + 1, output_size=bits)
     gen = case.generator
 
