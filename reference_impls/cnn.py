@@ -319,11 +319,18 @@ class CNNClassifier(nn.Module):
         return self.fc2(h)                      # (N, n_classes)
 
 
+# CNNConfig fields that are not Conv2d arguments: a suite gives them for the classifier, and
+# make_model("conv2d", ...) receives them too (a benchmark's params extend the suite's).
+_CLASSIFIER_ONLY = ("image_size", "channels", "pool", "hidden", "n_classes")
+
+
 def make_model(model: str = "classifier", **params: Any) -> nn.Module:
     """The family's models by name: ``"classifier"`` -> :class:`CNNClassifier` (``params`` are
-    :class:`CNNConfig` fields); ``"conv2d"`` -> :class:`Conv2d` (``params`` as ``nn.Conv2d``'s)."""
+    :class:`CNNConfig` fields); ``"conv2d"`` -> :class:`Conv2d` (``params`` as ``nn.Conv2d``'s;
+    the classifier-only fields ``image_size``, ``channels``, ``pool``, ``hidden`` and ``n_classes``
+    are ignored)."""
     if model == "classifier":
         return CNNClassifier(**params)
     if model == "conv2d":
-        return Conv2d(**params)
+        return Conv2d(**{k: v for k, v in params.items() if k not in _CLASSIFIER_ONLY})
     raise ValueError(f"make_model: unknown model {model!r}; allowed: classifier, conv2d")

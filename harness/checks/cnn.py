@@ -1,19 +1,15 @@
-"""Checks for convolutional networks (CATALOGUE.md section B, notes 004).
+"""Checks for convolutional networks (notes 004): convolution and transposed convolution,
+output sizes, pooling, fully connected layers, and a small CNN classifier.
 
-Protocol of the family (names the subject's module provides; see ``reference_impls.cnn``):
-``conv_output_size(W, K, P, S, D=1)``, ``conv_transpose_output_size(W, K, P, S, output_padding=0,
-D=1)``, ``same_padding(K)``, ``conv2d(x, weight, bias, stride, padding, dilation, groups,
-padding_mode)``, ``conv_transpose2d(x, weight, bias, stride, padding, output_padding, groups,
-dilation)`` (torch.nn.functional's argument order and weight layouts), ``max_pool2d(x, k, stride,
-padding)``, ``avg_pool2d(x, k, stride, padding, count_include_pad)``, ``linear(x, W, b)``, the
-modules ``Conv2d``, ``ConvTranspose2d`` and ``Linear`` (torch's constructor arguments and
-parameter names), and a buildable classifier mapping ``(N, C, H, W)`` images to ``(N, classes)``
-logits.
+The subject's module provides the functional cores and nn.Module classes of :data:`CONTRACT`
+(torch.nn.functional's argument order and torch's weight layouts); the subject itself builds the
+classifier from the suite's size params.
 
 Oracles: torch.nn.functional and torch.nn with copied weights, scipy.ndimage.correlate and
 convolve, closed-form output sizes written out here (never the subject's own size function),
 autograd (vector-Jacobian products) for the adjoint, torch.roll for shifts, scikit-learn's
-load_digits for training.
+load_digits for training. The functional-core checks size their own test tensors (check
+parameters); only the classifier checks read the subject's sizes.
 """
 from __future__ import annotations
 
@@ -22,8 +18,79 @@ import itertools
 import torch
 import torch.nn.functional as F
 
-from harness.outcome import Outcome, all_of, bound, exact, holds
+from harness.contract import Contract, Provide, Size, contract
+from harness.outcome import Outcome, all_of, bound, exact, f64, holds
 from harness.registry import check
+
+_IMAGES = "(N, C_in, H, W)"
+
+
+def _images(subject, case, batch: int) -> tuple:
+    """A batch of standard-normal images (B, in_channels, image_size, image_size) for the classifier."""
+    side = subject.size("image_size")
+    return (case.randn(batch, subject.size("in_channels"), side, side),)
+
+
+CONTRACT = contract(Contract(
+    suites=("cnn",),
+    summary="Convolution, transposed convolution, pooling and fully connected layers as functional cores "
+            "and nn.Module classes (torch's argument order and weight layouts), closed-form output sizes, "
+            "and a small CNN classifier mapping (N, C, H, W) images to (N, n_classes) logits.",
+    provides=(
+        Provide("conv_output_size", "(W, K, P, S, D=1)", "ints -> O = ⌊(W + 2P − D(K−1) − 1)/S⌋ + 1"),
+        Provide("conv_transpose_output_size", "(W, K, P, S, output_padding=0, D=1)",
+                "ints -> O = (W−1)S − 2P + D(K−1) + output_padding + 1"),
+        Provide("same_padding", "(K)", "odd K -> P = (K−1)/2"),
+        Provide("conv2d", "(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode='zeros')",
+                f"x {_IMAGES}, weight (C_out, C_in/groups, kh, kw), bias (C_out,) -> (N, C_out, OH, OW)"),
+        Provide("conv_transpose2d",
+                "(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1)",
+                f"x {_IMAGES}, weight (C_in, C_out/groups, kh, kw), bias (C_out,) -> (N, C_out, OH, OW)"),
+        Provide("max_pool2d", "(x, kernel_size, stride=None, padding=0, dilation=1)",
+                "x (N, C, H, W) -> (N, C, OH, OW)"),
+        Provide("avg_pool2d", "(x, kernel_size, stride=None, padding=0, count_include_pad=True)",
+                "x (N, C, H, W) -> (N, C, OH, OW)"),
+        Provide("linear", "(x, weight, bias=None)",
+                "x (..., n_in), weight (n_out, n_in), bias (n_out,) -> (..., n_out)"),
+        Provide("Conv2d", "(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, "
+                          "bias=True, padding_mode='zeros')", f"{_IMAGES} -> (N, C_out, OH, OW)",
+                doc="nn.Module class in the family module; parameters weight and bias as torch.nn.Conv2d's"),
+        Provide("ConvTranspose2d", "(in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, "
+                                   "groups=1, bias=True, dilation=1)", f"{_IMAGES} -> (N, C_out, OH, OW)",
+                doc="nn.Module class in the family module; parameters weight and bias as torch.nn.ConvTranspose2d's"),
+        Provide("Linear", "(in_features, out_features, bias=True)", "(..., in_features) -> (..., out_features)",
+                doc="nn.Module class in the family module; weight (out, in) and bias (out,) as torch.nn.Linear's"),
+        Provide("classifier", "(model='classifier', **params)",
+                "x (N, in_channels, image_size, image_size) -> logits (N, n_classes)", kind="model",
+                doc="the subject (reference: make_model), built with the size params below"),
+    ),
+    sizes=(
+        Size("in_channels", "channels C of the classifier's input images", alt=3),
+        Size("image_size", "side H = W of the classifier's square input images", alt=27),
+        Size("channels", "out_channels of the classifier's conv blocks, one entry per block", alt=[4, 4, 8]),
+        Size("kernel_size", "side K of the classifier's conv kernels (odd: 'same' padding)", alt=5),
+        Size("pool", "window and stride of the classifier's max pooling", alt=3),
+        Size("hidden", "width of the classifier's hidden fully connected layer", alt=12),
+        Size("n_classes", "number of logits the classifier outputs", alt=3),
+    ),
+    conventions={
+        "convolution": "cross-correlation (the kernel is not flipped), as torch.nn.functional.conv2d; "
+                       "conv_transpose2d is its adjoint with the same weight.",
+        "layouts": "batch first, channels first: images (N, C, H, W); conv weight (C_out, C_in/groups, kh, kw); "
+                   "transposed-conv weight (C_in, C_out/groups, kh, kw); linear weight (n_out, n_in): torch's, "
+                   "so state_dicts copy across.",
+        "arguments": "torch.nn.functional's positional order; kernel_size, stride, padding and dilation take an "
+                     "int or an (h, w) pair; pooling's stride defaults to the window.",
+        "padding": "'zeros' pads convolutions and average pooling with 0 (counted in the mean when "
+                   "count_include_pad) and max pooling with −∞; 'circular' wraps around (a torus).",
+        "output sizes": "floor division: conv O = ⌊(W + 2P − D(K−1) − 1)/S⌋ + 1; transposed conv "
+                        "O = (W−1)S − 2P + D(K−1) + output_padding + 1.",
+        "classifier": "outputs logits (no softmax); its conv and pool layers expose kernel_size, stride, padding "
+                      "(and dilation), conv layers in_channels, out_channels and groups, fully connected layers "
+                      "in_features and out_features (read by the shape and parameter-count checks).",
+    },
+    inputs=_images,
+))
 
 # Notes 004, "Convolution Operation": the 5×5 binary image, the 3×3 "X" kernel and the feature map.
 NOTES_IMAGE = [[1, 1, 1, 0, 0],
@@ -61,6 +128,21 @@ def _module_on_case(case, factory, *args, **kwargs):
     with case.fork_rng():
         m = factory(*args, **kwargs)
     return m.to(device=case.device, dtype=case.dtype)
+
+
+def _core_and_module_vs_torch(subject, case, core: str, module: str, x, args: tuple, module_args: tuple,
+                              module_kwargs: dict, setting: str) -> Outcome:
+    """The core ``core(x, *args)`` against ``torch.nn.functional.<core>`` on the same tensors, and the
+    module class ``module(*module_args, **module_kwargs)`` against ``torch.nn.<module>`` built alike
+    with the subject module's weights copied in."""
+    y, ref = subject.fn(core)(x, *args), getattr(F, core)(x, *args)
+    mine = _module_on_case(case, subject.fn(module), *module_args, **module_kwargs)
+    theirs = _module_on_case(case, getattr(torch.nn, module), *module_args, **module_kwargs)
+    theirs.load_state_dict(mine.state_dict())
+    with torch.no_grad():
+        ym, yt = mine(x), theirs(x)
+    return all_of(case.close(f"{core} vs F.{core}", y, ref, detail=setting),
+                  case.close(f"{module} module vs nn.{module} (copied weights)", ym, yt, detail=setting))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -127,7 +209,7 @@ def conv_notes_worked_example(subject, case) -> Outcome:
     expected = torch.tensor(NOTES_FEATURE_MAP, dtype=torch.float64)
     if tuple(y.shape) != (1, 1, 3, 3):
         return exact("feature-map shape of the notes' example", tuple(y.shape), (1, 1, 3, 3))
-    return exact("notes 004 feature map (5×5 image ⊛ X-kernel)", y[0, 0].detach().cpu().double(), expected,
+    return exact("notes 004 feature map (5×5 image ⊛ X-kernel)", f64(y[0, 0]), expected,
                  detail="integer sums: exact in every float dtype")
 
 
@@ -141,7 +223,7 @@ def conv_is_cross_correlation(subject, case, size: int = 7) -> Outcome:
     x = case.randn(size, size)
     k = case.tensor(NOTES_EDGE_KERNEL)
     y = subject.fn("conv2d")(x[None, None], k[None, None])[0, 0]
-    xn, kn = x.detach().cpu().double().numpy(), k.detach().cpu().double().numpy()
+    xn, kn = f64(x).numpy(), f64(k).numpy()
     valid = (slice(1, -1), slice(1, -1))  # 3×3 kernel centred on each pixel: drop the 1-pixel border
     corr = ndimage.correlate(xn, kn, mode="constant")[valid]
     flipped = ndimage.convolve(xn, kn[::-1, ::-1].copy(), mode="constant")[valid]
@@ -151,7 +233,7 @@ def conv_is_cross_correlation(subject, case, size: int = 7) -> Outcome:
         case.close("conv2d vs scipy.ndimage.correlate (valid region)", y, corr),
         case.close("conv2d vs scipy.ndimage.convolve with the flipped kernel", y, flipped),
         bound("max |conv2d − convolve(x, k)| (the two conventions must be told apart)",
-              float((y.detach().cpu().double() - torch.from_numpy(true_conv)).abs().max()), 0.5 * gap, op=">",
+              float((f64(y) - torch.from_numpy(true_conv)).abs().max()), 0.5 * gap, op=">",
               detail=f"|correlate − convolve| = {gap:.3g} on this input"),
     )
 
@@ -182,18 +264,11 @@ def conv2d_matches_torch(subject, case, in_channels: int = 4, out_channels: int 
     x = case.randn(batch, in_channels, size, size + 3)
     w = case.randn(out_channels, in_channels // groups, kernel_size, kw)
     b = case.randn(out_channels) if bias else None
-    y = subject.fn("conv2d")(x, w, b, stride, padding, dilation, groups)
-    ref = F.conv2d(x, w, b, stride, padding, dilation, groups)
-    mine = _module_on_case(case, subject.fn("Conv2d"), in_channels, out_channels, (kernel_size, kw), stride=stride,
-                           padding=padding, dilation=dilation, groups=groups, bias=bias)
-    theirs = torch.nn.Conv2d(in_channels, out_channels, (kernel_size, kw), stride=stride, padding=padding,
-                             dilation=dilation, groups=groups, bias=bias).to(device=case.device, dtype=case.dtype)
-    theirs.load_state_dict(mine.state_dict())
-    with torch.no_grad():
-        ym, yt = mine(x), theirs(x)
-    setting = f"stride {stride}, padding {padding}, dilation {dilation}, groups {groups}"
-    return all_of(case.close("conv2d vs F.conv2d", y, ref, detail=setting),
-                  case.close("Conv2d module vs nn.Conv2d (copied weights)", ym, yt, detail=setting))
+    return _core_and_module_vs_torch(
+        subject, case, "conv2d", "Conv2d", x, (w, b, stride, padding, dilation, groups),
+        (in_channels, out_channels, (kernel_size, kw)),
+        dict(stride=stride, padding=padding, dilation=dilation, groups=groups, bias=bias),
+        f"stride {stride}, padding {padding}, dilation {dilation}, groups {groups}")
 
 
 @check(requires=("conv2d",))
@@ -339,19 +414,12 @@ def conv_transpose2d_matches_torch(subject, case, in_channels: int = 4, out_chan
     x = case.randn(batch, in_channels, size, size + 2)
     w = case.randn(in_channels, out_channels // groups, kernel_size, kernel_size)
     b = case.randn(out_channels)
-    y = subject.fn("conv_transpose2d")(x, w, b, stride, padding, output_padding, groups, dilation)
-    ref = F.conv_transpose2d(x, w, b, stride, padding, output_padding, groups, dilation)
-    mine = _module_on_case(case, subject.fn("ConvTranspose2d"), in_channels, out_channels, kernel_size, stride=stride,
-                           padding=padding, output_padding=output_padding, groups=groups, dilation=dilation)
-    theirs = torch.nn.ConvTranspose2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
-                                      output_padding=output_padding, groups=groups, dilation=dilation)
-    theirs = theirs.to(device=case.device, dtype=case.dtype)
-    theirs.load_state_dict(mine.state_dict())
-    with torch.no_grad():
-        ym, yt = mine(x), theirs(x)
-    setting = f"stride {stride}, padding {padding}, output_padding {output_padding}, dilation {dilation}, groups {groups}"
-    return all_of(case.close("conv_transpose2d vs F.conv_transpose2d", y, ref, detail=setting),
-                  case.close("ConvTranspose2d module vs nn.ConvTranspose2d (copied weights)", ym, yt, detail=setting))
+    return _core_and_module_vs_torch(
+        subject, case, "conv_transpose2d", "ConvTranspose2d", x,
+        (w, b, stride, padding, output_padding, groups, dilation),
+        (in_channels, out_channels, kernel_size),
+        dict(stride=stride, padding=padding, output_padding=output_padding, groups=groups, dilation=dilation),
+        f"stride {stride}, padding {padding}, output_padding {output_padding}, dilation {dilation}, groups {groups}")
 
 
 @check(requires=("conv2d", "conv_transpose2d"))
@@ -388,7 +456,7 @@ def fc_matches_torch(subject, case, n_in: int = 12, n_out: int = 5) -> Outcome:
     W, b = case.randn(n_out, n_in), case.randn(n_out)
     lin = subject.fn("linear")
     mine = _module_on_case(case, subject.fn("Linear"), n_in, n_out)
-    theirs = torch.nn.Linear(n_in, n_out).to(device=case.device, dtype=case.dtype)
+    theirs = _module_on_case(case, torch.nn.Linear, n_in, n_out)
     theirs.load_state_dict(mine.state_dict())
     with torch.no_grad():
         ym, yt = mine(x3), theirs(x3)
@@ -428,18 +496,16 @@ def _pair(v) -> tuple[int, int]:
 
 
 @check(requires=())
-def cnn_layer_shapes(subject, case, batch: int = 3, in_channels: int = 1, image_size: int = 8,
-                     n_classes: int = 10) -> Outcome:
+def cnn_layer_shapes(subject, case, batch: int = 3) -> Outcome:
     """In the CNN classifier every convolution and pooling layer maps its input size to
     ⌊(W + 2P − D(K−1) − 1)/S⌋ + 1 per axis (read from the layer's own kernel_size, padding, stride and
     dilation), conv layers output their out_channels, and the network maps (N, C, H, W) to (N, classes)."""
-    cfg = {**dict(in_channels=in_channels, image_size=image_size, n_classes=n_classes), **dict(subject.params)}
     model = subject.build(case)
     seen: list[tuple[str, tuple, tuple, torch.nn.Module]] = []
     hooks = [m.register_forward_hook(lambda mod, inp, out, name=name: seen.append((name, tuple(inp[0].shape),
                                                                                    tuple(out.shape), mod)))
              for name, m in model.named_modules() if _is_windowed(m)]
-    x = case.randn(batch, cfg["in_channels"], cfg["image_size"], cfg["image_size"])
+    (x,) = CONTRACT.example_inputs(subject, case, batch)
     error = ""
     try:
         with torch.no_grad():
@@ -464,7 +530,7 @@ def cnn_layer_shapes(subject, case, batch: int = 3, in_channels: int = 1, image_
         return holds("the classifier's forward pass runs", False, detail=error)
     return all_of(holds(f"{len(seen)} conv/pool layers follow the output-size formula", True,
                         detail=" → ".join(f"{s[2][1]}×{s[2][2]}×{s[2][3]}" for s in seen)),
-                  exact("logits shape", tuple(logits.shape), (batch, cfg["n_classes"])))
+                  exact("logits shape", tuple(logits.shape), (batch, subject.size("n_classes"))))
 
 
 @check(requires=())
@@ -493,10 +559,16 @@ def cnn_learns_digits(subject, case, steps: int = 120, batch_size: int = 64, lr:
                       threshold: float = 0.9, test_size: float = 0.25) -> Outcome:
     """Trained with Adam on scikit-learn's load_digits (8×8 images scaled to [0, 1], stratified 75/25
     split, fixed seed) for a bounded number of mini-batch steps, the CNN classifier reaches test
-    accuracy >= 0.9 (chance is 0.1)."""
+    accuracy >= 0.9 (chance is 0.1).
+
+    The data fix the classifier's input and output: one channel, 8×8 images, 10 classes."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
+    sizes = {k: subject.size(k) for k in ("in_channels", "image_size", "n_classes")}
+    if sizes != {"in_channels": 1, "image_size": 8, "n_classes": 10}:
+        return exact("classifier sizes fit load_digits (in_channels, image_size, n_classes)",
+                     tuple(sizes.values()), (1, 8, 10))
     X, y = load_digits(return_X_y=True)
     Xtr, Xte, ytr, yte = train_test_split(X / 16.0, y, test_size=test_size, random_state=0, stratify=y)
     as_img = lambda a: case.tensor(a).reshape(-1, 1, 8, 8)  # noqa: E731

@@ -1,9 +1,10 @@
 """Checks for metric learning: Siamese network, distances, contrastive loss, one-shot matching
-(CATALOGUE.md section D, "Siamese network"; course notes 002).
+(course notes 002, "Siamese Networks").
 
 Label convention under test: y = 1 means SIMILAR (the notes'); a loss written with Hadsell et
 al.'s convention (Y = 0 similar) fails :func:`contrastive_similar_half_square` and
-:func:`contrastive_dissimilar_beyond_margin`.
+:func:`contrastive_dissimilar_beyond_margin`. The distance and loss checks size their own test
+vectors (check parameters); the twin-network checks use the suite's sizes.
 """
 from __future__ import annotations
 
@@ -11,14 +12,55 @@ import copy
 
 import torch
 
-from harness.outcome import Outcome, all_of, bound, exact, holds
+from harness.contract import Contract, Provide, Size, contract
+from harness.outcome import Outcome, all_of, bound, exact, f64, holds
 from harness.registry import check
 
 _SCIPY_DISTANCE = {"euclidean": "euclidean", "manhattan": "cityblock", "cosine": "cosine"}
 _CORE = {"euclidean": "euclidean_distance", "manhattan": "manhattan_distance", "cosine": "cosine_distance"}
+_PAIR = "a, b (..., D) -> (...,)"
 
-def _f64(t: torch.Tensor) -> torch.Tensor:
-    return t.detach().to("cpu", torch.float64)
+
+def _pairs(subject, case, batch: int) -> tuple:
+    """Two standard-normal input batches x1, x2 (B, in_features)."""
+    f = subject.size("in_features")
+    return case.randn(batch, f), case.randn(batch, f)
+
+
+CONTRACT = contract(Contract(
+    suites=("siamese",),
+    summary="Siamese (twin) network: one shared encoder and a distance between the two embeddings; the "
+            "Euclidean, Manhattan and cosine distances, the contrastive loss (y = 1 similar) and N-way "
+            "one-shot prediction as functional cores.",
+    provides=(
+        Provide("euclidean_distance", "(a, b)", _PAIR, doc="‖a − b‖₂ over the last axis"),
+        Provide("manhattan_distance", "(a, b)", _PAIR, doc="‖a − b‖₁ over the last axis"),
+        Provide("cosine_distance", "(a, b)", _PAIR, doc="1 − cos(a, b) over the last axis, in [0, 2]"),
+        Provide("contrastive_loss", "(d, y, margin=1.0, reduction='mean')",
+                "d (...), y (...) -> () for mean/sum, (...) for none",
+                doc="y·½d² + (1 − y)·½max(0, m − d)², y = 1 similar; labels float, int or bool"),
+        Provide("one_shot_predict", "(distance_fn, query, support)",
+                "query (E, F), support (E, N, F) -> (E,) int64", doc="argmin_n distance_fn(query_e, support_{e,n})"),
+        Provide("model", "(config=None, **overrides)", "forward(x1, x2): (..., in_features) twice -> (...,) distances",
+                kind="model", doc="the subject (reference: SiameseNetwork), built with the sizes below and `distance`"),
+        Provide("embed", "(x)", "(..., in_features) -> (..., embed_dim)", kind="method",
+                doc="the shared encoder f(x; θ) both twins use"),
+    ),
+    sizes=(
+        Size("in_features", "width of each input x1, x2 (64 for the 8×8 digits of the training check)", alt=10),
+        Size("hidden", "width of the encoder's hidden layer", alt=7),
+        Size("embed_dim", "width of the embedding the distance compares", alt=5),
+    ),
+    conventions={
+        "labels": "y = 1 means SIMILAR, y = 0 dissimilar (the notes'; Hadsell et al. write Y = 0 for similar).",
+        "reduction": "contrastive_loss: 'mean' averages over pairs, 'sum' sums, 'none' keeps one loss per pair.",
+        "distances": "reduce the last axis; any leading dims are batch dims.",
+        "distance param": "the subject param `distance` (euclidean | manhattan | cosine) names the distance "
+                          "forward applies to the two embeddings; the checks read it from the suite's params.",
+        "twins": "both inputs pass through the same parameters (one encoder, called twice).",
+    },
+    inputs=_pairs,
+))
 
 
 def _scipy_rows(name: str, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -26,7 +68,7 @@ def _scipy_rows(name: str, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     from scipy.spatial import distance as sd
 
     fn = getattr(sd, _SCIPY_DISTANCE[name])
-    A, B = _f64(a).numpy(), _f64(b).numpy()
+    A, B = f64(a).numpy(), f64(b).numpy()
     return torch.tensor([fn(u, v) for u, v in zip(A, B)], dtype=torch.float64)
 
 
@@ -63,8 +105,8 @@ def siamese_distance_metric_axioms(subject, case, distance: str = "euclidean", n
            bound("min d(a, b)", float(dab.min()), 0.0, op=">=")]
     if distance in ("euclidean", "manhattan"):
         dac, dbc = fn(a, c), fn(b, c)
-        slack = float(torch.finfo(case.dtype).eps) * 8 * float(_f64(dac).max())  # rounding only
-        excess = _f64(dac - dab - dbc).max().item()
+        slack = float(torch.finfo(case.dtype).eps) * 8 * float(f64(dac).max())  # rounding only
+        excess = f64(dac - dab - dbc).max().item()
         lam = case.rand(n, 1)
         mid = a + lam * (c - a)  # b on the segment [a, c]: the triangle inequality is tight
         return all_of(
@@ -115,11 +157,11 @@ def contrastive_similar_half_square(subject, case, n: int = 64) -> Outcome:
     l1 = loss_fn(d, y, 1.0, reduction="none")
     l2 = loss_fn(d, y, 3.0, reduction="none")
     (g,) = torch.autograd.grad(l1.sum(), d)
-    half_sq = 0.5 * _f64(d) ** 2
+    half_sq = 0.5 * f64(d) ** 2
     return all_of(
         case.close("L(d, y=1, m=1) = ½ d²", l1, half_sq),
         case.close("L(d, y=1, m=3) = ½ d²", l2, half_sq),
-        case.close("∂L/∂d for y=1 (autograd) = d", g, _f64(d)),
+        case.close("∂L/∂d for y=1 (autograd) = d", g, f64(d)),
     )
 
 
@@ -132,13 +174,13 @@ def contrastive_margin_gradient(subject, case, margin: float = 2.0, n: int = 128
     y = torch.zeros(n, dtype=case.dtype, device=case.device)
     loss = subject.fn("contrastive_loss")(d, y, margin, reduction="none")
     (g,) = torch.autograd.grad(loss.sum(), d)
-    D = _f64(d)
+    D = f64(d)
     inside = D < margin
     analytic = torch.where(inside, -(margin - D), torch.zeros_like(D))
     return all_of(
         case.close("∂L/∂d (autograd) vs analytic −max(0, m − d)", g, analytic),
         case.close("L(d, y=0) vs ½ max(0, m − d)²", loss, 0.5 * (margin - D).clamp(min=0) ** 2),
-        bound("max ∂L/∂d over pairs with d < m", float(_f64(g)[inside].max()), 0.0, op="<",
+        bound("max ∂L/∂d over pairs with d < m", float(f64(g)[inside].max()), 0.0, op="<",
               detail=f"{int(inside.sum())} of {n} pairs inside the margin"),
     )
 
@@ -153,7 +195,7 @@ def contrastive_loss_reductions(subject, case, margin: float = 1.0, n: int = 50)
     d = case.rand(n) * 2.0 * margin
     y = case.bernoulli(0.5, n)
     loss_fn = subject.fn("contrastive_loss")
-    D, Y = _f64(d).numpy(), _f64(y).numpy()
+    D, Y = f64(d).numpy(), f64(y).numpy()
     ref = np.array([0.5 * di * di if yi == 1 else 0.5 * max(0.0, margin - di) ** 2 for di, yi in zip(D, Y)])
     return all_of(
         case.close("per-pair losses (reduction='none') vs NumPy", loss_fn(d, y, margin, reduction="none"), ref),
@@ -176,30 +218,30 @@ def _perturb(model: torch.nn.Module, case, scale: float = 0.3) -> None:
 
 
 @check()
-def siamese_twins_share_parameters(subject, case, in_features: int = 64, batch: int = 16) -> Outcome:
+def siamese_twins_share_parameters(subject, case, batch: int = 16) -> Outcome:
     """Both twins use one set of parameters: after any perturbation of the module's
     parameters, d(x, x) = 0 for every x and d(x1, x2) = d(x2, x1) bitwise (two separately
     stored encoders, even initialised equal, break both)."""
     model = subject.build(case)
     _perturb(model, case)
-    x1, x2 = case.randn(batch, in_features), case.randn(batch, in_features)
+    x1, x2 = CONTRACT.example_inputs(subject, case, batch)
     with torch.no_grad():
         d12, d21, dxx = model(x1, x2), model(x2, x1), model(x1, x1)
     return all_of(
         exact("d(x1, x2) = d(x2, x1) after perturbing θ", d12, d21),
         case.close("d(x, x) = 0 after perturbing θ", dxx, torch.zeros(batch, dtype=torch.float64)),
-        bound("min distance of distinct inputs (not trivially 0)", float(_f64(d12).min()), 0.0, op=">"),
+        bound("min distance of distinct inputs (not trivially 0)", float(f64(d12).min()), 0.0, op=">"),
     )
 
 
 @check(requires=("embed",))
-def siamese_forward_is_distance_of_embeddings(subject, case, in_features: int = 64, batch: int = 32) -> Outcome:
+def siamese_forward_is_distance_of_embeddings(subject, case, batch: int = 32) -> Outcome:
     """model(x1, x2) equals the configured distance (scipy.spatial.distance) between the
     embeddings embed(x1) and embed(x2), on a batch and on extra leading dimensions."""
     model = subject.build(case)
-    name = str(subject.params.get("distance", "euclidean"))
-    f = in_features
-    x1, x2 = case.randn(batch, f), case.randn(batch, f)
+    name = str(subject.size("distance"))
+    f = subject.size("in_features")
+    x1, x2 = CONTRACT.example_inputs(subject, case, batch)
     with torch.no_grad():
         d = model(x1, x2)
         ref = _scipy_rows(name, model.embed(x1), model.embed(x2))
@@ -212,13 +254,13 @@ def siamese_forward_is_distance_of_embeddings(subject, case, in_features: int = 
 
 
 @check(requires=("contrastive_loss",))
-def siamese_contrastive_step_direction(subject, case, in_features: int = 64, lr: float = 1e-5) -> Outcome:
+def siamese_contrastive_step_direction(subject, case, lr: float = 1e-5) -> Outcome:
     """One small gradient step on the contrastive loss moves a similar pair closer, moves a
     dissimilar pair inside the margin apart, and leaves a dissimilar pair beyond the margin
     untouched: every parameter gradient is exactly 0."""
     loss_fn = subject.fn("contrastive_loss")
     model = subject.build(case)
-    x1, x2 = case.randn(1, in_features), case.randn(1, in_features)
+    x1, x2 = CONTRACT.example_inputs(subject, case, 1)
     with torch.no_grad():
         d0 = float(model(x1, x2))
     params = list(model.parameters())
@@ -270,10 +312,13 @@ def siamese_one_shot_accuracy(subject, case, n_way: int = 5, episodes: int = 100
     (exact McNemar test on the discordant episodes), each at level alpha.
 
     False-alarm rate: under a correct implementation the p-values are far below alpha; the test
-    rejects a loss with the label convention swapped, which trains the net towards chance."""
+    rejects a loss with the label convention swapped, which trains the net towards chance.
+    The data fix the input width: 64 pixels per digit."""
     from scipy.stats import binomtest
     from sklearn.datasets import load_digits
 
+    if subject.size("in_features") != 64:
+        return exact("in_features fits load_digits (8×8 images)", subject.size("in_features"), 64)
     X_np, y_np = load_digits(return_X_y=True)
     X = torch.as_tensor(X_np / 16.0, dtype=case.dtype, device=case.device)
     y = torch.as_tensor(y_np, dtype=torch.long)

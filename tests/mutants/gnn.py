@@ -1,0 +1,198 @@
+"""Broken variants of the graph neural network family (harness/checks/gnn.py).
+
+Headline variants: messages gathered from the target instead of the source (Aᵀ for A), a max
+aggregation that includes 0, a mean that divides by zero for isolated nodes, node ids leaking into
+the features (breaks permutation symmetry), a concatenation edge head (not symmetric), a global term
+that lets every node see the whole graph, and a batch norm over all nodes of a batch (couples the
+graphs of a batch).
+"""
+from __future__ import annotations
+
+import torch
+
+import reference_impls.gnn as ref
+from harness.testing import broken, patched, replaced, subject_from
+
+MOD = "reference_impls.gnn"
+# the gnn suite's subject params
+PARAMS = {"in_features": 16, "hidden": 32, "out_features": 4, "layers": 2, "aggr": "sum", "readout": "sum",
+          "task": "node", "activation": "relu", "ring_neighbours": 1}
+
+
+def model(**params):
+    return subject_from("reference_impls.gnn:GNN", {**PARAMS, **params})
+
+
+# --- broken cores ---------------------------------------------------------------------------------
+def message_from_target(x, edge_index, weight):
+    return x[edge_index[1]] @ weight.T
+
+
+def sum_by_fancy_index(messages, index, num_nodes, reduce="sum"):
+    """The classic scatter bug: out[index] += messages does not accumulate repeated indices."""
+    out = messages.new_zeros(num_nodes, messages.shape[-1])
+    out[index] += messages
+    return out
+
+
+def max_including_zero(messages, index, num_nodes, reduce="max"):
+    out = messages.new_zeros(num_nodes, messages.shape[-1])
+    return out.scatter_reduce(0, index.unsqueeze(-1).expand_as(messages), messages, reduce="amax", include_self=True)
+
+
+def mean_nan_for_isolated(messages, index, num_nodes, reduce="mean"):
+    count = messages.new_zeros(num_nodes).index_add(0, index, messages.new_ones(index.shape[0]))
+    return ref.aggregate(messages, index, num_nodes, "sum") / count.unsqueeze(-1)
+
+
+def readout_ignoring_batch(h, batch=None, num_graphs=None, reduce="sum"):
+    out = ref.readout(h, None, None, reduce)
+    return out.expand(num_graphs or 1, -1)
+
+
+def mean_readout_over_all_nodes(h, batch=None, num_graphs=None, reduce="mean"):
+    return ref.readout(h, batch, num_graphs, "sum") / h.shape[0]
+
+
+def one_way_ring(num_nodes, neighbours=1, device=None):
+    i = torch.arange(num_nodes, device=device)
+    return torch.cat([torch.stack([i, (i + d) % num_nodes]) for d in range(1, neighbours + 1)], 1)
+
+
+class _HalfBackward(torch.autograd.Function):
+    """Identity forward; backward drops half the gradient (a wrong hand-written backward)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, g):
+        return 0.5 * g
+
+
+def wrong_backward_conv(x, edge_index, weight_self, weight_msg, bias=None, aggr="sum"):
+    m = _HalfBackward.apply(ref.message(x, edge_index, weight_msg))
+    return ref.update(x, ref.aggregate(m, edge_index[1], x.shape[0], aggr), weight_self, bias)
+
+
+# --- broken models --------------------------------------------------------------------------------
+class NodeIdLeak(ref.GNN):
+    """Adds each node's index to its features (positional information): not equivariant."""
+
+    def embed(self, x, edge_index=None):
+        return super().embed(x + 0.01 * torch.arange(x.shape[0], dtype=x.dtype, device=x.device)[:, None], edge_index)
+
+
+class FirstNodeReadout(ref.GNN):
+    """Graph output from each graph's lowest-numbered node instead of a sum/mean."""
+
+    def forward(self, x, edge_index=None, batch=None, pairs=None):
+        if self.config.task != "graph":
+            return super().forward(x, edge_index, batch, pairs)
+        h = self.embed(x, edge_index)
+        batch = torch.zeros(x.shape[0], dtype=torch.long, device=x.device) if batch is None else batch
+        first = torch.stack([torch.nonzero(batch == g)[0, 0] for g in range(int(batch.max()) + 1)])
+        return self.head(h[first])
+
+
+class ConcatEdgeHead(ref.GNN):
+    """Edge score Linear([h_i, h_j]): depends on the order of the pair."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.pair_head = torch.nn.Linear(2 * self.config.hidden, self.config.out_features)
+
+    def forward(self, x, edge_index=None, batch=None, pairs=None):
+        if self.config.task != "edge":
+            return super().forward(x, edge_index, batch, pairs)
+        edge_index = ref.ring_graph(x.shape[0]) if edge_index is None else edge_index
+        h = self.embed(x, edge_index)
+        pairs = edge_index if pairs is None else pairs
+        return self.pair_head(torch.cat([h[pairs[0]], h[pairs[1]]], -1))
+
+
+class QueryNormalisedEdgeHead(ref.GNN):
+    """Edge scores centred over the queried pairs: a pair's score depends on the other pairs."""
+
+    def forward(self, x, edge_index=None, batch=None, pairs=None):
+        s = super().forward(x, edge_index, batch, pairs)
+        return s - s.mean(0, keepdim=True) if self.config.task == "edge" else s
+
+
+class GlobalContext(ref.GNN):
+    """Adds the mean of all node features to every node: every node sees the whole graph."""
+
+    def embed(self, x, edge_index=None):
+        return super().embed(x + 0.1 * x.mean(0, keepdim=True), edge_index)
+
+
+class SkipsLastAggregation(ref.GNN):
+    """The last layer ignores the neighbours (k layers see only k − 1 hops)."""
+
+    def embed(self, x, edge_index=None):
+        edge_index = ref.ring_graph(x.shape[0]) if edge_index is None else edge_index
+        h = x
+        for i, conv in enumerate(self.convs):
+            ei = edge_index if i < len(self.convs) - 1 else edge_index[:, :0]
+            h = self.act(conv(h, ei))
+        return h
+
+
+class BatchNormedNodes(ref.GNN):
+    """Standardises the input features over all nodes given (over the whole batch of graphs)."""
+
+    def embed(self, x, edge_index=None):
+        return super().embed((x - x.mean(0)) / (x.std(0, correction=0) + 1.0), edge_index)
+
+
+class OneGraphReadout(ref.GNN):
+    """Ignores the batch vector: one readout over all nodes."""
+
+    def forward(self, x, edge_index=None, batch=None, pairs=None):
+        return super().forward(x, edge_index, None, pairs)
+
+
+MUTANTS = {
+    # message passing cores
+    "gnn_sum_aggregation_is_adjacency_product": [
+        broken("messages from the target", patched(MOD, message=message_from_target)),
+    ],
+    "gnn_aggregate_matches_loop": [
+        broken("sum by fancy-index +=", patched(MOD, aggregate=sum_by_fancy_index), reduce="sum"),
+        broken("mean is NaN for isolated nodes", patched(MOD, aggregate=mean_nan_for_isolated), reduce="mean"),
+        broken("max includes 0", patched(MOD, aggregate=max_including_zero), reduce="max"),
+    ],
+    "gnn_readout_matches_loop": [
+        broken("sum readout ignores the batch", patched(MOD, readout=readout_ignoring_batch), reduce="sum"),
+        broken("mean over all nodes", patched(MOD, readout=mean_readout_over_all_nodes), reduce="mean"),
+    ],
+    "gnn_layer_gradcheck": [
+        broken("half the message gradient", patched(MOD, graph_conv=wrong_backward_conv), aggr="sum"),
+    ],
+    "gnn_default_ring_graph": [
+        broken("one-way ring", patched(model(), ring_graph=one_way_ring)),
+    ],
+    # symmetry
+    "gnn_node_permutation_equivariance": [
+        broken("node ids leak into the features", replaced(model(), NodeIdLeak)),
+    ],
+    "gnn_graph_readout_permutation_invariance": [
+        broken("readout of the first node", replaced(model(), FirstNodeReadout)),
+        broken("node ids leak into the features", replaced(model(), NodeIdLeak)),
+    ],
+    "gnn_edge_head_symmetric_and_consistent": [
+        broken("concatenation edge head", replaced(model(), ConcatEdgeHead)),
+        broken("scores centred over the queried pairs", replaced(model(), QueryNormalisedEdgeHead)),
+    ],
+    # locality and batching
+    "gnn_receptive_field_k_hops": [
+        broken("a global term, 2 layers", replaced(model(layers=2), GlobalContext)),
+        broken("last layer skips aggregation, 2 layers", replaced(model(layers=2), SkipsLastAggregation)),
+        broken("the only layer skips aggregation", replaced(model(layers=1), SkipsLastAggregation)),
+    ],
+    "gnn_batched_equals_one_by_one": [
+        broken("features standardised over the batch", replaced(model(), BatchNormedNodes), task="node"),
+        broken("readout ignores the batch vector", replaced(model(), OneGraphReadout), task="graph"),
+    ],
+}

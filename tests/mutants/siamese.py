@@ -1,0 +1,132 @@
+"""Broken variants of the Siamese network family (harness/checks/siamese.py).
+
+The headline variants: the contrastive loss written with Hadsell et al.'s label convention
+(y = 0 similar) and with the margin term left unsquared.
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+
+import reference_impls.siamese as ref
+from harness.testing import broken, patched, replaced, subject_from
+
+MOD = "reference_impls.siamese"
+# the siamese suite's subject params
+PARAMS = {"in_features": 64, "hidden": 64, "embed_dim": 32, "distance": "euclidean"}
+
+
+def net(**params):
+    return subject_from("reference_impls.siamese:SiameseNetwork", {**PARAMS, **params})
+
+
+# --- broken cores ---------------------------------------------------------------------------------
+def hadsell_loss(d, y, margin=1.0, reduction="mean"):
+    """Label convention swapped: y = 1 treated as DISsimilar (Hadsell et al.'s Y)."""
+    return ref.contrastive_loss(d, 1 - y.to(d.dtype), margin, reduction)
+
+
+def unsquared_margin_loss(d, y, margin=1.0, reduction="mean"):
+    y = y.to(d.dtype)
+    loss = y * 0.5 * d.square() + (1 - y) * 0.5 * torch.clamp(margin - d, min=0.0)
+    return {"mean": loss.mean(), "sum": loss.sum(), "none": loss}[reduction]
+
+
+def no_half_loss(d, y, margin=1.0, reduction="mean"):
+    return 2.0 * ref.contrastive_loss(d, y, margin, reduction)
+
+
+def mean_is_sum_loss(d, y, margin=1.0, reduction="mean"):
+    return ref.contrastive_loss(d, y, margin, "sum" if reduction == "mean" else reduction)
+
+
+def squared_euclidean(a, b):
+    """Not a metric: breaks the triangle inequality (collinear points: 2² > 1² + 1²)."""
+    return (a - b).square().sum(-1)
+
+
+def signed_manhattan(a, b):
+    """No absolute value: neither symmetric nor non-negative."""
+    return (a - b).sum(-1)
+
+
+def unnormalised_cosine(a, b):
+    """Normalised by ‖a‖² only: d(a, 2.5a) ≠ 0 and not symmetric."""
+    return 1.0 - (a * b).sum(-1) / torch.linalg.vector_norm(a, dim=-1).square().clamp_min(1e-12)
+
+
+def cosine_similarity_not_distance(a, b):
+    return 1.0 - ref.cosine_distance(a, b)
+
+
+# --- broken models --------------------------------------------------------------------------------
+class TwoEncoders(ref.SiameseNetwork):
+    """Two separately stored copies of the encoder (equal at initialisation)."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.encoder2 = copy.deepcopy(self.encoder)
+
+    def forward(self, x1, x2):
+        return self.distance(self.encoder(x1), self.encoder2(x2))
+
+
+class AlwaysEuclidean(ref.SiameseNetwork):
+    """Ignores the configured distance."""
+
+    def forward(self, x1, x2):
+        return ref.euclidean_distance(self.embed(x1), self.embed(x2))
+
+
+class SquaredDistanceNet(ref.SiameseNetwork):
+    def forward(self, x1, x2):
+        return super().forward(x1, x2).square()
+
+
+MUTANTS = {
+    # distances
+    "siamese_distance_matches_scipy": [
+        broken("squared Euclidean", patched(MOD, euclidean_distance=squared_euclidean), distance="euclidean"),
+        broken("signed Manhattan", patched(MOD, manhattan_distance=signed_manhattan), distance="manhattan"),
+        broken("cosine similarity for the distance", patched(MOD, cosine_distance=cosine_similarity_not_distance),
+               distance="cosine"),
+    ],
+    "siamese_distance_metric_axioms": [
+        broken("squared Euclidean", patched(MOD, euclidean_distance=squared_euclidean), distance="euclidean"),
+        broken("signed Manhattan", patched(MOD, manhattan_distance=signed_manhattan), distance="manhattan"),
+        broken("cosine normalised by |a|^2", patched(MOD, cosine_distance=unnormalised_cosine), distance="cosine"),
+    ],
+    # contrastive loss
+    "contrastive_dissimilar_beyond_margin": [
+        broken("Hadsell labels (y = 0 similar)", patched(MOD, contrastive_loss=hadsell_loss)),
+    ],
+    "contrastive_similar_half_square": [
+        broken("Hadsell labels (y = 0 similar)", patched(MOD, contrastive_loss=hadsell_loss)),
+        broken("no 1/2", patched(MOD, contrastive_loss=no_half_loss)),
+    ],
+    "contrastive_margin_gradient": [
+        broken("Hadsell labels (y = 0 similar)", patched(MOD, contrastive_loss=hadsell_loss)),
+        broken("margin term not squared", patched(MOD, contrastive_loss=unsquared_margin_loss)),
+    ],
+    "contrastive_loss_reductions": [
+        broken("Hadsell labels (y = 0 similar)", patched(MOD, contrastive_loss=hadsell_loss)),
+        broken("margin term not squared", patched(MOD, contrastive_loss=unsquared_margin_loss)),
+        broken("'mean' sums", patched(MOD, contrastive_loss=mean_is_sum_loss)),
+    ],
+    # the twin network
+    "siamese_twins_share_parameters": [
+        broken("two encoders, Euclidean", replaced(net(), TwoEncoders)),
+        broken("two encoders, cosine", replaced(net(distance="cosine"), TwoEncoders)),
+    ],
+    "siamese_forward_is_distance_of_embeddings": [
+        broken("Euclidean where cosine is configured", replaced(net(distance="cosine"), AlwaysEuclidean)),
+        broken("squared distance", replaced(net(), SquaredDistanceNet)),
+    ],
+    "siamese_contrastive_step_direction": [
+        broken("Hadsell labels (y = 0 similar)", patched(net(), contrastive_loss=hadsell_loss)),
+    ],
+    "siamese_one_shot_accuracy": [
+        broken("Hadsell labels (y = 0 similar)", patched(net(), contrastive_loss=hadsell_loss)),
+    ],
+}
