@@ -3,6 +3,8 @@
     harness list                      suites, their subjects and properties; every registered check
     harness run [PATHS] [options]     properties on every device here -> results/runs/<record>.json
     harness bench [PATHS] [options]   the suites' benchmarks on every device here -> a record
+    harness contract SUITE [--template]  what an implementation must provide (or an adapter skeleton)
+    harness catalogue                 docs/catalogue.md: every model and the properties it proves
     harness report [--out PATH]       records (+ asv results) -> one self-contained results/report.html
 """
 from __future__ import annotations
@@ -29,16 +31,33 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="test a third-party implementation in place of SUITE's subject")
 
 
-def _load(args: argparse.Namespace):
-    from harness.runner import load_all
-
+def _impl(args: argparse.Namespace) -> dict[str, str]:
     from harness.registry import parse_impl
 
     try:
-        impl = parse_impl(args.impl)
+        return parse_impl(args.impl)
     except ValueError as e:
         raise SystemExit(f"harness: {e}") from None
-    suites, errors = load_all(args.paths, impl)
+
+
+def header(suites: Sequence, cases: Sequence) -> str:
+    """What will run: the devices here, what is skipped and why, and each suite's subject."""
+    from harness.cases import subject_label
+    from harness.context import DEVICES, device_available
+
+    lines = []
+    for d in DEVICES:
+        ok, why = device_available(d)
+        n = sum(c.device == d for c in cases)
+        lines.append(f"{d}: " + (f"{n} cases" if ok else f"{n} cases skipped: {why}"))
+    lines += [f"suite {s.name}: subject {subject_label(s.subject)}" for s in suites]
+    return "\n".join(lines)
+
+
+def _load(args: argparse.Namespace):
+    from harness.runner import load_all
+
+    suites, errors = load_all(args.paths, _impl(args))
     for e in errors:
         print(e, file=sys.stderr)
     return suites, errors
@@ -71,23 +90,29 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from harness.cases import property_cases
     from harness.executor import run_benchmarks, run_property
+    from harness.isolation import Worker, timeout_for
     from harness.records import atomic_write_json, make_record, new_record_path
 
     suites, errors = _load(args)
     skip = set(args.skip_mark)
     cases = [c for s in suites for c in property_cases(s) if not skip & set(c.marks)]
+    print(header(suites, cases), file=sys.stderr)
     results = []
     bar = tqdm(cases, unit="case", disable=args.quiet or None, dynamic_ncols=True, file=sys.stderr)
-    for case in bar:
-        bar.set_postfix_str(case.nodeid[-60:], refresh=False)
-        results.append(run_property(case))
+    with Worker(_impl(args)) as worker:
+        for case in bar:
+            bar.set_postfix_str(case.nodeid[-60:], refresh=False)
+            results.append(run_property(case) if args.in_process else worker.run(case, args.timeout))
     counts = Counter(r.status for r in results)
     for r in results:
         if r.bad:
             print(f"{r.status.upper()} {r.nodeid} [{r.subject}]: {r.line}", file=sys.stderr)
     bench_rows, extra = run_benchmarks(suites, quick=args.quick) if args.bench else ([], {})
     rec = make_record([r.to_dict() for r in results], [b.to_dict() for b in bench_rows], suites,
-                      runner="harness run", invalid_suites=[str(e) for e in errors], **extra)
+                      runner="harness run", invalid_suites=[str(e) for e in errors],
+                      isolation="in-process" if args.in_process else "worker process",
+                      timeout_s={s.name: timeout_for(property_cases(s)[0], args.timeout) for s in suites
+                                 if s.properties}, **extra)
     path = atomic_write_json(Path(args.out) if args.out else new_record_path(label=args.label), rec)
     print(f"{len(results)} cases: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) + f" -> {path}")
     if args.report:
@@ -116,6 +141,42 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 1 if errors or counts["error"] else 0
 
 
+@subcommand("contract", "what an implementation must provide for a suite (--template: an adapter skeleton)")
+def cmd_contract(args: argparse.Namespace) -> int:
+    from difflib import get_close_matches
+
+    from harness.catalogue import contract_text, template
+
+    suites, errors = _load(args)
+    by_name = {s.name: s for s in suites}
+    if args.suite not in by_name:
+        hint = get_close_matches(args.suite, list(by_name), n=1)
+        raise SystemExit(f"harness contract: no suite {args.suite!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                         + f"; suites: {', '.join(sorted(by_name))}")
+    suite = by_name[args.suite]
+    if suite.contract is None:
+        raise SystemExit(f"harness contract: suite {suite.name!r} declares no contract")
+    text = template(suite, suite.contract) if args.template else contract_text(suite, suite.contract)
+    if args.out:
+        from harness.records import atomic_write_text
+
+        print(f"{'template' if args.template else 'contract'} -> {atomic_write_text(Path(args.out), text)}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+@subcommand("catalogue", "write the catalogue of models and properties (docs/catalogue.md)")
+def cmd_catalogue(args: argparse.Namespace) -> int:
+    from harness.catalogue import catalogue
+    from harness.contract import CONTRACTS
+    from harness.records import atomic_write_text
+
+    suites, errors = _load(args)
+    print(f"catalogue -> {atomic_write_text(Path(args.out), catalogue(suites, CONTRACTS))}")
+    return 1 if errors else 0
+
+
 @subcommand("report", "render records (and asv results) into one self-contained HTML file")
 def cmd_report(args: argparse.Namespace) -> int:
     from harness.report import render_report
@@ -140,6 +201,11 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--no-report", dest="report", action="store_false", help="do not render the HTML report")
             sp.add_argument("--quick", action="store_true", help="benchmarks: smallest batch size only, short timing")
             sp.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+            sp.add_argument("--timeout", type=float, default=None, metavar="S",
+                            help="seconds a case may run before it is stopped and recorded as timeout "
+                                 "(default: the suite's, else 300)")
+            sp.add_argument("--in-process", action="store_true",
+                            help="run cases in this process (for debugging): a crash or hang then ends the run")
         elif name == "bench":
             sp.add_argument("--quick", action="store_true", help="smallest batch size only, short timing")
             sp.add_argument("--repeat", type=int, default=1, metavar="N", help="measure every row N times (spread)")
@@ -149,6 +215,12 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--out", help="record path (default results/runs/<label>-<time>-<commit>.json)")
             sp.add_argument("--label", default="local", help="record name prefix naming the machine (default local: git-ignored)")
             sp.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+        elif name == "contract":
+            sp.add_argument("suite", help="suite name (e.g. rbm)")
+            sp.add_argument("--template", action="store_true", help="write a commented adapter skeleton instead")
+            sp.add_argument("--out", default=None, help="write to this file instead of stdout")
+        elif name == "catalogue":
+            sp.add_argument("--out", default="docs/catalogue.md", help="file to write (default docs/catalogue.md)")
         elif name == "report":
             sp.add_argument("--runs", default="results/runs", help="directory of run records (default results/runs)")
             sp.add_argument("--asv", default="results/asv", help="asv results directory, used if present (default results/asv)")

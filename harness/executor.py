@@ -13,7 +13,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import torch
 
@@ -24,7 +24,7 @@ from harness.suite import Suite
 from harness.context import intra_op_threads, property_threads
 from harness.outcome import Outcome
 
-BAD = ("failed", "error", "xpassed")
+BAD = ("failed", "error", "xpassed", "timeout")
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,15 @@ class PropertyResult:
     def bad(self) -> bool:
         return self.status in BAD
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], case: PropertyCase, seconds: float | None = None) -> "PropertyResult":
+        """A result sent back by a worker process (:mod:`harness.isolation`) for ``case``."""
+        out = d.get("outcome")
+        return cls(case.nodeid, case.suite.name, case.prop.id, case.check.name, case.device, case.dtype, case.seed,
+                   str(d.get("status", "error")), str(d.get("line", "")), case.subject_label, case.location,
+                   case.marks, float(d.get("seconds", 0.0) if seconds is None else seconds),
+                   Outcome(**out) if isinstance(out, dict) else None)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "nodeid": self.nodeid, "suite": self.suite, "property": self.property, "check": self.check,
@@ -57,6 +66,15 @@ class PropertyResult:
             "seconds": round(self.seconds, 6), "marks": list(self.marks),
             "outcome": self.outcome.to_dict() if self.outcome else None,
         }
+
+
+def crashed(e: BaseException) -> str:
+    """The line for an exit or interrupt raised inside an implementation."""
+    if isinstance(e, SystemExit):
+        return f"the implementation called sys.exit({e.code!r})"
+    if isinstance(e, KeyboardInterrupt):
+        return "a KeyboardInterrupt was raised inside the implementation"
+    return _error_line(e, "")
 
 
 def _error_line(e: BaseException, device: str) -> str:

@@ -22,7 +22,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from harness.cases import PropertyCase, property_cases
+from harness.cases import PropertyCase, property_cases, subject_kind
 from harness.executor import PropertyResult, run_property
 from harness.registry import parse_impl
 from harness.suite import MARKS, SuiteError, is_suite_file, load_suite
@@ -39,6 +39,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="also write the property outcomes as a dlharness run record (JSON) to PATH")
     g.addoption("--dlh-bench", action="store_true", default=False,
                 help="also collect the suites' benchmarks as pytest-benchmark items (implied by --benchmark-only)")
+    g.addoption("--dlh-in-process", action="store_true", default=False,
+                help="run third-party subjects in the pytest process (for debugging); by default they run in a "
+                     "worker process, so a crash, exit or hang costs one item, not the session")
+    g.addoption("--dlh-timeout", type=float, default=None, metavar="S",
+                help="seconds a third-party case may run in its worker (default: the suite's, else 300)")
 
 
 class DlhSession:
@@ -52,6 +57,20 @@ class DlhSession:
             raise pytest.UsageError(str(e)) from None
         self.record = config.getoption("dlh_record")
         self.rows: list[dict] = []
+        self.in_process = bool(config.getoption("dlh_in_process"))
+        self.timeout = config.getoption("dlh_timeout")
+        self._worker: Any = None
+
+    def run(self, case: PropertyCase) -> PropertyResult:
+        """Reference subjects run in this process; third-party ones in a worker process unless
+        ``--dlh-in-process`` (see :mod:`harness.isolation`)."""
+        if self.in_process or subject_kind(case.suite.subject) == "reference":
+            return run_property(case)
+        if self._worker is None:
+            from harness.isolation import Worker
+
+            self._worker = Worker(self.impl, root=self.config.rootpath)
+        return self._worker.run(case, self.timeout)
 
     def repro_options(self) -> str:
         return " ".join(f"--impl {k}={v}" for k, v in self.impl.items())
@@ -64,6 +83,8 @@ class DlhSession:
                 self.rows.append(value)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self._worker is not None:
+            self._worker.close()
         if self.record and self.rows and not hasattr(self.config, "workerinput"):
             from harness.records import atomic_write_json, make_record
 
@@ -129,18 +150,19 @@ class PropertyItem(pytest.Item):
         self.case = case
 
     def runtest(self) -> None:
-        res = run_property(self.case)
+        res = self.config.stash[SESSION].run(self.case)
         self.user_properties.append((PROPERTY, res.to_dict()))
-        if res.status == "skipped":
-            pytest.skip(res.line)
+        if res.status == "skipped":  # reported at the suite file's line, as a skip mark would be
+            raise pytest.skip.Exception(res.line, _use_item_location=True)
         if res.status == "xfailed":
             pytest.xfail(res.line)
         if res.status == "error" and res.exc is not None:
             raise res.exc
-        if res.status in ("failed", "xpassed"):
-            raise PropertyFailure(self._report(res.line, f"XPASS(strict) {self.case.xfail}" if res.status == "xpassed" else "FAILED", res))
+        if res.status in ("failed", "xpassed", "timeout", "error"):
+            verdict = {"xpassed": f"XPASS(strict) {self.case.xfail}", "failed": "FAILED"}.get(res.status, res.status.upper())
+            raise PropertyFailure(self._report(res.line, verdict))
 
-    def _report(self, body: str, verdict: str, res: PropertyResult | None = None) -> str:
+    def _report(self, body: str, verdict: str) -> str:
         case = self.case
         extra = self.config.stash[SESSION].repro_options()
         return "\n".join([

@@ -51,3 +51,25 @@ def test_every_suite_in_the_repo_loads():
     used = {p.check for s in suites for p in s.properties}
     unused = sorted(set(load_checks()) - used)
     assert not unused, f"registered checks no suite uses: {unused}"
+
+
+def test_catalogue_is_current():
+    """docs/catalogue.md is what `harness catalogue` generates from the suites and contracts."""
+    from harness.catalogue import catalogue
+    from harness.contract import CONTRACTS
+
+    suites, errors = load_all([ROOT / "suites"])
+    assert not errors
+    want = catalogue(suites, CONTRACTS)
+    have = (ROOT / "docs" / "catalogue.md").read_text(encoding="utf-8")
+    assert have == want, "docs/catalogue.md is out of date: run `harness catalogue`"
+
+
+def test_nothing_cites_files_outside_the_repository():
+    """Code, docs and suites cite nothing that is not in the repository."""
+    banned = ("CATALOGUE.md", "DESIGN.md", "STYLE.md", "../shared", "test_every_check_is_tested")
+    files = [f for pat in ("harness/**/*.py", "reference_impls/*.py", "tests/**/*.py", "suites/*", "docs/*.md", "*.md",
+                           "asv.conf.json", ".ci/*") for f in ROOT.glob(pat)]
+    hits = [f"{f.relative_to(ROOT)}: {b}" for f in files if f.is_file() and f.name != "test_project.py"
+            for b in banned if b in f.read_text(encoding="utf-8", errors="replace")]
+    assert not hits, hits
