@@ -2,11 +2,11 @@
 failure text with file:line and a repro line, bad suites beside good ones, foreign YAML."""
 from __future__ import annotations
 
-from harness.cases import property_cases
-
+import json
 
 import pytest
 
+from harness.cases import property_cases
 from harness.context import case_seed
 
 pytest_plugins = ["pytester"]
@@ -123,14 +123,30 @@ def test_foreign_yaml_is_left_alone(pytester):
 def test_record_option_writes_outcomes(demo, tmp_path):
     out = tmp_path / "rec.json"
     demo.runpytest("demo.yaml", "--dlh-record", str(out)).assert_outcomes(passed=3, skipped=3)
-    import json
-
     rec = json.loads(out.read_text())
     assert rec["schema"] == 1 and rec["environment"]["torch"]
     statuses = sorted(p["status"] for p in rec["properties"])
     assert statuses == ["passed"] * 3 + ["skipped"] * 3
     passed = [p for p in rec["properties"] if p["status"] == "passed"]
     assert all(p["outcome"]["statement"] and p["seed"] is not None for p in passed)
+    # marks, subject, seed and location come from the result objects, not from the nodeid
+    by_id = {p["nodeid"]: p for p in rec["properties"]}
+    wide = by_id["demo.yaml::softmax_wide[cpu-float64]"]
+    assert wide["marks"] == ["slow"] and wide["location"] == "demo.yaml:8"
+    assert wide["seed"] == case_seed(0, "demo", "softmax_wide")
+    assert by_id["demo.yaml::softmax_wide[cuda-float64]"]["marks"] == ["slow", "cuda"]
+    assert {p["subject"] for p in rec["properties"]} == {"reference_impls.activations (reference)"}
+    assert {(p["suite"], p["check"]) for p in rec["properties"]} == {("demo", "softmax_sums_to_one")}
+
+
+def test_record_under_xdist_has_the_same_rows(demo, tmp_path):
+    one, two = tmp_path / "one.json", tmp_path / "two.json"
+    demo.runpytest("demo.yaml", "--dlh-record", str(one))
+    demo.runpytest("-n", "2", "demo.yaml", "--dlh-record", str(two), "-p", "no:randomly")
+    strip = ("seconds",)
+    rows = [sorted(({k: v for k, v in p.items() if k not in strip} for p in json.loads(f.read_text())["properties"]),
+                   key=lambda p: p["nodeid"]) for f in (one, two)]
+    assert rows[0] == rows[1] and len(rows[0]) == 6
 
 
 def test_collection_is_deterministic_under_xdist(demo):
