@@ -39,7 +39,6 @@ import gc
 import types
 import math
 import re
-import time
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Callable, Iterable, Mapping
 

@@ -9,7 +9,6 @@ none of them expands a suite or decides what is skipped on its own.
 """
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -31,8 +30,32 @@ def subject_label(subject: Subject) -> str:
     return f"{subject.target} ({subject_kind(subject)})"
 
 
+class _Located:
+    """What every case says about where it comes from (given ``suite`` and ``id``, and the
+    suite item it expands: ``prop`` or ``bench``, whose ``line`` it reports)."""
+
+    suite: Suite
+
+    @property
+    def line(self) -> int:
+        item = getattr(self, "prop", None) or getattr(self, "bench")
+        return item.line
+
+    @property
+    def nodeid(self) -> str:
+        return f"{self.suite.path}::{self.id}"  # type: ignore[attr-defined]
+
+    @property
+    def location(self) -> str:
+        return f"{self.suite.path}:{self.line}"  # type: ignore[attr-defined]
+
+    @property
+    def subject_label(self) -> str:
+        return subject_label(self.suite.subject)
+
+
 @dataclass(frozen=True)
-class PropertyCase:
+class PropertyCase(_Located):
     """One property on one device in one dtype."""
 
     suite: Suite
@@ -48,14 +71,6 @@ class PropertyCase:
     @property
     def id(self) -> str:
         return f"{self.prop.id}[{self.device}-{self.dtype}]"
-
-    @property
-    def nodeid(self) -> str:
-        return f"{self.suite.path}::{self.id}"
-
-    @property
-    def location(self) -> str:
-        return f"{self.suite.path}:{self.prop.line}"
 
     @property
     def seed(self) -> int:
@@ -76,10 +91,6 @@ class PropertyCase:
         s = self.suite.subject
         return s.with_params(**self.prop.subject_params) if self.prop.subject_params else s
 
-    @property
-    def subject_label(self) -> str:
-        return subject_label(self.suite.subject)
-
     def tolerance(self) -> Tolerance:
         override = self.prop.tolerance.get(self.dtype)
         return self.check.tolerance_for(self.dtype, override, f"{self.location}: {self.prop.tolerance_why}")
@@ -89,7 +100,7 @@ class PropertyCase:
 
 
 @dataclass(frozen=True)
-class BenchCase:
+class BenchCase(_Located):
     """One benchmark on one device, in one dtype, at one batch size."""
 
     suite: Suite
@@ -104,16 +115,8 @@ class BenchCase:
         return f"bench_{self.bench.id}[{self.device}-{self.dtype}-b{self.batch}]"
 
     @property
-    def nodeid(self) -> str:
-        return f"{self.suite.path}::{self.id}"
-
-    @property
-    def location(self) -> str:
-        return f"{self.suite.path}:{self.bench.line}"
-
-    @property
     def seed(self) -> int:
-        return (int(self.suite.seed) + zlib.crc32(f"{self.suite.name}/bench/{self.bench.id}".encode())) % (2**31)
+        return case_seed(self.suite.seed, self.suite.name, f"bench/{self.bench.id}")
 
     @property
     def marks(self) -> tuple[str, ...]:
@@ -122,10 +125,6 @@ class BenchCase:
     @property
     def subject(self) -> Subject:
         return self.suite.subject
-
-    @property
-    def subject_label(self) -> str:
-        return subject_label(self.suite.subject)
 
 
 def property_cases(suite: Suite) -> list[PropertyCase]:

@@ -69,7 +69,7 @@ def template(suite: Suite, contract: Contract) -> str:
     signature, shapes and meaning; fill in the bodies by calling your library."""
     out = [f'"""Adapter: my implementation of the {suite.name} family for dlharness.',
            "",
-           f"Fill in each function with a call into your library; translate the interface only, never the",
+           "Fill in each function with a call into your library; translate the interface only, never the",
            f"math. Then run:  pytest {suite.path} --impl {suite.name}=<this_module>" + ("" if not any(
                p.kind == "model" for p in contract.provides) else ":Model"),
            "Cores you leave as NotImplementedError stubs should be deleted instead: the properties that",

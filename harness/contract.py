@@ -1,7 +1,12 @@
 """Family contracts: what an implementation must provide for a suite's checks to run on it.
 
-Each check module declares one :class:`Contract` per suite family it serves (``CONTRACT =
-contract(Contract(...))`` at module level). A contract names
+Each suite family's contract is a data file, ``harness/contracts/<family>.yaml``, loaded and
+validated into a :class:`Contract` by the family's check module (``CONTRACT =
+load_contract("rbm", inputs=_inputs)``), which adds the one part that is code: how to build
+example inputs. Data rather than Python declarations because the contract is read by people
+writing adapters (``harness contract SUITE``) and by tools, and 26 contracts of the same shape
+written as nested constructor calls were the largest block of repetition in the package. A
+contract names
 
 - the functional cores and methods, each with its signature and the shapes it takes and
   returns (:class:`Provide`);
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 CONTRACTS: dict[str, "Contract"] = {}
@@ -102,6 +108,35 @@ class Contract:
         if self.inputs is None:
             raise NotImplementedError(f"the contract of {', '.join(self.suites)} declares no example inputs")
         return tuple(self.inputs(subject, case, batch))
+
+
+CONTRACT_DIR = Path(__file__).resolve().parent / "contracts"
+_PROVIDE_KEYS = {"name", "kind", "signature", "shapes", "doc"}
+_SIZE_KEYS = {"name", "doc", "alt"}
+
+
+def load_contract(family: str, inputs: Callable[..., tuple] | None = None) -> Contract:
+    """Read ``contracts/<family>.yaml``, validate it, bind ``inputs`` and register it."""
+    import yaml
+
+    path = CONTRACT_DIR / f"{family}.yaml"
+    d = yaml.safe_load(path.read_text(encoding="utf-8"))
+    where = f"{path.name}"
+    unknown = set(d) - {"suites", "summary", "provides", "sizes", "conventions"}
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
+    provides = []
+    for p in d.get("provides", []):
+        if set(p) - _PROVIDE_KEYS or "name" not in p:
+            raise ValueError(f"{where}: provide {p.get('name')!r} has keys {sorted(p)}; allowed: {sorted(_PROVIDE_KEYS)}")
+        provides.append(Provide(**p))
+    sizes = []
+    for z in d.get("sizes", []):
+        if set(z) - _SIZE_KEYS or "name" not in z:
+            raise ValueError(f"{where}: size {z.get('name')!r} has keys {sorted(z)}; allowed: {sorted(_SIZE_KEYS)}")
+        sizes.append(Size(z["name"], z.get("doc", ""), z.get("alt")))
+    return contract(Contract(tuple(d["suites"]), d["summary"], tuple(provides), tuple(sizes),
+                             dict(d.get("conventions") or {}), inputs, f"harness.checks.{family}"))
 
 
 def contract(c: Contract) -> Contract:

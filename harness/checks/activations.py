@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from harness.contract import Contract, Provide, contract
+from harness.contract import load_contract
 from harness.outcome import Outcome, all_of, bound, exact, f64, holds
 from harness.registry import check
 
@@ -29,36 +29,7 @@ def _inputs(case, rows: int, scale: float) -> torch.Tensor:
 
 _ELEMENTWISE = "x (...) -> (...)"
 
-CONTRACT = contract(Contract(
-    suites=("activations",),
-    summary="Activation functions as a module of functions: elementwise maps, softmax/log-softmax "
-            "along an axis, and maxout over groups of consecutive features.",
-    provides=(
-        Provide("linear", "(x)", _ELEMENTWISE, doc="the identity"),
-        Provide("sigmoid", "(x)", _ELEMENTWISE, doc="1/(1 + e^(−x)), finite for any x"),
-        Provide("tanh", "(x)", _ELEMENTWISE),
-        Provide("hard_tanh", "(x)", _ELEMENTWISE, doc="clamp(x, −1, 1)"),
-        Provide("relu", "(x)", _ELEMENTWISE),
-        Provide("leaky_relu", "(x, a=0.01)", _ELEMENTWISE, doc="x if x > 0 else a·x"),
-        Provide("softplus", "(x)", _ELEMENTWISE, doc="log(1 + e^x); its autograd derivative is σ(x), ½ at 0"),
-        Provide("elu", "(x, alpha=1.0)", _ELEMENTWISE, doc="x if x > 0 else α(e^x − 1)"),
-        Provide("softmax", "(x, dim=-1)", "x (..., K) -> (..., K), normalised along dim"),
-        Provide("log_softmax", "(x, dim=-1)", "x (..., K) -> (..., K), log of softmax along dim"),
-        Provide("maxout", "(x, k)", "x (..., m·k) -> (..., m)"),
-        Provide("maxout_affine", "(x, weight, bias, k)", "x (..., in), weight (m·k, in), bias (m·k,) -> (..., m)"),
-    ),
-    conventions={
-        "axis": "softmax and log_softmax normalise along `dim` (the checks use the last axis).",
-        "keywords": "leaky_relu's slope is `a` (notes 003: 0.01, notes 004: 0.1); elu's scale is `alpha`.",
-        "linear": "the linear activation is the identity map (the weight belongs to the layer).",
-        "maxout": "output unit j is the max over the k consecutive features j·k … j·k + k − 1; in "
-                  "maxout_affine the rows j·k … j·k + k − 1 of weight and bias are unit j's pieces "
-                  "(nn.Linear layout).",
-        "range": "every function is finite at |x| = 1e4 in float32 and float64 (no overflow of exp).",
-    },
-    # x (batch, 9) of N(0, 9) draws, the input of every elementwise function and of softmax's rows
-    inputs=lambda subject, case, batch: (case.randn(batch, len(EXTREMES)) * 3.0,),
-))
+CONTRACT = load_contract("activations", inputs=lambda subject, case, batch: (case.randn(batch, len(EXTREMES)) * 3.0,))
 
 
 def _torch_oracle(activation: str, kwargs: dict):

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from harness.contract import Contract, Provide, Size, contract
+from harness.contract import load_contract
 from harness.outcome import Outcome, all_of, bound, exact, f64, holds
 from harness.registry import check
 
@@ -24,47 +24,7 @@ def _qkv(subject, case, batch: int, t_q: int = 5, t_k: int = 7) -> tuple:
     return case.randn(batch, t_q, E), case.randn(batch, t_k, E), case.randn(batch, t_k, E)
 
 
-CONTRACT = contract(Contract(
-    suites=("attention",),
-    summary="One attention module per `kind` (additive, dot, general, scaled_dot, local, multi_head), and the "
-            "functional cores of scaled dot-product attention and of the three score functions.",
-    provides=(
-        Provide("model", "(**params)",
-                "query (B, Tq, E), key (B, Tk, E), value (B, Tk, E), mask bool broadcastable to (B, Tq, Tk) -> "
-                "output (B, Tq, E) [, weights (B, Tq, Tk), or per head (B, H, Tq, Tk) for multi_head]",
-                kind="model",
-                doc="make_attention(kind=, embed_dim=, num_heads=, hidden=None, window=, causal=False), called as "
-                    "model(query, key=None, value=None, mask=None, need_weights=False); key and value default to the query"),
-        Provide("state_dict", "(*args, destination=None, prefix='', keep_vars=False)",
-                "multi_head: in_proj_weight (3E, E), in_proj_bias (3E,), out_proj.weight (E, E), out_proj.bias (E,)",
-                kind="method", doc="nn.MultiheadAttention's names and layout: the state dict loads into torch's module"),
-        Provide("scaled_dot_product_attention", "(query, key, value, mask=None, causal=False, scale=None, need_weights=False)",
-                "(..., Tq, D), (..., Tk, D), (..., Tk, Dv) -> (..., Tq, Dv) [, weights (..., Tq, Tk)]",
-                doc="softmax(Q Kᵀ / √D) V over the allowed keys; scale defaults to 1/√D"),
-        Provide("additive_score", "(query, key, W_q, W_k, v)",
-                "query (B, Tq, Dq), key (B, Tk, Dk), W_q (A, Dq), W_k (A, Dk), v (A,) -> (B, Tq, Tk)",
-                doc="Bahdanau: e_ti = vᵀ tanh(W_q q_t + W_k k_i)"),
-        Provide("general_score", "(query, key, W)", "query (B, Tq, Dq), key (B, Tk, Dk), W (Dq, Dk) -> (B, Tq, Tk)",
-                doc="Luong general: e_ti = q_tᵀ W k_i"),
-        Provide("dot_score", "(query, key)", "query (B, Tq, D), key (B, Tk, D) -> (B, Tq, Tk)",
-                doc="Luong dot: e_ti = q_tᵀ k_i"),
-    ),
-    sizes=(
-        Size("embed_dim", "query/key/value width E (also the additive score's width A while `hidden` is unset)", alt=8),
-        Size("num_heads", "heads H of multi_head attention (E divisible by H); the other kinds ignore it", alt=2),
-        Size("window", "local-m half-width D: query t attends to keys |i − t| ≤ D; the other kinds ignore it", alt=1),
-    ),
-    conventions={
-        "kind": "the `kind` param picks the module: additive, dot, general, scaled_dot, local or multi_head",
-        "layout": "batch first; weights over the last axis (the keys)",
-        "mask": "boolean, broadcastable to the scores, True = the query may attend to the key (torch sdpa's attn_mask "
-                "convention; the opposite of nn.MultiheadAttention's key_padding_mask and attn_mask)",
-        "masked pairs": "weight exactly 0; a query with no allowed key gets all-zero weights and a finite output",
-        "causal": "top-left aligned: query t sees keys 0..t (torch's is_causal)",
-        "weights": "a softmax over the allowed keys, returned only with need_weights=True",
-    },
-    inputs=_qkv,
-))
+CONTRACT = load_contract("attention", inputs=_qkv)
 
 
 def _heads_last(w: torch.Tensor) -> torch.Tensor:

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from harness.checks.vae import digits, digits_split, draws_only_from_generator, moments_within_se, z_score
-from harness.contract import Contract, Provide, Size, contract
+from harness.contract import load_contract
 from harness.outcome import Outcome, all_of, bound, exact, f64, holds
 from harness.registry import check
 
@@ -36,57 +36,7 @@ def _inputs(subject, case, batch: int) -> tuple:
     return (case.rand(batch, subject.size("in_features")),)
 
 
-CONTRACT = contract(Contract(
-    suites=("autoencoders",),
-    summary="Autoencoders x' = g(f(x)): a dense model (d -> n₁ -> … -> k -> … -> d, optionally tied) or a "
-            "convolutional one (stride-2 convs, transposed convs back to the input's shape), with the "
-            "reconstruction error, sparsity and contractive penalties and the denoising corruption as functions.",
-    provides=(
-        Provide("reconstruction_error", "(x, x_hat)", "x, x_hat (B, ...) -> (B,)", doc="‖x − x'‖² per sample"),
-        Provide("l1_activity_penalty", "(h, lam)", "h (B, k) -> (B,)", doc="λ‖h‖₁ per sample"),
-        Provide("kl_sparsity_penalty", "(h, rho)", "h (B, k) in (0, 1) -> ()",
-                doc="Σ_j KL(Bernoulli(ρ) ‖ Bernoulli(ρ̂_j)), ρ̂_j the batch mean of h[:, j]"),
-        Provide("corrupt", "(x, noise_factor, generator=None, noise=None, clip=True)", "x (B, ...) -> (B, ...)",
-                doc="clip(x + noise_factor · ε, 0, 1), ε ~ N(0, I) injected (noise) or drawn only from generator"),
-        Provide("contractive_penalty", "(h, W)", "h (B, k), W (k, d) -> (B,)",
-                doc="‖∂h/∂x‖²_F = Σ_j (h_j(1 − h_j))² Σ_i W_ji² for a sigmoid encoder h = σ(Wx + b)"),
-        Provide("model", '(kind="dense", **params)',
-                "dense: x (B, in_features) -> x' (B, in_features); conv: x (B, in_channels, H, W) -> (B, in_channels, H, W)",
-                kind="model", doc="build_autoencoder(kind, **params): an nn.Module; kind 'dense' or 'conv'"),
-        Provide("encode", "(x)", "x (B, in_features) -> h (B, hidden[-1])", kind="method", doc="dense model"),
-        Provide("decode", "(h)", "h (B, hidden[-1]) -> x' (B, in_features)", kind="method", doc="dense model"),
-        Provide("forward", "(x)", "as the model", kind="method", doc="decode(encode(x))"),
-        Provide("encoder_weight", "(l)", "-> W_l (hidden[l], n_l), n_0 = in_features", kind="method",
-                doc="dense model: the weight of encoder layer l (a parameter the checks may change in place)"),
-        Provide("decoder_weight", "(j)", "-> (n_{L−1−j}, n_{L−j})", kind="method",
-                doc="dense model: the weight of decoder layer j; when tied, encoder_weight(L−1−j)ᵀ in the same storage"),
-        Provide("b_enc", "", "list of L tensors, b_enc[l] (hidden[l],)", kind="attribute", doc="dense model: encoder biases"),
-        Provide("b_dec", "", "list of L tensors, b_dec[j] (n_{L−1−j},)", kind="attribute", doc="dense model: decoder biases"),
-        Provide("parameters", "()", "-> iterator of tensors", kind="method",
-                doc="torch.nn.Module.parameters: the trainable tensors (counted; optimised by the training checks)"),
-    ),
-    sizes=(
-        Size("kind", "'dense' or 'conv': which model the factory builds (sets the input layout)"),
-        Size("in_features", "dense: input dimension d", alt=20),
-        Size("hidden", "dense: encoder widths n₁ … n_L; the code size is k = hidden[-1]", alt=[8]),
-        Size("in_channels", "conv: input channels C", alt=3),
-        Size("channels", "conv: encoder conv widths; each conv halves H and W", alt=[4, 6]),
-        Size("kernel_size", "conv: odd kernel size K (padding (K − 1)/2)", alt=5),
-    ),
-    conventions={
-        "params": "the checks also read activation, output_activation and tied (dense) from the subject's params",
-        "activation": "'activation' follows every encoder layer (the code included) and every decoder layer but "
-                      "the last, which uses 'output_activation'; names: linear, sigmoid, tanh, relu",
-        "tied": "a tied decoder uses the encoder's weight transposed, the same tensor (shared storage), "
-                "with its own biases; its gradient sums both uses",
-        "layout": "weights are (out, in) as torch.nn.Linear; dense data (B, d), conv data (B, C, H, W), batch first",
-        "reduction": "reconstruction error, L1 and contractive penalties sum over non-batch axes and return (B,); "
-                     "the KL-ρ penalty is a batch statistic and returns a scalar",
-        "conv shapes": "every conv has stride 2 (⌈H/2⌉); the decoder restores the input's exact H and W, odd or even",
-        "randomness": "corrupt draws noise only from the given torch.Generator, never the global RNG",
-    },
-    inputs=_inputs,
-))
+CONTRACT = load_contract("autoencoders", inputs=_inputs)
 
 
 def _torch_twin(subject, model) -> nn.Sequential:

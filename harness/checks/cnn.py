@@ -18,11 +18,10 @@ import itertools
 import torch
 import torch.nn.functional as F
 
-from harness.contract import Contract, Provide, Size, contract
+from harness.contract import load_contract
 from harness.outcome import Outcome, all_of, bound, exact, f64, holds
 from harness.registry import check
 
-_IMAGES = "(N, C_in, H, W)"
 
 
 def _images(subject, case, batch: int) -> tuple:
@@ -31,66 +30,7 @@ def _images(subject, case, batch: int) -> tuple:
     return (case.randn(batch, subject.size("in_channels"), side, side),)
 
 
-CONTRACT = contract(Contract(
-    suites=("cnn",),
-    summary="Convolution, transposed convolution, pooling and fully connected layers as functional cores "
-            "and nn.Module classes (torch's argument order and weight layouts), closed-form output sizes, "
-            "and a small CNN classifier mapping (N, C, H, W) images to (N, n_classes) logits.",
-    provides=(
-        Provide("conv_output_size", "(W, K, P, S, D=1)", "ints -> O = ⌊(W + 2P − D(K−1) − 1)/S⌋ + 1"),
-        Provide("conv_transpose_output_size", "(W, K, P, S, output_padding=0, D=1)",
-                "ints -> O = (W−1)S − 2P + D(K−1) + output_padding + 1"),
-        Provide("same_padding", "(K)", "odd K -> P = (K−1)/2"),
-        Provide("conv2d", "(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode='zeros')",
-                f"x {_IMAGES}, weight (C_out, C_in/groups, kh, kw), bias (C_out,) -> (N, C_out, OH, OW)"),
-        Provide("conv_transpose2d",
-                "(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1)",
-                f"x {_IMAGES}, weight (C_in, C_out/groups, kh, kw), bias (C_out,) -> (N, C_out, OH, OW)"),
-        Provide("max_pool2d", "(x, kernel_size, stride=None, padding=0, dilation=1)",
-                "x (N, C, H, W) -> (N, C, OH, OW)"),
-        Provide("avg_pool2d", "(x, kernel_size, stride=None, padding=0, count_include_pad=True)",
-                "x (N, C, H, W) -> (N, C, OH, OW)"),
-        Provide("linear", "(x, weight, bias=None)",
-                "x (..., n_in), weight (n_out, n_in), bias (n_out,) -> (..., n_out)"),
-        Provide("Conv2d", "(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, "
-                          "bias=True, padding_mode='zeros')", f"{_IMAGES} -> (N, C_out, OH, OW)",
-                doc="nn.Module class in the family module; parameters weight and bias as torch.nn.Conv2d's"),
-        Provide("ConvTranspose2d", "(in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, "
-                                   "groups=1, bias=True, dilation=1)", f"{_IMAGES} -> (N, C_out, OH, OW)",
-                doc="nn.Module class in the family module; parameters weight and bias as torch.nn.ConvTranspose2d's"),
-        Provide("Linear", "(in_features, out_features, bias=True)", "(..., in_features) -> (..., out_features)",
-                doc="nn.Module class in the family module; weight (out, in) and bias (out,) as torch.nn.Linear's"),
-        Provide("classifier", "(model='classifier', **params)",
-                "x (N, in_channels, image_size, image_size) -> logits (N, n_classes)", kind="model",
-                doc="the subject (reference: make_model), built with the size params below"),
-    ),
-    sizes=(
-        Size("in_channels", "channels C of the classifier's input images", alt=3),
-        Size("image_size", "side H = W of the classifier's square input images", alt=27),
-        Size("channels", "out_channels of the classifier's conv blocks, one entry per block", alt=[4, 4, 8]),
-        Size("kernel_size", "side K of the classifier's conv kernels (odd: 'same' padding)", alt=5),
-        Size("pool", "window and stride of the classifier's max pooling", alt=3),
-        Size("hidden", "width of the classifier's hidden fully connected layer", alt=12),
-        Size("n_classes", "number of logits the classifier outputs", alt=3),
-    ),
-    conventions={
-        "convolution": "cross-correlation (the kernel is not flipped), as torch.nn.functional.conv2d; "
-                       "conv_transpose2d is its adjoint with the same weight.",
-        "layouts": "batch first, channels first: images (N, C, H, W); conv weight (C_out, C_in/groups, kh, kw); "
-                   "transposed-conv weight (C_in, C_out/groups, kh, kw); linear weight (n_out, n_in): torch's, "
-                   "so state_dicts copy across.",
-        "arguments": "torch.nn.functional's positional order; kernel_size, stride, padding and dilation take an "
-                     "int or an (h, w) pair; pooling's stride defaults to the window.",
-        "padding": "'zeros' pads convolutions and average pooling with 0 (counted in the mean when "
-                   "count_include_pad) and max pooling with −∞; 'circular' wraps around (a torus).",
-        "output sizes": "floor division: conv O = ⌊(W + 2P − D(K−1) − 1)/S⌋ + 1; transposed conv "
-                        "O = (W−1)S − 2P + D(K−1) + output_padding + 1.",
-        "classifier": "outputs logits (no softmax); its conv and pool layers expose kernel_size, stride, padding "
-                      "(and dilation), conv layers in_channels, out_channels and groups, fully connected layers "
-                      "in_features and out_features (read by the shape and parameter-count checks).",
-    },
-    inputs=_images,
-))
+CONTRACT = load_contract("cnn", inputs=_images)
 
 # Notes 004, "Convolution Operation": the 5×5 binary image, the 3×3 "X" kernel and the feature map.
 NOTES_IMAGE = [[1, 1, 1, 0, 0],

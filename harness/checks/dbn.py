@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from harness.contract import Contract, Provide, Size, contract
+from harness.contract import load_contract
 from harness.outcome import Outcome, all_of, bound, exact, f64
 from harness.registry import SubjectError, check
 
@@ -21,53 +21,7 @@ def _inputs(subject, case, batch: int) -> tuple:
     return (case.rand(batch, subject.size("layer_sizes")[0]),)
 
 
-CONTRACT = contract(Contract(
-    suites=("dbn",),
-    summary="A deep belief network: binary-hidden RBMs pre-trained greedily layer by layer (each on the "
-            "previous layer's hidden probabilities), unrolled into a sigmoid MLP with a linear classifier "
-            "head, and fine-tuned by back-propagation of the cross-entropy.",
-    provides=(
-        Provide("train_rbm", "(x, n_hidden, *, epochs=5, batch_size=32, lr=0.1, k=1, generator=None)",
-                "x (N, n_v) in [0, 1] -> (W (n_v, n_hidden), a (n_v,), b (n_hidden,))",
-                doc="train one RBM on x (e.g. CD-k); returns its (W, a, b) as a triple (reference: RBMParams)"),
-        Provide("greedy_pretrain",
-                "(x, hidden_sizes, *, epochs=5, batch_size=32, lr=0.1, k=1, generator=None, train_layer=None)",
-                "x (N, n_in), hidden_sizes [h_1, ..., h_L] -> [(W_l (h_{l-1}, h_l), a_l (h_{l-1},), b_l (h_l,))] * L",
-                doc="RBM 1 trained on x, RBM l + 1 on sigmoid(b_l + x^(l) W_l), the hidden probabilities of the "
-                    "trained RBM l (not samples); each layer trained by train_layer (default train_rbm), called as "
-                    "train_layer(data, n_hidden, epochs=, batch_size=, lr=, k=, generator=); returns the RBMs it "
-                    "trained, in order"),
-        Provide("finetune", "(model, x, y, *, epochs=15, batch_size=32, lr=0.5, momentum=0.9, generator=None)",
-                "model, x (N, layer_sizes[0]), y (N,) long -> per-epoch mean losses [float]",
-                doc="back-propagation of the mean cross-entropy of model(x) against y, updating the model in place"),
-        Provide("model", "(layer_sizes, n_classes)", "x (B, layer_sizes[0]) -> logits (B, n_classes)", kind="model",
-                doc="DBN(layer_sizes=[n_in, h_1, ..., h_L], n_classes=C): an nn.Module, forward = head(features(x))"),
-        Provide("features", "(x)", "x (B, layer_sizes[0]) -> (B, layer_sizes[-1])", kind="method",
-                doc="the sigmoid up-pass sigmoid(... sigmoid(x W_1 + b_1) ... W_L + b_L) through hidden"),
-        Provide("load_rbms", "(rbms)", "[(W_l (h_{l-1}, h_l), a_l (h_{l-1},), b_l (h_l,))] * L -> the model",
-                kind="method",
-                doc="unroll: hidden[l].weight <- W_l^T, hidden[l].bias <- b_l (the hidden bias), exactly; "
-                    "the visible biases are dropped"),
-        Provide("hidden", "", "L nn.Linear, hidden[l]: layer_sizes[l] -> layer_sizes[l + 1]", kind="attribute",
-                doc="the hidden layers, weight (out, in) as nn.Linear stores it"),
-        Provide("head", "", "nn.Linear(layer_sizes[-1], n_classes)", kind="attribute",
-                doc="the linear classifier on the top hidden layer"),
-    ),
-    sizes=(
-        Size("layer_sizes", "[n_in, h_1, ..., h_L]: input width and the widths of the L hidden layers (L >= 1)",
-             alt=[12, 8, 6, 4]),
-        Size("n_classes", "C, the number of classes (logits of the head)", alt=3),
-    ),
-    conventions={
-        "weights": "RBM l has W_l of shape (h_{l-1}, h_l) (visible, hidden), visible bias a_l, hidden bias b_l; "
-                   "the MLP layer computes sigmoid(x W_l + b_l), i.e. nn.Linear weight = W_l^T (out, in)",
-        "layer inputs": "pre-training passes hidden probabilities p(h = 1 | x) upward (mean field), not samples",
-        "output": "model(x) returns class logits (B, n_classes), no softmax; fine-tuning uses the mean cross-entropy",
-        "data": "x is batch first with entries in [0, 1] (binary or grey levels)",
-        "randomness": "training draws only from the generator argument (a torch.Generator on the data's device)",
-    },
-    inputs=_inputs,
-))
+CONTRACT = load_contract("dbn", inputs=_inputs)
 
 
 @check(requires=("greedy_pretrain", "train_rbm"))

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.contract import Contract, Provide, Size, contract
+from harness.contract import load_contract
 from harness.outcome import Outcome, all_of, bound, exact, f64, holds, p_value
 from harness.registry import check
 
@@ -25,49 +25,7 @@ def _inputs(subject, case, batch: int) -> tuple:
     return (case.randn(batch, subject.size("latent_dim")),)
 
 
-CONTRACT = contract(Contract(
-    suites=("dcgan",),
-    summary="A DCGAN: a generator that projects and reshapes noise to a 4×4 map and upsamples it with strided "
-            "transposed convolutions to an image in [−1, 1], and a strided-convolution discriminator ending in "
-            "one logit; the convolution size formulas; the GAN losses and training step.",
-    provides=(
-        Provide("model", "(config=None, *, latent_dim=100, channels=1, image_size=16, features=16, leaky_slope=0.2)",
-                "z (B, latent_dim) -> (G(z) (B, channels, image_size, image_size), D logits of G(z) (B,))",
-                kind="model", doc="the DCGAN: builds the generator and the discriminator, DCGAN-initialised"),
-        Provide("generator", "", "z (B, latent_dim) -> x (B, channels, image_size, image_size) in [−1, 1]",
-                kind="attribute", doc="the generator network (an nn.Module of leaf layers)"),
-        Provide("discriminator", "", "x (B, channels, image_size, image_size) -> logits (B,)", kind="attribute",
-                doc="the discriminator network (an nn.Module of leaf layers)"),
-        Provide("discriminator.probability", "(x)", "x (B, channels, image_size, image_size) -> σ(logits) (B,)",
-                kind="method", doc="optional: σ(logits) is used when absent"),
-        Provide("latent_dim", "", "int", kind="attribute", doc="the noise dimension the model was built with"),
-        Provide("transposed_conv_output_size", "(w, k, s=1, p=0, output_padding=0, dilation=1)", "ints -> int",
-                doc="(W − 1)S − 2P + dilation·(K − 1) + output_padding + 1"),
-        Provide("conv_output_size", "(w, k, s=1, p=0, dilation=1)", "ints -> int",
-                doc="⌊(W + 2P − dilation·(K − 1) − 1)/S⌋ + 1"),
-        Provide("discriminator_loss", "(real_logits, fake_logits, real_label=1.0, real_weights=None, fake_weights=None)",
-                "real (B,), fake (B',) logits -> scalar J_D", doc="as in the gan suite"),
-        Provide("train_step", "(model, real_batches, opt_d, opt_g, *, loss='nonsaturating', real_label=1.0, generator=None)",
-                "k real minibatches (m, channels, image_size, image_size) -> {'d_losses': [k floats], 'g_loss': float}",
-                doc="as in the gan suite: k discriminator steps, then one generator step"),
-    ),
-    sizes=(
-        Size("latent_dim", "noise dimension (100 in the notes)", alt=16),
-        Size("channels", "image channels", alt=3),
-        Size("image_size", "image side, 4·2^n with n ≥ 1", alt=32),
-        Size("features", "channels of the layer next to the image (ngf = ndf)", alt=4),
-    ),
-    conventions={
-        "layout": "images are NCHW, square: (B, channels, image_size, image_size)",
-        "range": "the generator ends in tanh: pixels in [−1, 1]",
-        "logits": "the discriminator returns one logit per image; D(x) = σ(logit)",
-        "architecture": "G: linear projection of z reshaped to a 4-D map, then [ConvTranspose2d (stride 2) → "
-                        "BatchNorm2d → ReLU]*, last ConvTranspose2d → tanh; D: [Conv2d (stride 2) → BatchNorm2d → "
-                        "LeakyReLU]* with no BN on the input layer, no pooling, no FC hidden layer",
-        "init": "conv/linear weights ~ N(0, 0.02²); BatchNorm scale ~ N(1, 0.02²), shift 0",
-    },
-    inputs=_inputs,
-))
+CONTRACT = load_contract("dcgan", inputs=_inputs)
 
 
 def _leaf_trace(module: nn.Module, *inputs: torch.Tensor) -> list[tuple[nn.Module, tuple, tuple]]:

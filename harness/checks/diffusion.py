@@ -17,7 +17,7 @@ import math
 import numpy as np
 import torch
 
-from harness.contract import Contract, Provide, Size, contract
+from harness.contract import load_contract
 from harness.outcome import Outcome, all_of, bound, exact, f64, p_value, within_se
 from harness.registry import check
 
@@ -29,52 +29,7 @@ def _inputs(subject, case, batch: int) -> tuple:
     return case.randn(batch, subject.size("dim")), case.randint(1, subject.size("T") + 1, (batch,))
 
 
-CONTRACT = contract(Contract(
-    suites=("diffusion",),
-    summary="A DDPM: the linear β schedule, the forward process q (one step and closed-form marginal), the "
-            "posterior q(x_{t−1} | x_t, x_0), the ε-prediction loss, one ancestral step, and an ε-network "
-            "ε_θ(x_t, t).",
-    provides=(
-        Provide("linear_beta_schedule", "(T, beta_1=1e-4, beta_T=0.02, *, dtype=torch.float64, device=None)",
-                "-> β (T + 1,)", doc="β_0 = 0, then β_1..β_T equally spaced"),
-        Provide("alpha_bar", "(betas)", "β (T + 1,) -> ᾱ (T + 1,)", doc="ᾱ_t = Π_{s≤t}(1 − β_s), ᾱ_0 = 1"),
-        Provide("q_step", "(x_prev, t, betas, eps=None, generator=None)", "x_{t−1} (B, ...), t int or (B,) -> x_t (B, ...)",
-                doc="√(1 − β_t) x_{t−1} + √β_t ε"),
-        Provide("q_sample", "(x0, t, alpha_bar, eps=None, generator=None)", "x_0 (B, ...), t int or (B,) -> x_t (B, ...)",
-                doc="√ᾱ_t x_0 + √(1 − ᾱ_t) ε"),
-        Provide("q_posterior_mean_var", "(x0, x_t, t, betas)", "x_0, x_t (B, ...), t int or (B,) -> (μ̃ (B, ...), β̃ broadcastable)",
-                doc="mean and variance of q(x_{t−1} | x_t, x_0), t ≥ 1"),
-        Provide("eps_loss", '(eps_model, x0, t, alpha_bar, eps=None, generator=None, reduction="mean")',
-                "x_0 (B, ...), t (B,) -> () or (B,) with reduction='none'",
-                doc="‖ε − ε_θ(√ᾱ_t x_0 + √(1 − ᾱ_t) ε, t)‖² summed per sample, then averaged"),
-        Provide("p_sample_step", '(eps_model, x_t, t, betas, noise=None, generator=None, variance="posterior")',
-                "x_t (B, ...), t int -> x_{t−1} (B, ...)", doc="μ_θ(x_t, t) + σ_t z, no noise at t = 1"),
-        Provide("model", "(config=None, **overrides)", "x_t (B, dim), t int64 (B,) -> ε̂ (B, dim)", kind="model",
-                doc="GaussianDiffusion(T=, beta_1=, beta_T=, dim=, hidden=, time_dim=): an nn.Module whose "
-                    "forward is the ε-network"),
-        Provide("parameters", "()", "-> iterator of tensors", kind="method",
-                doc="torch.nn.Module.parameters (the training check optimises them)"),
-    ),
-    sizes=(
-        Size("T", "number of diffusion steps; schedule tensors have T + 1 entries", alt=500),
-        Size("beta_1", "β_1, the first step's noise variance (not a shape: the schedule's start)", alt=2e-4),
-        Size("beta_T", "β_T, the last step's noise variance (not a shape: the schedule's end)", alt=0.03),
-        Size("dim", "data dimension of the ε-network's input and output", alt=3),
-        Size("hidden", "width of the ε-network's hidden layers", alt=32),
-        Size("time_dim", "size of the sinusoidal time embedding (even)", alt=8),
-    ),
-    conventions={
-        "time index": "steps are the paper's t = 1..T; schedule tensors have length T + 1 and index 0 is the data "
-                      "(β_0 = 0, ᾱ_0 = 1, so q_sample(x0, 0) = x0 and betas[t] is β_t)",
-        "t": "a Python int or an int64 tensor (B,), one step per sample",
-        "schedule": "the linear schedule of the subject's T, beta_1, beta_T; functions take it as an argument "
-                    "(q_step, q_posterior_mean_var, p_sample_step take β; q_sample and eps_loss take ᾱ)",
-        "reduction": "eps_loss sums the squared error over each sample's coordinates, then averages over the batch",
-        "variance": "p_sample_step uses σ_t² = β̃_t (the posterior variance) by default",
-        "randomness": "noise is injected (eps=/noise=) or drawn only from the given torch.Generator",
-    },
-    inputs=_inputs,
-))
+CONTRACT = load_contract("diffusion", inputs=_inputs)
 
 
 def _schedule_params(subject) -> tuple[int, float, float]:

@@ -16,7 +16,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from harness.contract import Contract, Provide, Size, contract
+from harness.contract import load_contract
 from harness.outcome import Outcome, Tolerance, all_of, bound, exact, f64, holds
 from harness.registry import check
 
@@ -28,59 +28,7 @@ def _inputs(subject, case, batch: int) -> tuple:
     return (case.randn(batch, subject.size("latent_dim")),)
 
 
-CONTRACT = contract(Contract(
-    suites=("gan",),
-    summary="An MLP generator G: z -> x and a discriminator D: x -> logit, with the GAN value function, "
-            "its losses, the optimal discriminator, the Jensen–Shannon divergence, virtual batch norm "
-            "and one training step of Algorithm 1 (k discriminator steps, then one generator step).",
-    provides=(
-        Provide("model", "(config=None, *, latent_dim=2, data_dim=1, hidden=32, layers=2, leaky_slope=0.2)",
-                "z (B, latent_dim) -> (G(z) (B, data_dim), D logits of G(z) (B,))", kind="model",
-                doc="the GAN: builds the generator and the discriminator"),
-        Provide("generator", "", "z (B, latent_dim) -> x (B, data_dim)", kind="attribute",
-                doc="the generator network (an nn.Module)"),
-        Provide("discriminator", "", "x (B, data_dim) -> logits (B,)", kind="attribute",
-                doc="the discriminator network (an nn.Module)"),
-        Provide("discriminator.probability", "(x)", "x (B, data_dim) -> D(x) = σ(logit) (B,)", kind="method"),
-        Provide("value_function", "(real_logits, fake_logits, real_weights=None, fake_weights=None)",
-                "real (B,), fake (B',) logits [, weights (B,), (B',)] -> scalar V",
-                doc="V(D, G) = E_data[log D(x)] + E_z[log(1 − D(G(z)))]"),
-        Provide("discriminator_loss", "(real_logits, fake_logits, real_label=1.0, real_weights=None, fake_weights=None)",
-                "real (B,), fake (B',) logits [, weights] -> scalar J_D",
-                doc="J_D = −V with real target real_label (one-sided label smoothing when < 1)"),
-        Provide("generator_loss_minimax", "(fake_logits, weights=None)", "fake (B,) logits -> scalar",
-                doc="E_z[log(1 − D(G(z)))]"),
-        Provide("generator_loss_nonsaturating", "(fake_logits, weights=None)", "fake (B,) logits -> scalar",
-                doc="−E_z[log D(G(z))]"),
-        Provide("optimal_discriminator", "(p_data, p_g)", "(N,), (N,) -> D* (N,)",
-                doc="p_data/(p_data + p_g) on a discrete support"),
-        Provide("jensen_shannon", "(p, q, dim=-1)", "(..., N), (..., N) -> JSD (...)",
-                doc="in nats, the divergence itself (not scipy's square root)"),
-        Provide("VirtualBatchNorm", "(num_features, eps=1e-05)",
-                "forward(x (B, C), reference (R, C)) -> (y (B, C), y_ref (R, C))",
-                doc="an nn.Module class in the family module with parameters weight, bias (C,) and attribute eps"),
-        Provide("train_step", "(model, real_batches, opt_d, opt_g, *, loss='nonsaturating', real_label=1.0, generator=None)",
-                "k real minibatches (m, data_dim) -> {'d_losses': [k floats], 'g_loss': float}",
-                doc="one iteration of Algorithm 1; opt_d holds D's parameters, opt_g G's"),
-    ),
-    sizes=(
-        Size("latent_dim", "noise dimension (input of G)", alt=3),
-        Size("data_dim", "data dimension (output of G, input of D)", alt=2),
-        Size("hidden", "width of each hidden layer of G and D", alt=8),
-        Size("layers", "hidden layers in each network", alt=1),
-    ),
-    conventions={
-        "logits": "the discriminator returns logits l; D(x) = σ(l); every loss takes logits",
-        "sign": "V is what D maximises; J_D = −V and both generator losses are minimised",
-        "reduction": "expectations are batch means; with weights, weighted means Σ w·f / Σ w (exact "
-                     "expectations on a discrete support)",
-        "label smoothing": "one-sided: real_label α replaces the real target 1, the fake target stays 0",
-        "virtual batch norm": "normalises with the reference batch's mean and biased variance only",
-        "training": "train_step does k = len(real_batches) discriminator steps against a fixed G, then one "
-                    "generator step against a fixed D",
-    },
-    inputs=_inputs,
-))
+CONTRACT = load_contract("gan", inputs=_inputs)
 
 
 def _probs(case, n: int, floor: float = 0.05) -> torch.Tensor:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from harness.contract import Contract, Provide, Size, contract
+from harness.contract import load_contract
 from harness.outcome import Outcome, all_of, bound, exact, f64
 from harness.registry import check
 
@@ -22,35 +22,7 @@ def _inputs(subject, case, batch: int) -> tuple:
     return z, case.randint(0, subject.size("num_classes"), (batch,))
 
 
-CONTRACT = contract(Contract(
-    suites=("gan_conditional",),
-    summary="A conditional GAN: G(z | y) and D(x | y), the class label y entering both networks.",
-    provides=(
-        Provide("model", "(config=None, *, latent_dim=4, data_dim=2, num_classes=3, hidden=32)",
-                "z (B, latent_dim), y (B,) -> (G(z | y) (B, data_dim), D logits of (G(z | y), y) (B,))",
-                kind="model", doc="the conditional GAN"),
-        Provide("generate", "(z, y)", "z (B, latent_dim), y (B,) -> x (B, data_dim)", kind="method",
-                doc="the conditional generator G(z | y)"),
-        Provide("discriminate", "(x, y)", "x (B, data_dim), y (B,) -> logits (B,)", kind="method",
-                doc="the conditional discriminator D(x | y) (logits)"),
-        Provide("discriminator_loss", "(real_logits, fake_logits, real_label=1.0, real_weights=None, fake_weights=None)",
-                "real (B,), fake (B',) logits -> scalar J_D", doc="as in the gan suite"),
-        Provide("generator_loss_nonsaturating", "(fake_logits, weights=None)", "fake (B,) logits -> scalar",
-                doc="−E_z[log D(G(z | y) | y)], as in the gan suite"),
-    ),
-    sizes=(
-        Size("latent_dim", "noise dimension", alt=3),
-        Size("data_dim", "data dimension", alt=3),
-        Size("num_classes", "number of labels K", alt=4),
-        Size("hidden", "width of the hidden layers", alt=16),
-    ),
-    conventions={
-        "labels": "integer class labels y in [0, num_classes), shape (B,)",
-        "logits": "the discriminator returns logits; D = σ(logit)",
-        "parameters": "the generator's parameters are those G(z | y) depends on; the rest are the discriminator's",
-    },
-    inputs=_inputs,
-))
+CONTRACT = load_contract("gan_conditional", inputs=_inputs)
 
 
 @check()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from harness.contract import Contract, Provide, Size, contract
+from harness.contract import load_contract
 from harness.outcome import Outcome, Tolerance, all_of, bound, exact, f64
 from harness.registry import check
 
@@ -21,35 +21,7 @@ def _inputs(subject, case, batch: int) -> tuple:
     return case.randn(batch, subject.size("dim_x")), case.randn(batch, subject.size("dim_y"))
 
 
-CONTRACT = contract(Contract(
-    suites=("gan_cycle",),
-    summary="A CycleGAN: generators G: X -> Y and F: Y -> X, discriminators D_X and D_Y, the cycle-consistency "
-            "loss and the full generator objective.",
-    provides=(
-        Provide("model", "(config=None, *, dim_x=3, dim_y=3, hidden=32, lambda_cyc=10.0)",
-                "x (B, dim_x), y (B, dim_y) -> (G(x) (B, dim_y), F(y) (B, dim_x), F(G(x)) (B, dim_x), G(F(y)) (B, dim_y))",
-                kind="model", doc="the CycleGAN"),
-        Provide("G", "", "x (B, dim_x) -> (B, dim_y)", kind="attribute", doc="generator X -> Y (an nn.Module)"),
-        Provide("F", "", "y (B, dim_y) -> (B, dim_x)", kind="attribute", doc="generator Y -> X (an nn.Module)"),
-        Provide("D_X", "", "x (B, dim_x) -> logits (B, 1)", kind="attribute", doc="discriminator on X (an nn.Module)"),
-        Provide("D_Y", "", "y (B, dim_y) -> logits (B, 1)", kind="attribute", doc="discriminator on Y (an nn.Module)"),
-        Provide("cycle_consistency_loss", "(G, F_, x, y)", "callables G, F_; x (B, D_X), y (B, D_Y) -> scalar",
-                doc="E_x‖F(G(x)) − x‖₁ + E_y‖G(F(y)) − y‖₁"),
-        Provide("cyclegan_generator_loss", "(model, x, y, lambda_cyc=None)", "x (B, dim_x), y (B, dim_y) -> scalar",
-                doc="L_GAN(G, D_Y) + L_GAN(F, D_X) + λ·L_cyc(G, F), non-saturating adversarial terms"),
-    ),
-    sizes=(
-        Size("dim_x", "dimension of domain X", alt=2),
-        Size("dim_y", "dimension of domain Y", alt=4),
-        Size("hidden", "width of the hidden layers of every network", alt=16),
-    ),
-    conventions={
-        "cycle loss": "L1 norm summed over features, averaged over the batch (the paper's expectation of a norm)",
-        "adversarial terms": "non-saturating log-loss −E log σ(D(·)) on logits (not the paper's least-squares loss)",
-        "lambda": "lambda_cyc=None means the model's own weight of the cycle loss",
-    },
-    inputs=_inputs,
-))
+CONTRACT = load_contract("gan_cycle", inputs=_inputs)
 
 
 @check(requires=("cycle_consistency_loss",))

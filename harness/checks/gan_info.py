@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from harness.contract import Contract, Provide, Size, contract
+from harness.contract import load_contract
 from harness.outcome import Outcome, all_of, bound, f64, holds
 from harness.registry import check
 
@@ -21,32 +21,7 @@ def _inputs(subject, case, batch: int) -> tuple:
     return z, case.randint(0, subject.size("num_codes"), (batch,))
 
 
-CONTRACT = contract(Contract(
-    suites=("gan_info",),
-    summary="An InfoGAN: a generator G(z, c) with a uniform categorical code c, and a shared discriminator body "
-            "feeding the D head (real/fake logit) and the Q head (logits of Q(c | x)); the lower bound L_I.",
-    provides=(
-        Provide("model", "(config=None, *, latent_dim=4, num_codes=5, data_dim=2, hidden=32)",
-                "z (B, latent_dim), c (B,) -> (x (B, data_dim), D logits (B,), Q logits (B, num_codes))",
-                kind="model", doc="the InfoGAN"),
-        Provide("heads", "(x)", "x (B, data_dim) -> (D logits (B,), Q logits (B, num_codes))", kind="method",
-                doc="the discriminator's and Q's outputs from the shared body"),
-        Provide("mutual_information_lower_bound", "(q_logits, c)", "q_logits (B, K), c (B,) -> scalar L_I",
-                doc="E[log Q(c | x)] + H(c), H(c) = log K for the uniform code, in nats"),
-    ),
-    sizes=(
-        Size("latent_dim", "incompressible noise dimension", alt=3),
-        Size("num_codes", "number of values K of the categorical code", alt=3),
-        Size("data_dim", "data dimension", alt=3),
-        Size("hidden", "width of the hidden layers", alt=16),
-    ),
-    conventions={
-        "code": "integer codes c in [0, num_codes) drawn from the uniform prior, shape (B,)",
-        "Q": "Q(c | x) = softmax(Q logits); L_I ≤ I(c; G(z, c)) ≤ H(c) = log K",
-        "sharing": "Q and D share the discriminator's body; each has its own head",
-    },
-    inputs=_inputs,
-))
+CONTRACT = load_contract("gan_info", inputs=_inputs)
 
 
 @check(requires=("mutual_information_lower_bound",))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from harness.contract import Contract, Provide, Size, contract
+from harness.contract import load_contract
 from harness.outcome import Outcome, all_of, bound, exact, f64, holds
 from harness.registry import check
 
@@ -27,49 +27,7 @@ def _node_features(subject, case, nodes: int) -> tuple:
     return (case.randn(nodes, subject.size("in_features")),)
 
 
-CONTRACT = contract(Contract(
-    suites=("gnn",),
-    summary="Message-passing graph neural network: message, aggregate (sum, mean, max), a GraphConv layer and "
-            "readout as functional cores, and a model of stacked layers with a node, edge or graph head.",
-    provides=(
-        Provide("message", "(x, edge_index, weight)", "x (N, F), edge_index (2, E), weight (F', F) -> (E, F')",
-                doc="m_{j→i} = W x_j for every edge column (j, i)"),
-        Provide("aggregate", "(messages, index, num_nodes, reduce='sum')",
-                "messages (E, F), index (E,) target nodes -> (N, F)", doc="reduce ∈ {sum, mean, max}"),
-        Provide("graph_conv", "(x, edge_index, weight_self, weight_msg, bias=None, aggr='sum')",
-                "x (N, F), edge_index (2, E), weights (F', F), bias (F',) -> (N, F')",
-                doc="W_self x_i + AGG_{j→i} W_msg x_j + b (pre-activation)"),
-        Provide("readout", "(h, batch=None, num_graphs=None, reduce='sum')", "h (N, F), batch (N,) -> (G, F)",
-                doc="reduce ∈ {sum, mean}"),
-        Provide("ring_graph", "(num_nodes, neighbours=1, device=None)", "-> edge_index (2, 2·neighbours·num_nodes)",
-                doc="the circulant graph i ↔ (i ± d) mod N, d = 1..neighbours"),
-        Provide("model", "(in_features=16, hidden=32, out_features=4, layers=2, aggr='sum', readout='sum', "
-                         "task='node', activation='relu', ring_neighbours=1)",
-                "forward(x, edge_index=None, batch=None, pairs=None): x (N, in_features) -> node task "
-                "(N, out_features), graph task (G, out_features), edge task (P, out_features)", kind="model",
-                doc="the subject (reference: GNN); pairs (2, P) default to the columns of edge_index"),
-    ),
-    sizes=(
-        Size("in_features", "node feature width F of the input x", alt=5),
-        Size("hidden", "width of every message-passing layer", alt=8),
-        Size("out_features", "width of the head's output", alt=3),
-        Size("layers", "number of message-passing layers (hops the model sees)", alt=3),
-        Size("ring_neighbours", "k of the default ring graph used when edge_index is None", alt=2),
-    ),
-    conventions={
-        "edges": "edge_index (2, E) int64; column (j, i) carries a message from source j = edge_index[0] to "
-                 "target i = edge_index[1]; an undirected graph lists both directions; self-loops and repeated "
-                 "edges count once per column.",
-        "aggregation": "aggr / reduce ∈ {sum, mean, max} (elementwise); a node with no incoming edge aggregates "
-                       "to 0 for every reduction.",
-        "batching": "several graphs are their disjoint union (node ids offset) with a batch vector (N,) of graph "
-                    "ids 0..G−1, not necessarily contiguous; batch=None is one graph.",
-        "heads": "task node: one row per node; graph: readout (sum or mean over each graph's nodes) then a "
-                 "linear head; edge: a symmetric score per queried pair (i, j), independent of the other pairs.",
-        "default graph": "with edge_index None the model uses ring_graph(N, ring_neighbours) over its N nodes.",
-    },
-    inputs=_node_features,
-))
+CONTRACT = load_contract("gnn", inputs=_node_features)
 
 
 def _random_graph(case, n: int, e: int, *, isolated: int = 1) -> torch.Tensor:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from harness.contract import Contract, Provide, Size, contract
+from harness.contract import load_contract
 from harness.outcome import Outcome, all_of, bound, exact, f64
 from harness.registry import check
 
@@ -29,40 +29,7 @@ def _docs(subject, case, batch: int, sentences: int = 4, words: int = 6) -> tupl
     return docs, mask
 
 
-CONTRACT = contract(Contract(
-    suites=("han",),
-    summary="A hierarchical attention network: a word encoder with attention makes sentence vectors, a sentence "
-            "encoder with attention makes the document vector, a linear layer classifies it.",
-    provides=(
-        Provide("model", "(**params)",
-                "docs (B, S, W) long, mask (B, S, W) bool -> logits (B, C); with need_weights=True also a trace: "
-                "word_weights (B, S, W), word_annotations (B, S, W, Dw), sentence_vectors (B, S, Dw), "
-                "sentence_weights (B, S), sentence_annotations (B, S, Ds), document (B, Ds)",
-                kind="model",
-                doc="HierarchicalAttentionNetwork(**sizes), called as model(docs, mask=None, need_weights=False); "
-                    "Dw = 2·word_hidden, Ds = 2·sentence_hidden (bidirectional GRUs)"),
-        Provide("parameters", "(recurse=True)", "iterator of trainable tensors", kind="method",
-                doc="nn.Module's; the training check optimises them with Adam"),
-    ),
-    sizes=(
-        Size("vocab_size", "token ids 0..V−1", alt=12),
-        Size("embed_dim", "word embedding width", alt=8),
-        Size("word_hidden", "word GRU state width per direction", alt=5),
-        Size("sentence_hidden", "sentence GRU state width per direction", alt=6),
-        Size("attention_dim", "width of the attention projections and of the context vectors u_w, u_s", alt=10),
-        Size("num_classes", "classes C", alt=3),
-    ),
-    conventions={
-        "mask": "(B, S, W) boolean, True = real word; real words are a prefix of each sentence and real sentences "
-                "(those with a real word) a prefix of each document; padding changes nothing",
-        "weights": "word weights are a softmax over each sentence's real words, sentence weights over the document's "
-                   "real sentences; exactly 0 on padding",
-        "vectors": "s_i = Σ_t α_it h_it (sentence vectors), v = Σ_i α_i h_i (document vector)",
-        "tokens": "id 0 is padding when no mask is given",
-        "layout": "batch first",
-    },
-    inputs=_docs,
-))
+CONTRACT = load_contract("han", inputs=_docs)
 
 
 @check()

@@ -11,7 +11,7 @@ import math
 import numpy as np
 import torch
 
-from harness.contract import Contract, Provide, contract
+from harness.contract import load_contract
 from harness.outcome import Outcome, all_of, bound, f64, holds
 from harness.registry import check
 
@@ -23,42 +23,8 @@ _SKLEARN_METRIC = {
 }
 
 
-_RED = "reduction='mean'"
-_ELEMENTWISE = "(...), (...) -> () for mean/sum, (...) for none"
 
-CONTRACT = contract(Contract(
-    suites=("losses",),
-    summary="Loss functions as a module of functions: regression and classification losses in "
-            "torch's argument order (prediction, target, reduction), and the entropy, cross-entropy "
-            "and KL divergence of discrete distributions.",
-    provides=(
-        Provide("mse", f"(y_pred, y_true, {_RED})", _ELEMENTWISE, doc="mean of (ŷ − y)²"),
-        Provide("mae", f"(y_pred, y_true, {_RED})", _ELEMENTWISE, doc="mean of |ŷ − y|"),
-        Provide("msle", f"(y_pred, y_true, {_RED})", _ELEMENTWISE, doc="mean of (log(1 + ŷ) − log(1 + y))²"),
-        Provide("mape", f"(y_pred, y_true, {_RED})", _ELEMENTWISE, doc="100 × mean of |ŷ − y|/|y| (percent)"),
-        Provide("hinge", f"(scores, y, {_RED})", _ELEMENTWISE, doc="mean of max(0, 1 − y·s), y ∈ {−1, +1}"),
-        Provide("binary_cross_entropy", f"(p, y, {_RED})", _ELEMENTWISE, doc="on probabilities p, y ∈ {0, 1}"),
-        Provide("binary_cross_entropy_with_logits", f"(z, y, {_RED})", _ELEMENTWISE,
-                doc="on logits z, y ∈ {0, 1}; finite for any z"),
-        Provide("nll_loss", f"(log_probs, target, {_RED})", "log_probs (N, K), target (N,) int -> () or (N,)"),
-        Provide("cross_entropy", f"(logits, target, {_RED})", "logits (N, K), target (N,) int -> () or (N,)"),
-        Provide("categorical_cross_entropy", f"(probs, y, {_RED})", "probs (N, K), y (N, K) one-hot -> () or (N,)"),
-        Provide("entropy", "(p, dim=-1)", "p (..., K) -> (...)"),
-        Provide("discrete_cross_entropy", "(p, q, dim=-1)", "p, q (..., K) -> (...)"),
-        Provide("kl_divergence", "(p, q, dim=-1)", "p, q (..., K) -> (...)"),
-    ),
-    conventions={
-        "argument order": "prediction (or score, logit, probability) first, target second, as in torch.",
-        "reduction": "'mean' averages over every element (regression, binary losses) or every sample "
-                     "(nll_loss, cross_entropy, categorical_cross_entropy); 'sum' sums; 'none' keeps "
-                     "one value per element or sample.",
-        "labels": "hinge takes labels in {−1, +1}; the binary cross-entropies take labels in {0, 1}; "
-                  "nll_loss and cross_entropy take integer class indices.",
-        "units": "natural logarithms (nats); mape is in percent (scikit-learn returns the fraction).",
-        "distributions": "entropy, discrete_cross_entropy and kl_divergence reduce along `dim` "
-                         "(the last axis), with 0·log 0 = 0; D_KL(P‖Q) = Σ p log(p/q) ≥ 0.",
-    },
-))
+CONTRACT = load_contract("losses")
 
 
 def _distributions(case, rows: int, classes: int, scale: float = 2.0, zeros: bool = False) -> torch.Tensor:

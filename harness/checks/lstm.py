@@ -12,7 +12,7 @@ import math
 import torch
 
 from harness.checks.rnn import RECURRENT, bptt, equals_torch, flat, jacobian_h0, sequence_inputs, twin, weights
-from harness.contract import Contract, Provide, Size, contract
+from harness.contract import load_contract
 from harness.outcome import Outcome, all_of, bound, f64, holds
 from harness.registry import check
 
@@ -22,42 +22,7 @@ def inputs(subject, case, batch: int, steps: int = 6) -> tuple:
     return sequence_inputs(subject, case, batch, steps, state_parts=2)
 
 
-CONTRACT = contract(Contract(
-    suites=("lstm",),
-    summary="A single-layer LSTM, batch-first, with an explicit (h, c) state and torch.nn.LSTM's weight "
-            "layout and gate order, unrolled so that backpropagation through time is autograd through the loop.",
-    provides=(
-        Provide("model", "(input_size, hidden_size, bias=True, forget_bias=None)",
-                "forward(x (B, T, D), (h_0, c_0) each (B, H) or None) -> (y = (h_1 … h_T) (B, T, H), (h_T, c_T))",
-                kind="model", doc="an nn.Module class; a state None means initial_state(B)"),
-        Provide("initial_state", "(batch, device=None, dtype=None)", "-> (h_0, c_0) each (B, H)", kind="method",
-                doc="the zero state on the requested device and dtype"),
-        Provide("lstm_cell", "(x, state, W_ih, W_hh, b_ih=None, b_hh=None, return_gates=False)",
-                "x (B, D), state (h, c) each (B, H) -> (h′, c′); with return_gates ((h′, c′), (i, f, g, o) each (B, H))",
-                doc="one step of the gate equations"),
-        Provide("weight_ih", shapes="(4H, D)", kind="attribute"),
-        Provide("weight_hh", shapes="(4H, H)", kind="attribute"),
-        Provide("bias_ih", shapes="(4H,), None without bias", kind="attribute"),
-        Provide("bias_hh", shapes="(4H,), None without bias", kind="attribute"),
-    ),
-    sizes=(
-        Size("input_size", "D, input features per time step", alt=3),
-        Size("hidden_size", "H, hidden units (h and c are (B, H))", alt=3),
-    ),
-    conventions={
-        "gate order": "the 4H rows of weight_ih, weight_hh, bias_ih, bias_hh are stacked in torch's order "
-                      "i, f, g, o: input gate, forget gate, candidate (cell input), output gate",
-        "gates": "[z_i, z_f, z_g, z_o] = W_ih x_t + b_ih + W_hh h_{t−1} + b_hh; i, f, o = σ(z), g = tanh(z_g); "
-                 "c_t = f ⊙ c_{t−1} + i ⊙ g; h_t = o ⊙ tanh(c_t); y stacks h_1 … h_T",
-        "layout": "single layer, batch-first; the four tensors are torch.nn.LSTM's weight_ih_l0, weight_hh_l0, "
-                  "bias_ih_l0, bias_hh_l0 (copied one-to-one); bias=False sets both biases to None",
-        "forget bias": "the forget gate's bias is bias_ih rows H..2H plus bias_hh rows H..2H (only the sum matters)",
-        "state": "explicit: forward(x, (h_0, c_0)) returns (y, (h_T, c_T)), nothing is kept on the model",
-        "gradients": "backpropagation through time is autograd through the unrolled loop (no detach inside "
-                     "a sequence, in h or in c)",
-    },
-    inputs=inputs,
-))
+CONTRACT = load_contract("lstm", inputs=inputs)
 
 
 @check(requires=RECURRENT)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from harness.contract import Contract, Provide, Size, contract
+from harness.contract import load_contract
 from harness.outcome import Outcome, all_of, bound, exact
 from harness.registry import check
 
@@ -26,35 +26,7 @@ def _inputs(subject, case, batch: int) -> tuple:
     return (case.randn(batch, subject.size("sizes")[0]),)
 
 
-CONTRACT = contract(Contract(
-    suites=("mlp",),
-    summary="A fully connected feed-forward network of any depth with explicit weight matrices and "
-            "bias vectors, and the hand-written backpropagation of the same network.",
-    provides=(
-        Provide("model", "(sizes, activation='relu', output_activation='linear')",
-                "x (..., sizes[0]) -> (..., sizes[-1])", kind="model",
-                doc="an nn.Module class; a sample without batch axis is allowed"),
-        Provide("weights", "", "L tensors, weights[l] (sizes[l+1], sizes[l])", kind="attribute"),
-        Provide("biases", "", "L tensors, biases[l] (sizes[l+1],)", kind="attribute"),
-        Provide("parameters", "()", "the L weights and L biases, nothing else", kind="method",
-                doc="nn.Module's parameters(); the checks also use named_parameters()"),
-        Provide("mlp_backward", "(x, weights, biases, grad_out, activation='relu', output_activation='linear')",
-                "x (B, sizes[0]), weights, biases as above, grad_out (B, sizes[-1]) -> "
-                "([∂L/∂W_l] like weights, [∂L/∂b_l] like biases, ∂L/∂x (B, sizes[0]))"),
-    ),
-    sizes=(
-        Size("sizes", "layer widths [n_0 (input), n_1, …, n_L (output)]; its length sets the depth L",
-             alt=[3, 7, 4, 2]),
-    ),
-    conventions={
-        "layers": "z_l = a_{l−1} W_lᵀ + b_l (nn.Linear's layout); a_l = f(z_l) for hidden layers, "
-                  "y = g(z_L) with the output activation g.",
-        "activations": "`activation` (f, default 'relu') and `output_activation` (g, default 'linear', "
-                       "i.e. logits) name one of linear, relu, tanh, sigmoid, with torch's definitions.",
-        "parameters": "Σ_l (n_{l−1}·n_l + n_l): one weight per connection, one bias per non-input unit.",
-    },
-    inputs=_inputs,
-))
+CONTRACT = load_contract("mlp", inputs=_inputs)
 
 
 def _activations(subject) -> tuple[str, str]:

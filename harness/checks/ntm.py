@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from harness.contract import Contract, Provide, Size, contract
+from harness.contract import load_contract
 from harness.outcome import Outcome, all_of, bound, exact, f64, holds
 from harness.registry import check
 
@@ -25,58 +25,7 @@ def inputs(subject, case, batch: int, steps: int = 6) -> tuple:
     return (case.bernoulli(0.5, batch, steps, subject.size("input_size")),)
 
 
-CONTRACT = contract(Contract(
-    suites=("ntm",),
-    summary="A Neural Turing Machine: a controller with read heads and one write head on an external memory "
-            "matrix, addressed by content and location; the addressing stages, read and write are functional "
-            "cores, and the model carries all of its state explicitly.",
-    provides=(
-        Provide("model", "(input_size, output_size, controller_size, memory_rows, memory_width, read_heads, "
-                "shift_range, controller)",
-                "forward(x (B, T, input_size), state=None) -> (logits (B, T, output_size), state)", kind="model",
-                doc="an nn.Module class; state None means initial_state(B); controller is 'lstm' or 'mlp'"),
-        Provide("initial_state", "(batch, device=None, dtype=None)",
-                "-> state with memory (B, N, W), read_weights (B, R, N), write_weights (B, N)", kind="method",
-                doc="read and write weightings are distributions over the N rows"),
-        Provide("step", "(x, state)", "x_t (B, input_size), state -> (logits_t (B, output_size), state)",
-                kind="method", doc="one time step; forward is step repeated over t"),
-        Provide("memory", shapes="(B, N, W)", kind="attribute", doc="of the state, the memory matrix"),
-        Provide("read_weights", shapes="(B, R, N)", kind="attribute", doc="of the state, one weighting per read head"),
-        Provide("write_weights", shapes="(B, N)", kind="attribute", doc="of the state, the write head's weighting"),
-        Provide("content_addressing", "(memory, key, beta)", "memory (B, N, W), key (B, W), beta (B,) -> w_c (B, N)",
-                doc="w_c = softmax_i(β cos(k, M_i)); a zero row has similarity 0"),
-        Provide("interpolate", "(w_content, w_prev, g)", "w_c (B, N), w_prev (B, N), g (B,) -> w_g (B, N)",
-                doc="w_g = g w_c + (1 − g) w_prev"),
-        Provide("circular_shift", "(w, s)", "w (B, N), s (B, 2K+1) -> (B, N)",
-                doc="w̃(i) = Σ_j w(j) s(i − j mod N)"),
-        Provide("sharpen", "(w, gamma)", "w (B, N), gamma (B,) -> (B, N)", doc="w^γ / Σ w^γ"),
-        Provide("address", "(memory, key, beta, g, s, gamma, w_prev)", "-> w (B, N)",
-                doc="sharpen(circular_shift(interpolate(content_addressing(M, k, β), w_prev, g), s), γ)"),
-        Provide("read", "(memory, w)", "memory (B, N, W), w (B, N) -> r (B, W)", doc="r = Σ_i w(i) M_i"),
-        Provide("write", "(memory, w, erase, add)", "memory (B, N, W), w (B, N), erase (B, W), add (B, W) -> (B, N, W)",
-                doc="M_i ⊙ (1 − w(i) e) + w(i) a, a new tensor"),
-    ),
-    sizes=(
-        Size("input_size", "input bits per time step", alt=5),
-        Size("output_size", "output logits per time step", alt=3),
-        Size("controller_size", "H, the controller's hidden units", alt=12),
-        Size("memory_rows", "N, memory rows (the length of every weighting)", alt=7),
-        Size("memory_width", "W, the width of a memory row (key, erase and add vectors)", alt=3),
-        Size("read_heads", "R, read heads", alt=1),
-        Size("shift_range", "K: location shifts over −K..K (2K + 1 ≤ N)", alt=2),
-    ),
-    conventions={
-        "layout": "batch first: memory (B, N, W), weightings (B, N), scalars β, g, γ (B,)",
-        "shift": "s is over the offsets −K..K in ascending order, s[..., K + d] the probability of shifting by d; "
-                 "a shift by +d moves weight from row i to row (i + d) mod N, as torch.roll(w, d)",
-        "chain order": "content addressing, then interpolation with the previous weighting, then the circular "
-                       "shift, then sharpening",
-        "write": "erase, then add; the input memory is not modified",
-        "state": "explicit: nothing is kept on the model; the state has memory, read_weights, write_weights",
-        "outputs": "logits (no sigmoid); the copy task reads a logit > 0 as bit 1",
-    },
-    inputs=inputs,
-))
+CONTRACT = load_contract("ntm", inputs=inputs)
 
 
 def _distribution(case, name: str, w: torch.Tensor) -> list[Outcome]:

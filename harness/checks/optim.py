@@ -14,7 +14,7 @@ import math
 import numpy as np
 import torch
 
-from harness.contract import Contract, Provide, contract
+from harness.contract import load_contract
 from harness.outcome import Outcome, all_of, bound, exact, f64, holds
 from harness.registry import check
 
@@ -23,49 +23,8 @@ TORCH_NAMES = {"sgd": "SGD", "adagrad": "Adagrad", "rmsprop": "RMSprop", "adam":
 CLASS_NAMES = {"sgd": "SGD", "adagrad": "AdaGrad", "rmsprop": "RMSProp", "adam": "Adam", "adadelta": "AdaDelta"}
 
 
-_STEP = "param (...), grad (...), state dict -> (new_param (...), new_state dict)"
-_CLASS = "params iterable of tensors -> torch.optim.Optimizer"
 
-CONTRACT = contract(Contract(
-    suites=("optim",),
-    summary="Optimisers as a module of pure functional step cores (one tensor, one step), optional "
-            "torch.optim.Optimizer classes over them, linear conjugate gradient and L-BFGS.",
-    provides=(
-        Provide("sgd_step", "(param, grad, state, *, lr, momentum=0.0, dampening=0.0, nesterov=False, "
-                            "weight_decay=0.0)", _STEP),
-        Provide("adagrad_step", "(param, grad, state, *, lr=1e-2, lr_decay=0.0, weight_decay=0.0, "
-                                "initial_accumulator_value=0.0, eps=1e-10)", _STEP),
-        Provide("rmsprop_step", "(param, grad, state, *, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, "
-                                "momentum=0.0, centered=False)", _STEP),
-        Provide("adam_step", "(param, grad, state, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, "
-                             "amsgrad=False)", _STEP),
-        Provide("adadelta_step", "(param, grad, state, *, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0)", _STEP),
-        Provide("SGD", "(params, lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0)", _CLASS,
-                doc="optional: when present, its trajectory is compared too"),
-        Provide("AdaGrad", "(params, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, "
-                           "eps=1e-10)", _CLASS, doc="optional"),
-        Provide("RMSProp", "(params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, "
-                           "centered=False)", _CLASS, doc="optional"),
-        Provide("Adam", "(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False)",
-                _CLASS, doc="optional"),
-        Provide("AdaDelta", "(params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0)", _CLASS, doc="optional"),
-        Provide("conjugate_gradient", "(A, b, x0=None, *, tol=1e-10, max_iter=None)",
-                "A (n, n) SPD or a mat-vec, b (n,) -> result with .x (n,) and .n_iter"),
-        Provide("lbfgs_direction", "(g, s_hist, y_hist)", "g (n,), s_hist, y_hist lists of (n,) oldest first -> H_k g (n,)"),
-        Provide("lbfgs", "(fun, x0, *, m=10, max_iter=500, gtol=1e-10, c1=1e-4, c2=0.9)",
-                "fun: x (n,) -> (f (), ∇f (n,)); x0 (n,) -> result with .x (n,) and .n_iter"),
-    ),
-    conventions={
-        "step cores": "pure: neither param, grad nor state is modified; state starts as {} and the "
-                      "returned state is passed to the next step.",
-        "hyper-parameters": "named and defined as in torch.optim (SGD, Adagrad, RMSprop, Adam, Adadelta), "
-                            "so trajectories agree step for step: L2 weight decay folded into the gradient, "
-                            "heavy-ball momentum with b₁ = g₁, Nesterov in Sutskever's form, ε outside the root "
-                            "(AdaGrad, RMSProp, Adam) or inside both roots (AdaDelta).",
-        "class names": "SGD, AdaGrad, RMSProp, Adam, AdaDelta (each optional).",
-        "solvers": "conjugate_gradient stops at ‖b − Ax‖ ≤ tol·‖b‖; lbfgs stops at ‖∇f‖_∞ ≤ gtol.",
-    },
-))
+CONTRACT = load_contract("optim")
 
 
 def _hyper(hparams: dict) -> dict:

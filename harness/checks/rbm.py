@@ -19,7 +19,7 @@ import math
 
 import torch
 
-from harness.contract import Contract, Provide, Size, contract
+from harness.contract import load_contract
 from harness.outcome import Outcome, all_of, bound, exact, f64, holds, p_value, within_se
 from harness.registry import SubjectError, check
 
@@ -33,90 +33,8 @@ def _inputs(subject, case, batch: int) -> tuple:
     return (case.bernoulli(0.5, batch, subject.size("n_visible")),)
 
 
-_VWAB = "v (B, V), W (V, H), a (V,), b (H,)"
 
-CONTRACT = contract(Contract(
-    suites=("rbm",),
-    summary="A binary-binary restricted Boltzmann machine: energy E(v, h) = -a.v - b.h - v^T W h over "
-            "v in {0,1}^V, h in {0,1}^H; functional cores for the conditionals, samplers, free energy, "
-            "block and single-site Gibbs steps, CD-k / PCD and exact log Z; and a module whose forward is F(v).",
-    provides=(
-        Provide("energy", "(v, h, W, a, b)", "v (B, V), h (B, H), W (V, H), a (V,), b (H,) -> E (B,)",
-                doc="E(v, h) = -a.v - b.h - v^T W h per sample"),
-        Provide("mean_hiddens", "(v, W, b)", "v (B, V), W (V, H), b (H,) -> (B, H)",
-                doc="p(h_j = 1 | v) = sigmoid(b_j + (v W)_j)"),
-        Provide("mean_visibles", "(h, W, a)", "h (B, H), W (V, H), a (V,) -> (B, V)",
-                doc="p(v_i = 1 | h) = sigmoid(a_i + (h W^T)_i)"),
-        Provide("sample_hiddens", "(v, W, b, generator=None)", "v (B, V), W (V, H), b (H,) -> h (B, H)",
-                doc="independent Bernoulli(mean_hiddens(v)) draws, values 0./1. in v's dtype"),
-        Provide("sample_visibles", "(h, W, a, generator=None)", "h (B, H), W (V, H), a (V,) -> v (B, V)",
-                doc="independent Bernoulli(mean_visibles(h)) draws, values 0./1. in h's dtype"),
-        Provide("free_energy", "(v, W, a, b)", f"{_VWAB} -> F (B,)",
-                doc="F(v) = -log sum_h e^(-E(v, h)) = -a.v - sum_j softplus(b_j + (v W)_j), without overflow "
-                    "for pre-activations of +-1e3"),
-        Provide("gibbs_step", "(v, W, a, b, generator=None)", f"{_VWAB} -> (v' (B, V), h (B, H))",
-                doc="one block-Gibbs step: h ~ p(h | v), then v' ~ p(v | h); returns (v', h) with h the hidden "
-                    "sample v' was drawn from (not a fresh draw from p(h | v'))"),
-        Provide("single_site_gibbs_step", "(v, h, W, a, b, generator=None, site=None, u=None)",
-                "v (B, V), h (B, H), W (V, H), a (V,), b (H,), site int or (B,) long, u (B,) -> (v' (B, V), h' (B, H))",
-                doc="resample one unit x_i of x = (v, h) from p(x_i | x_-i) and keep the rest; site i < V is visible "
-                    "unit i, else hidden unit i - V (drawn uniformly from generator when None); x_i' = 1 iff "
-                    "u < p(x_i = 1 | x_-i), u ~ U[0, 1) drawn from generator when None"),
-        Provide("cd_k_gradient", "(v, W, a, b, k=1, generator=None, v_neg=None)",
-                "v (B, V), W (V, H), a (V,), b (H,), v_neg (B', V) -> (dW (V, H), da (V,), db (H,), v_k (B', V))",
-                doc="CD-k ascent direction <v p(h|v)^T>_data - <v_k p(h|v_k)^T>_chain (and the bias analogues), batch "
-                    "means, hidden statistics as probabilities; v_k = k block-Gibbs steps from v, or from v_neg "
-                    "(persistent chains, then B' = len(v_neg))"),
-        Provide("pcd_step", "(v, v_persistent, W, a, b, lr, k=1, generator=None)",
-                "v (B, V), v_persistent (B', V), W (V, H), a (V,), b (H,), lr float "
-                "-> (W' (V, H), a' (V,), b' (H,), v_persistent' (B', V))",
-                doc="advance the persistent chains k block-Gibbs steps, then theta' = theta + lr * (data statistics - "
-                    "chain statistics under the old theta), as cd_k_gradient(v, W, a, b, k, generator, v_neg="
-                    "v_persistent); inputs are not modified"),
-        Provide("log_partition", "(W, a, b)", "W (V, H), a (V,), b (H,) -> log Z ()",
-                doc="exact log Z = log sum_{v,h} e^(-E(v, h)) (small RBMs: enumeration), without overflow"),
-        Provide("pseudo_likelihood", "(v, W, a, b)", f"{_VWAB} -> (B,)",
-                doc="exact log PL(v) = sum over all V visible units of log p(v_i | v_-i): the sum, not the mean, "
-                    "and not scikit-learn's one-random-unit estimate"),
-        Provide("model", "(n_visible, n_hidden, init_std=0.01)", "v (B, V) -> F(v) (B,)", kind="model",
-                doc="RBM(n_visible=V, n_hidden=H): an nn.Module whose forward is the free energy F(v) (not -F, not "
-                    "log p(v))"),
-        Provide("W", "", "(V, H)", kind="attribute",
-                doc="the weights, W[i, j] couples visible i to hidden j; a tensor the checks overwrite in place "
-                    "under torch.no_grad (an nn.Parameter)"),
-        Provide("a", "", "(V,)", kind="attribute", doc="the visible bias (an nn.Parameter)"),
-        Provide("b", "", "(H,)", kind="attribute", doc="the hidden bias (an nn.Parameter)"),
-    ),
-    sizes=(
-        Size("n_visible", "V, the number of visible units: width of v, rows of W, length of a", alt=10),
-        Size("n_hidden", "H, the number of hidden units: width of h, columns of W, length of b "
-                         f"(rbm_module_forward_is_free_energy enumerates the 2^H hidden states: H <= {MAX_HIDDEN_ENUMERATION})",
-             alt=5),
-    ),
-    conventions={
-        "layout": "batch first: v (B, V), h (B, H), per-sample scalars (B,); W is (V, H) = (n_visible, n_hidden), "
-                  "W[i, j] couples visible unit i to hidden unit j; in batch form W^T v is v @ W and W h is h @ W.T",
-        "biases": "a is the visible bias (V,), b the hidden bias (H,) (notes 003's training section calls them b "
-                  "and c, others b_v and b_h); every core takes them in the order (W, a, b)",
-        "energy": "E(v, h) = -a.v - b.h - v^T W h, p(v, h) = e^(-E)/Z; F(v) = -log sum_h e^(-E(v, h)); "
-                  "model(v) returns F(v), the negative unnormalised log p(v)",
-        "states": "units take the values 0. and 1. in the floating dtype of the inputs (not bool, not +-1)",
-        "gibbs_step": "returns (v', h): the hidden sample h ~ p(h | v) and the visible sample v' ~ p(v | h) drawn "
-                      "from it, a joint sample of the chain on (v, h)",
-        "single-site index": "site i in [0, V + H) indexes x = cat(v, h): i < V is visible unit i, i >= V hidden "
-                             "unit i - V; one site per row, uniform when not given; x_i' = 1[u < p(x_i = 1 | x_-i)] "
-                             "(any rule under which {u : x_i' = 1} has measure p(x_i = 1 | x_-i) is accepted)",
-        "gradient sign": "cd_k_gradient returns the ascent direction (an estimate of + d log-likelihood / d theta); "
-                         "pcd_step adds lr times it; statistics are batch means, the hidden ones probabilities",
-        "randomness": "samplers draw only from their generator argument (a torch.Generator on the tensors' "
-                      "device), never from the global RNG",
-        "sizes": "checks of the functional cores build their own tiny RBMs (exact enumeration) with their own "
-                 "n_visible/n_hidden check parameters, so the cores must accept any (V, H); the subject's "
-                 "n_visible/n_hidden size the module and the hidden layer of the digits training",
-        "dtype and device": "cores compute in the dtype and on the device of their inputs",
-    },
-    inputs=_inputs,
-))
+CONTRACT = load_contract("rbm", inputs=_inputs)
 
 
 # --------------------------------------------------------------------------------------------

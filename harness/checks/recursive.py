@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from harness.contract import Contract, Provide, Size, contract
+from harness.contract import load_contract
 from harness.outcome import Outcome, all_of, bound, exact, f64
 from harness.registry import check
 
@@ -34,31 +34,7 @@ def inputs(subject, case, batch: int, tree=GRADCHECK_TREE) -> tuple:
     return case.randn(batch, _n_leaves(tree), subject.size("dim")), tree
 
 
-CONTRACT = contract(Contract(
-    suites=("recursive",),
-    summary="A recursive network: one composition p = tanh(W [c1; c2] + b) applied bottom-up over a binary "
-            "tree of leaf vectors; a batch of different trees is evaluated level by level.",
-    provides=(
-        Provide("model", "(dim, tree=None, bias=True)",
-                "forward(leaves (N, D) or (B, N, D), tree) -> root (D,) or (B, D)", kind="model",
-                doc="an nn.Module class; the batch dimension of (B, N, D) shares one tree"),
-        Provide("forward_batch", "(leaves, trees)", "list of B leaf tensors (N_b, D), list of B trees -> roots (B, D)",
-                kind="method", doc="different trees in one batch"),
-        Provide("tree_from_parents", "(parents, n_leaves)", "list of 2n − 1 parent indices -> nested tuple tree",
-                doc="leaves 0 … n−1 first, parent −1 at the root, children ordered by their smallest leaf index"),
-        Provide("W", shapes="(D, 2D)", kind="attribute", doc="the composition matrix, acting on [c1; c2]"),
-        Provide("b", shapes="(D,), None without bias", kind="attribute"),
-    ),
-    sizes=(Size("dim", "D, the size of every leaf and node vector", alt=3),),
-    conventions={
-        "composition": "p = tanh(W [c1; c2] + b), c1 the left child, c2 the right child (order matters)",
-        "trees": "a tree is a leaf index or a pair (left, right) of trees (YAML lists are accepted); a one-leaf "
-                 "tree's root is the leaf vector itself",
-        "parent pointers": "nodes 0 … n−1 are the leaves, internal nodes follow in any order, parents[root] = −1; "
-                           "a node's children are ordered by their smallest leaf index",
-    },
-    inputs=inputs,
-))
+CONTRACT = load_contract("recursive", inputs=inputs)
 
 
 def _manual(tree, leaves: torch.Tensor, W: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:

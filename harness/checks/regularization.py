@@ -13,39 +13,11 @@ import math
 import numpy as np
 import torch
 
-from harness.contract import Contract, Provide, contract
+from harness.contract import load_contract
 from harness.outcome import Outcome, Tolerance, all_of, bound, exact, f64, holds, p_value, within_se
 from harness.registry import check
 
-CONTRACT = contract(Contract(
-    suites=("regularization",),
-    summary="Regularisers as a module of functions: inverted dropout and DropConnect (functions and "
-            "layers), the L1 and L2 penalties, soft-thresholding and L1-regularised least squares (ISTA).",
-    provides=(
-        Provide("dropout", "(x, p=0.5, training=True, generator=None, mask=None)", "x (...) -> (...)"),
-        Provide("Dropout", "(p=0.5)", "an nn.Module: x (...) -> (...), forward(x, generator=None)",
-                doc="a layer class: dropout in train() mode, the identity in eval() mode"),
-        Provide("drop_connect_linear", "(x, weight, bias=None, p=0.5, training=True, generator=None, mask=None)",
-                "x (..., in), weight (out, in), bias (out,) or None -> (..., out)"),
-        Provide("DropConnectLinear", "(in_features, out_features, p=0.5, bias=True)",
-                "an nn.Module: x (..., in) -> (..., out); attributes weight (out, in), bias (out,)",
-                doc="a layer class: drop_connect_linear with its own weight and bias"),
-        Provide("l2_penalty", "(params, lam)", "a tensor or an iterable of tensors -> ()"),
-        Provide("l1_penalty", "(params, lam)", "a tensor or an iterable of tensors -> ()"),
-        Provide("soft_threshold", "(v, t)", "v (...) -> (...)"),
-        Provide("lasso_ista", "(X, y, lam, *, steps=500, w0=None)", "X (n, d), y (n,) -> w (d,)"),
-    ),
-    conventions={
-        "p": "the probability of dropping a unit or weight (torch's convention), not of keeping it.",
-        "inverted": "kept units (dropout) and kept weights (DropConnect) are scaled by 1/(1 − p) in "
-                    "training, so the expectation is unchanged and evaluation is the plain map.",
-        "randomness": "masks are drawn from `generator` (a torch.Generator on the input's device); "
-                      "DropConnect draws one mask per call, shared by the batch; the bias is not dropped.",
-        "L2": "R(w) = (λ/2)·Σ w² (notes 003: half the sum of squares), so ∇R = λw is SGD's weight_decay λ.",
-        "L1": "R(w) = λ·Σ|w| (no ½); soft_threshold(v, t) = sign(v)·max(|v| − t, 0); lasso_ista minimises "
-              "(1/2n)‖y − Xw‖² + λ‖w‖₁ (scikit-learn's Lasso with alpha = λ, no intercept).",
-    },
-))
+CONTRACT = load_contract("regularization")
 
 
 def _mask_gen(case) -> torch.Generator:

@@ -15,7 +15,7 @@ import math
 import torch
 from torch import nn
 
-from harness.contract import Contract, Provide, Size, contract
+from harness.contract import load_contract
 from harness.outcome import Outcome, all_of, bound, exact, f64
 from harness.registry import check
 
@@ -35,40 +35,7 @@ def inputs(subject, case, batch: int, steps: int = 6) -> tuple:
     return sequence_inputs(subject, case, batch, steps, state_parts=1)
 
 
-CONTRACT = contract(Contract(
-    suites=("rnn",),
-    summary="A single-layer tanh (Elman) RNN, batch-first, with an explicit state and torch.nn.RNN's "
-            "weight layout, unrolled so that backpropagation through time is autograd through the loop.",
-    provides=(
-        Provide("model", "(input_size, hidden_size, bias=True)",
-                "forward(x (B, T, D), h_0 (B, H) or None) -> (y = (h_1 … h_T) (B, T, H), h_T (B, H))", kind="model",
-                doc="an nn.Module class; h_0 None means initial_state(B)"),
-        Provide("initial_state", "(batch, device=None, dtype=None)", "-> h_0 (B, H)", kind="method",
-                doc="the zero state on the requested device and dtype"),
-        Provide("rnn_cell", "(x, h, W_ih, W_hh, b_ih=None, b_hh=None)", "x (B, D), h (B, H) -> h′ (B, H)",
-                doc="one step h′ = tanh(W_ih x + b_ih + W_hh h + b_hh)"),
-        Provide("weight_ih", shapes="(H, D)", kind="attribute"),
-        Provide("weight_hh", shapes="(H, H)", kind="attribute"),
-        Provide("bias_ih", shapes="(H,), None without bias", kind="attribute"),
-        Provide("bias_hh", shapes="(H,), None without bias", kind="attribute"),
-    ),
-    sizes=(
-        Size("input_size", "D, input features per time step", alt=3),
-        Size("hidden_size", "H, hidden units (the state h is (B, H))", alt=3),
-    ),
-    conventions={
-        "recurrence": "h_t = tanh(W_ih x_t + b_ih + W_hh h_{t−1} + b_hh), the same weights at every step; "
-                      "y stacks h_1 … h_T",
-        "layout": "single layer, batch-first; weight_ih, weight_hh, bias_ih, bias_hh are torch.nn.RNN's "
-                  "weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0 (copied one-to-one); bias=False sets "
-                  "both biases to None",
-        "state": "explicit: forward(x, h_0) returns (y, h_T), nothing is kept on the model, so running a "
-                 "sequence in two parts and handing h over equals one run",
-        "gradients": "backpropagation through time is autograd through the unrolled loop (no detach inside "
-                     "a sequence)",
-    },
-    inputs=inputs,
-))
+CONTRACT = load_contract("rnn", inputs=inputs)
 
 
 def flat(state) -> tuple[torch.Tensor, ...]:

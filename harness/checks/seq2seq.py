@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from harness.checks.attention import _prefix_mask
-from harness.contract import Contract, Provide, Size, contract
+from harness.contract import load_contract
 from harness.outcome import Outcome, all_of, bound, exact, f64
 from harness.registry import check
 
@@ -40,48 +40,7 @@ def _inputs(subject, case, batch: int, src_len: int = 7, tgt_len: int = 5) -> tu
     return src, tgt_in, mask
 
 
-CONTRACT = contract(Contract(
-    suites=("seq2seq",),
-    summary="An attention encoder-decoder for translation and an image captioner with attention over the regions "
-            "of a CNN grid, trained with teacher forcing.",
-    provides=(
-        Provide("model", "(model='translation', **params)",
-                "translation: src (B, S) long, tgt_in (B, T) long, src_mask (B, S) bool -> logits (B, T, V); "
-                "captioning: images (B, C, s, s), tgt_in (B, T) long -> logits (B, T, V); with need_weights=True also "
-                "a trace: weights (B, T, S or R), context (B, T, H), memory (B, S or R, H)",
-                kind="model",
-                doc="make_model(model='translation' | 'captioning', **sizes); called as model(src, tgt_in, src_mask=None, "
-                    "need_weights=False) or model(images, tgt_in, need_weights=False); with weights it returns "
-                    "(logits, trace) with trace.weights, trace.context, trace.memory"),
-        Provide("generate", "(src, steps, src_mask=None)", "src (B, S) long -> (B, steps) long", kind="method",
-                doc="translation model: greedy decoding from BOS"),
-        Provide("parameters", "(recurse=True)", "iterator of trainable tensors", kind="method",
-                doc="nn.Module's; the training check optimises them with Adam"),
-        Provide("teacher_forcing_inputs", "(targets, bos_id=1)", "targets (B, T) -> decoder inputs (B, T)",
-                doc="[BOS, y_1, …, y_{T−1}]"),
-        Provide("sequence_cross_entropy", "(logits, targets, pad_id=0)", "logits (B, T, V), targets (B, T) -> ()",
-                doc="mean over non-padding targets of −log p(y_t | y_<t, x)"),
-    ),
-    sizes=(
-        Size("vocab_size", "target vocabulary V (and the source vocabulary while src_vocab_size is unset)", alt=7),
-        Size("embed_dim", "token embedding width", alt=8),
-        Size("hidden", "RNN state width H (the width of the memory, the context and the captioner's region features)", alt=12),
-        Size("src_vocab_size", "translation only: source vocabulary; unset means vocab_size"),
-        Size("image_size", "captioning only: image side s (square images)"),
-        Size("in_channels", "captioning only: image channels C"),
-    ),
-    conventions={
-        "model": "the `model` param picks translation (the default) or captioning",
-        "tokens": "id 0 is padding, id 1 is BOS; the decoder input at step t is y_{t−1} (teacher forcing)",
-        "src_mask": "(B, S) boolean, True = real token; padding only after the real tokens, and it changes nothing",
-        "weights": "per decoder step a softmax over the source positions (regions for the captioner); 0 on padding",
-        "context": "c_t = Σ_i a_ti h_i over the memory h (encoder states or region features)",
-        "regions": "the captioner's regions are its CNN's output grid flattened: R = side², side from the conv arithmetic "
-                   "of its Conv2d and MaxPool2d layers",
-        "layout": "batch first",
-    },
-    inputs=_inputs,
-))
+CONTRACT = load_contract("seq2seq", inputs=_inputs)
 
 
 @check()

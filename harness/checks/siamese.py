@@ -12,13 +12,12 @@ import copy
 
 import torch
 
-from harness.contract import Contract, Provide, Size, contract
+from harness.contract import load_contract
 from harness.outcome import Outcome, all_of, bound, exact, f64, holds
 from harness.registry import check
 
 _SCIPY_DISTANCE = {"euclidean": "euclidean", "manhattan": "cityblock", "cosine": "cosine"}
 _CORE = {"euclidean": "euclidean_distance", "manhattan": "manhattan_distance", "cosine": "cosine_distance"}
-_PAIR = "a, b (..., D) -> (...,)"
 
 
 def _pairs(subject, case, batch: int) -> tuple:
@@ -27,40 +26,7 @@ def _pairs(subject, case, batch: int) -> tuple:
     return case.randn(batch, f), case.randn(batch, f)
 
 
-CONTRACT = contract(Contract(
-    suites=("siamese",),
-    summary="Siamese (twin) network: one shared encoder and a distance between the two embeddings; the "
-            "Euclidean, Manhattan and cosine distances, the contrastive loss (y = 1 similar) and N-way "
-            "one-shot prediction as functional cores.",
-    provides=(
-        Provide("euclidean_distance", "(a, b)", _PAIR, doc="‖a − b‖₂ over the last axis"),
-        Provide("manhattan_distance", "(a, b)", _PAIR, doc="‖a − b‖₁ over the last axis"),
-        Provide("cosine_distance", "(a, b)", _PAIR, doc="1 − cos(a, b) over the last axis, in [0, 2]"),
-        Provide("contrastive_loss", "(d, y, margin=1.0, reduction='mean')",
-                "d (...), y (...) -> () for mean/sum, (...) for none",
-                doc="y·½d² + (1 − y)·½max(0, m − d)², y = 1 similar; labels float, int or bool"),
-        Provide("one_shot_predict", "(distance_fn, query, support)",
-                "query (E, F), support (E, N, F) -> (E,) int64", doc="argmin_n distance_fn(query_e, support_{e,n})"),
-        Provide("model", "(config=None, **overrides)", "forward(x1, x2): (..., in_features) twice -> (...,) distances",
-                kind="model", doc="the subject (reference: SiameseNetwork), built with the sizes below and `distance`"),
-        Provide("embed", "(x)", "(..., in_features) -> (..., embed_dim)", kind="method",
-                doc="the shared encoder f(x; θ) both twins use"),
-    ),
-    sizes=(
-        Size("in_features", "width of each input x1, x2 (64 for the 8×8 digits of the training check)", alt=10),
-        Size("hidden", "width of the encoder's hidden layer", alt=7),
-        Size("embed_dim", "width of the embedding the distance compares", alt=5),
-    ),
-    conventions={
-        "labels": "y = 1 means SIMILAR, y = 0 dissimilar (the notes'; Hadsell et al. write Y = 0 for similar).",
-        "reduction": "contrastive_loss: 'mean' averages over pairs, 'sum' sums, 'none' keeps one loss per pair.",
-        "distances": "reduce the last axis; any leading dims are batch dims.",
-        "distance param": "the subject param `distance` (euclidean | manhattan | cosine) names the distance "
-                          "forward applies to the two embeddings; the checks read it from the suite's params.",
-        "twins": "both inputs pass through the same parameters (one encoder, called twice).",
-    },
-    inputs=_pairs,
-))
+CONTRACT = load_contract("siamese", inputs=_pairs)
 
 
 def _scipy_rows(name: str, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

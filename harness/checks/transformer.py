@@ -13,7 +13,7 @@ import math
 import torch
 from torch import nn
 
-from harness.contract import Contract, Provide, Size, contract
+from harness.contract import load_contract
 from harness.outcome import Outcome, all_of, bound, exact, f64
 from harness.registry import check
 
@@ -36,48 +36,7 @@ def _inputs(subject, case, batch: int, length: int = 8, memory_len: int = 5) -> 
     return case.randn(batch, length, d), case.randn(batch, memory_len, d)
 
 
-CONTRACT = contract(Contract(
-    suites=("transformer",),
-    summary="Sinusoidal positional encoding, post-norm transformer encoder and decoder blocks with PyTorch's "
-            "parameter names, and a causal decoder-only language model.",
-    provides=(
-        Provide("model", "(model='lm', **params)",
-                "lm: tokens (B, T) long -> logits (B, T, V); encoder_layer: src (B, T, d), mask bool (B|1, T, T) -> "
-                "(B, T, d); decoder_layer: tgt (B, T, d), memory (B, S, d), memory_mask bool (B, S) -> (B, T, d)",
-                kind="model",
-                doc="make_model(model='lm' | 'encoder_layer' | 'decoder_layer', **sizes), called as model(tokens), "
-                    "model(src, mask=None) or model(tgt, memory, memory_mask=None)"),
-        Provide("state_dict", "(*args, destination=None, prefix='', keep_vars=False)",
-                "blocks: nn.TransformerEncoderLayer's / nn.TransformerDecoderLayer's keys and shapes", kind="method",
-                doc="the blocks' state dicts load into torch's layers"),
-        Provide("eval", "()", "the model itself", kind="method", doc="nn.Module's"),
-        Provide("parameters", "(recurse=True)", "iterator of trainable tensors", kind="method",
-                doc="nn.Module's; the training check optimises them with Adam"),
-        Provide("sinusoidal_positional_encoding", "(length, d_model, base=PE_BASE, *, device=None, dtype=torch.float32)",
-                "-> (length, d_model)", doc="PE(pos, 2i) = sin(pos ω_i), PE(pos, 2i+1) = cos(pos ω_i), ω_i = base^(−2i/d)"),
-        Provide("lm_loss", "(logits, targets)", "logits (B, T, V), targets (B, T) long -> ()",
-                doc="mean next-token cross-entropy over all positions"),
-    ),
-    sizes=(
-        Size("vocab_size", "LM vocabulary V", alt=11),
-        Size("d_model", "model width d (even, divisible by nhead)", alt=16),
-        Size("nhead", "attention heads", alt=2),
-        Size("dim_feedforward", "FFN hidden width", alt=24),
-        Size("num_layers", "LM depth (blocks)", alt=1),
-        Size("init_std", "σ of the LM's token embedding and output weights (output bias 0); not a shape, but the "
-                         "initial-loss bound depends on it", alt=0.05),
-        Size("activation", "the FFN nonlinearity, relu or gelu; not a shape, but torch's layer is built with it", alt="gelu"),
-    ),
-    conventions={
-        "model": "the `model` param picks the LM (the default), one encoder block or one decoder block",
-        "blocks": "post-norm (norm_first=False): x = LN(x + SubLayer(x)); no dropout; LayerNorm eps 1e-5 (torch's default)",
-        "mask": "boolean, True = may attend (encoder mask (B|1, T, T); decoder memory_mask (B, S), True = real); "
-                "the decoder's self-attention is always causal",
-        "lm": "h_0 = √d E[tokens] + PE, causal blocks, logits = W h_L + b; position t sees tokens 0..t",
-        "layout": "batch first",
-    },
-    inputs=_inputs,
-))
+CONTRACT = load_contract("transformer", inputs=_inputs)
 
 
 @check(requires=("sinusoidal_positional_encoding",))

@@ -22,7 +22,7 @@ from typing import Callable
 
 import torch
 
-from harness.contract import Contract, Provide, Size, contract
+from harness.contract import load_contract
 from harness.outcome import Outcome, all_of, bound, exact, f64, holds, within_se
 from harness.registry import SubjectError, check
 
@@ -34,55 +34,7 @@ def _inputs(subject, case, batch: int) -> tuple:
     return (case.rand(batch, subject.size("in_features")),)
 
 
-CONTRACT = contract(Contract(
-    suites=("vae",),
-    summary="A VAE with a diagonal-Gaussian encoder q(z|x) = N(μ, diag σ²), the reparameterisation "
-            "z = μ + σ ⊙ ε, a Gaussian (mean) or Bernoulli (logits) decoder, and the negative ELBO as its loss.",
-    provides=(
-        Provide("gaussian_kl", "(mu, logvar)", "mu, logvar (..., K) -> (...,)",
-                doc="KL(N(μ, diag σ²) ‖ N(0, I)) = −½ Σ_k (1 + log σ_k² − μ_k² − σ_k²), summed over the last axis"),
-        Provide("reparameterize", "(mu, logvar, eps=None, generator=None)", "mu, logvar (B, K) -> z (B, K)",
-                doc="z = μ + exp(½ log σ²) ⊙ ε; ε injected (eps) or drawn only from generator"),
-        Provide("gaussian_nll", "(x, x_hat, sigma2=1.0)", "x, x_hat (B, D), sigma2 scalar or (D,) -> (B,)",
-                doc="−log N(x; x', σ² I) summed over non-batch axes"),
-        Provide("bernoulli_nll", "(x, logits)", "x, logits (B, D) -> (B,)",
-                doc="−log Bernoulli(x; sigmoid(ℓ)) summed over non-batch axes, stable for large |ℓ|"),
-        Provide("elbo", '(x, x_hat, mu, logvar, sigma2=1.0, likelihood="gaussian")',
-                "x, x_hat (B, D), mu, logvar (B, K) -> (B,)", doc="log p(x|z) − KL(q(z|x) ‖ N(0, I)) per sample"),
-        Provide("vae_loss", '(x, x_hat, mu, logvar, sigma2=1.0, likelihood="gaussian", beta=1.0)',
-                "x, x_hat (B, D), mu, logvar (B, K) -> ()", doc="batch mean of (NLL + β KL)"),
-        Provide("model", "(config=None, **kwargs)", "x (B, in_features) -> (x' (B, in_features), μ (B, latent), log σ² (B, latent))",
-                kind="model", doc="VAE(in_features=, hidden=, latent=, likelihood=, sigma2=): an nn.Module"),
-        Provide("encode", "(x)", "x (B, in_features) -> (μ (B, latent), log σ² (B, latent))", kind="method"),
-        Provide("decode", "(z)", "z (B, latent) -> x' (B, in_features)", kind="method",
-                doc="the Gaussian mean, or the Bernoulli logits"),
-        Provide("forward", "(x, eps=None, generator=None)",
-                "x (B, in_features), eps (B, latent) -> (x', μ, log σ²)", kind="method",
-                doc="decode(reparameterize(encode(x), eps, generator)) with (μ, log σ²) = encode(x)"),
-        Provide("loss", "(x, eps=None, generator=None, beta=1.0)", "x (B, in_features) -> ()", kind="method",
-                doc="vae_loss of forward(x, eps, generator) with the model's sigma2 and likelihood"),
-        Provide("parameters", "()", "-> iterator of tensors", kind="method",
-                doc="torch.nn.Module.parameters (the training check optimises them)"),
-    ),
-    sizes=(
-        Size("in_features", "data dimension D", alt=12),
-        Size("hidden", "width of the encoder's and decoder's hidden layer", alt=16),
-        Size("latent", "latent dimension K", alt=3),
-        Size("sigma2", "the decoder's observation variance σ_x² (not a shape: the loss and the latent-free "
-                       "baseline of the training check depend on it)", alt=0.5),
-    ),
-    conventions={
-        "log-variance": "the encoder outputs log σ² (logvar), never σ: σ² = exp(logvar)",
-        "sigma2": "the decoder's observation variance σ_x² of the Gaussian likelihood, a constructor param, "
-                  "not the latent σ of the encoder",
-        "likelihood": "'gaussian': decode(z) is the mean of N(x; x', σ_x² I); 'bernoulli': decode(z) are logits",
-        "reduction": "per-sample quantities (KL, NLL, ELBO) sum over non-batch axes and return (B,); "
-                     "vae_loss and model.loss average over the batch",
-        "sign": "elbo is the lower bound (higher is better); vae_loss and loss are its negative batch mean",
-        "randomness": "noise is injected (eps=) or drawn only from the given torch.Generator, never the global RNG",
-    },
-    inputs=_inputs,
-))
+CONTRACT = load_contract("vae", inputs=_inputs)
 
 
 def z_score(mean: float, se: float) -> float:
