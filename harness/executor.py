@@ -20,8 +20,10 @@ import torch
 from harness import bench
 from harness.bench import BenchRow, bench_row, measure
 from harness.cases import BenchCase, PropertyCase, bench_cases
+from harness.registry import CheckSpec, Subject
 from harness.suite import Suite
-from harness.context import intra_op_threads, property_threads
+from harness.context import Case, intra_op_threads, property_threads
+from harness.guard import InputMutated
 from harness.outcome import Outcome
 
 BAD = ("failed", "error", "xpassed", "timeout")
@@ -85,13 +87,22 @@ def _error_line(e: BaseException, device: str) -> str:
     return f"{type(e).__name__}: {e}{where}"
 
 
+def decide(check: CheckSpec, subject: Subject, case: Case, params: Mapping[str, Any]) -> Outcome:
+    """Run ``check`` on ``subject`` in ``case``: the Outcome, with a subject that changed its
+    inputs in place decided as a failure of its own (other exceptions propagate)."""
+    try:
+        with intra_op_threads(property_threads()):
+            out = check.fn(subject, case, **params)
+    except InputMutated as e:
+        return Outcome(False, "the subject leaves its inputs unchanged", detail=str(e))
+    if not isinstance(out, Outcome):
+        raise TypeError(f"check {check.name!r} returned {type(out).__name__}, not an Outcome")
+    return out
+
+
 def execute(case: PropertyCase) -> Outcome:
     """Run the case's check and return its Outcome (exceptions propagate)."""
-    with intra_op_threads(property_threads()):
-        out = case.check.fn(case.subject, case.case(), **case.prop.params)
-    if not isinstance(out, Outcome):
-        raise TypeError(f"check {case.check.name!r} returned {type(out).__name__}, not an Outcome")
-    return out
+    return decide(case.check, case.subject, case.case(), case.prop.params)
 
 
 def run_property(case: PropertyCase) -> PropertyResult:

@@ -96,8 +96,64 @@ def f64(x: Any) -> torch.Tensor:
     return torch.as_tensor(np.asarray(x, dtype=np.float64))
 
 
-def close(statement: str, observed: Any, expected: Any, tol: Tolerance, detail: str = "") -> Outcome:
-    """Elementwise ``|observed - expected| <= atol + rtol |expected|`` (compared in float64)."""
+def _within(a: torch.Tensor, b: torch.Tensor, tol: Tolerance) -> bool:
+    return bool(((a - b).abs() <= tol.atol + tol.rtol * b.abs()).all())
+
+
+def diagnose(o: torch.Tensor, e: torch.Tensor, tol: Tolerance, dtype: str | None = None,
+             alternatives: dict[str, Any] | None = None) -> str:
+    """The likely cause of a failed comparison, when the observed values show one, else "".
+
+    Each diagnosis is a relation that holds, within the comparison's own tolerance, at every
+    element: observed = c·expected (a constant factor, e.g. 2: "a missing ½?"), = −expected
+    (a sign flip), = expected + s (a constant shift), = expectedᵀ (a transposition), the same
+    values in other positions (swapped labels, arguments or axes), or an error at the float32
+    rounding level in a float64 run. ``alternatives`` are named known-bug oracles a check
+    computed (e.g. the loss with its labels swapped); one that the observed values match is
+    reported by name. Nothing is guessed: no relation, no diagnosis.
+    """
+    if o.shape != e.shape or not o.numel() or not (torch.isfinite(o).all() and torch.isfinite(e).all()):
+        return ""
+    for name, alt in (alternatives or {}).items():
+        a = f64(alt)
+        if a.shape == o.shape and _within(o, a, tol):
+            return f"diagnosis: the observed values match {name}"
+    big = e.abs() > max(tol.atol, 1e-300) * 10
+    if int(big.sum()) >= 2:
+        ratio = o[big] / e[big]
+        c = float(ratio.median())
+        if c != 0 and abs(c - 1) > 1e-6 and _within(o, c * e, tol):
+            if abs(c + 1) < 1e-9:
+                return "diagnosis: observed = −expected everywhere (a sign flip?)"
+            hint = {2.0: " (a missing ½?)", 0.5: " (an extra ½, or a missing factor 2?)"}.get(round(c, 3), "")
+            inv = 1 / c
+            if not hint and abs(inv - round(inv)) < 1e-6 and round(inv) >= 2:
+                hint = f" (divided by {round(inv)}: a mean where a sum belongs, or a division by a size?)"
+            elif not hint and abs(c - round(c)) < 1e-6 and round(c) >= 2:
+                hint = f" (multiplied by {round(c)}: a sum where a mean belongs?)"
+            return f"diagnosis: observed = {c:.4g} × expected everywhere: a constant factor{hint}"
+    if o.numel() >= 2:
+        shift = float((o - e).median())
+        if abs(shift) > tol.atol and _within(o, e + shift, tol):
+            return f"diagnosis: observed = expected {'+' if shift > 0 else '−'} {abs(shift):.4g} everywhere: a constant shift"
+    if o.dim() >= 2 and o.shape[-1] == o.shape[-2] and o.shape[-1] > 1 and _within(o, e.transpose(-1, -2), tol):
+        return "diagnosis: observed is the transpose of expected (the last two axes swapped)"
+    if o.numel() >= 2 and _within(o.flatten().sort().values, e.flatten().sort().values, tol):
+        return ("diagnosis: the right values in the wrong positions (swapped labels, arguments or axes, "
+                "or a permutation?)")
+    if dtype == "float64":
+        rel = float(((o - e).abs() / e.abs().clamp(min=1e-300)).max())
+        eps32 = float(torch.finfo(torch.float32).eps)
+        if eps32 / 64 <= rel <= eps32 * 16:
+            return (f"diagnosis: relative error {rel:.2g}, at float32's rounding level (eps {eps32:.2g}) in a float64 "
+                    "run: a float32 computation, constant or table?")
+    return ""
+
+
+def close(statement: str, observed: Any, expected: Any, tol: Tolerance, detail: str = "",
+          dtype: str | None = None, alternatives: dict[str, Any] | None = None) -> Outcome:
+    """Elementwise ``|observed - expected| <= atol + rtol |expected|`` (compared in float64); a
+    failure carries a :func:`diagnose` line where the evidence shows a cause."""
     o, e = f64(observed), f64(expected)
     if o.shape != e.shape:
         try:
@@ -121,10 +177,30 @@ def close(statement: str, observed: Any, expected: Any, tol: Tolerance, detail: 
     if o.numel() > 1:
         idx = np.unravel_index(worst, tuple(o.shape))
         where = f"worst at index {tuple(int(i) for i in idx)}: {o.flatten()[worst].item():.6g} vs {e.flatten()[worst].item():.6g}"
-    extra = "; ".join(s for s in (where, detail) if s)
+    why = "" if passed else diagnose(o, e, tol, dtype, alternatives)
+    extra = "; ".join(s for s in (why, where, detail) if s)
     obs = summarize(observed) if o.numel() <= 6 else summarize(o if not isinstance(observed, torch.Tensor) else observed)
     exp = summarize(expected) if e.numel() <= 6 else summarize(e if not isinstance(expected, torch.Tensor) else expected)
     return Outcome(passed, statement, obs, exp, err, f"{tol.atol:.3g} + {tol.rtol:.3g}|expected| ({tol.source})", extra)
+
+
+def _off_by_one(observed: Any, expected: Any) -> str:
+    """Sizes (ints or tuples of ints) that differ by exactly one, named."""
+    def ints(x: Any) -> tuple | None:
+        if isinstance(x, (int, np.integer)) and not isinstance(x, bool):
+            return (int(x),)
+        if isinstance(x, (tuple, list, torch.Size)) and x and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in x):
+            return tuple(int(v) for v in x)
+        return None
+
+    o, e = ints(observed), ints(expected)
+    if o is None or e is None or len(o) != len(e):
+        return ""
+    diff = [(i, a - b) for i, (a, b) in enumerate(zip(o, e)) if a != b]
+    if diff and all(abs(d) == 1 for _, d in diff):
+        where = "" if len(o) == 1 else " in position " + ", ".join(str(i) for i, _ in diff)
+        return f"diagnosis: off by one{where} ({'+' if diff[0][1] > 0 else '−'}1: a floor, padding or fence-post error?)"
+    return ""
 
 
 def exact(statement: str, observed: Any, expected: Any, detail: str = "") -> Outcome:
@@ -133,8 +209,13 @@ def exact(statement: str, observed: Any, expected: Any, detail: str = "") -> Out
         o, e = f64(observed), f64(expected)
         ok = o.shape == e.shape and bool(torch.equal(o, e))
         err = float((o - e).abs().max()) if ok is False and o.shape == e.shape and o.numel() else None
-        return Outcome(ok, statement, summarize(observed), summarize(expected), err, "exact" if err is not None else "", detail)
-    return Outcome(observed == expected, statement, summarize(observed), summarize(expected), detail=detail)
+        why = "" if ok else diagnose(o, e, Tolerance(0.0, 0.0, "exact"))
+        return Outcome(ok, statement, summarize(observed), summarize(expected), err, "exact" if err is not None else "",
+                       "; ".join(x for x in (why, detail) if x))
+    ok = observed == expected
+    ok = bool(ok) if isinstance(ok, (bool, np.bool_)) else False
+    why = "" if ok else _off_by_one(observed, expected)
+    return Outcome(ok, statement, summarize(observed), summarize(expected), detail="; ".join(x for x in (why, detail) if x))
 
 
 def holds(statement: str, condition: bool, detail: str = "") -> Outcome:

@@ -147,11 +147,14 @@ class Subject:
         return Subject(self.target, self.obj, {**self.params, **params}, self.namespace, self.origin)
 
     def fn(self, name: str) -> Any:
-        """The functional core ``name`` of this family (e.g. ``"gaussian_kl"``)."""
+        """The functional core ``name`` of this family (e.g. ``"gaussian_kl"``), guarded: a call
+        that changes a tensor argument in place raises :class:`harness.guard.InputMutated`."""
+        from harness.guard import guard
+
         if hasattr(self.namespace, name):
-            return getattr(self.namespace, name)
+            return guard(getattr(self.namespace, name), f"{self.target}: {name}")
         if not isinstance(self.obj, types.ModuleType) and hasattr(self.obj, name):
-            return getattr(self.obj, name)
+            return guard(getattr(self.obj, name), f"{self.target}: {name}")
         raise SubjectError(f"subject {self.target} has no {name!r}")
 
     def build(self, case: Any = None, **overrides: Any) -> Any:
@@ -162,12 +165,15 @@ class Subject:
         """
         if isinstance(self.obj, types.ModuleType):
             raise SubjectError(f"subject {self.target} is a module of functions, not a model to build")
+        from harness.guard import guard_module
+
         kwargs = {**self.params, **overrides}
         if case is None:
-            return self.obj(**kwargs)
+            return guard_module(self.obj(**kwargs), self.target)
         with case.fork_rng():
             model = self.obj(**kwargs)
-        return model.to(device=case.device, dtype=case.dtype) if hasattr(model, "to") else model
+        model = model.to(device=case.device, dtype=case.dtype) if hasattr(model, "to") else model
+        return guard_module(model, self.target)
 
     def with_namespace(self, **overrides: Any) -> "Subject":
         """A copy whose cores ``overrides`` replace the family's (for broken-variant tests)."""

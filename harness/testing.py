@@ -21,7 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from harness.context import DTYPES, Case, case_seed, intra_op_threads, property_threads
+from harness.context import DTYPES, Case, case_seed
+from harness.executor import decide
 from harness.outcome import Outcome
 from harness.registry import Subject, import_target, load_checks
 
@@ -79,5 +80,4 @@ def run_check(name: str, subject: Subject | str, *, device: str = "cpu", dtype: 
         subject = subject_from(subject)
     tol = spec.tolerance_for(dtype, tolerance, "test")
     case = Case("test", name, device, DTYPES[dtype], case_seed(seed, "test", name), tol)
-    with intra_op_threads(property_threads()):
-        return spec.fn(subject, case, **params)
+    return decide(spec, subject, case, params)

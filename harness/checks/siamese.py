@@ -163,8 +163,11 @@ def contrastive_loss_reductions(subject, case, margin: float = 1.0, n: int = 50)
     loss_fn = subject.fn("contrastive_loss")
     D, Y = f64(d).numpy(), f64(y).numpy()
     ref = np.array([0.5 * di * di if yi == 1 else 0.5 * max(0.0, margin - di) ** 2 for di, yi in zip(D, Y)])
+    swapped = np.array([0.5 * di * di if yi == 0 else 0.5 * max(0.0, margin - di) ** 2 for di, yi in zip(D, Y)])
     return all_of(
-        case.close("per-pair losses (reduction='none') vs NumPy", loss_fn(d, y, margin, reduction="none"), ref),
+        case.close("per-pair losses (reduction='none') vs NumPy", loss_fn(d, y, margin, reduction="none"), ref,
+                   alternatives={"the loss with the labels' meaning swapped (y = 1 for dissimilar pairs, "
+                                 "Hadsell et al.'s convention)": swapped}),
         case.close("reduction='sum' vs NumPy sum", loss_fn(d, y, margin, reduction="sum"), ref.sum()),
         case.close("reduction='mean' vs NumPy mean", loss_fn(d, y, margin, reduction="mean"), ref.mean()),
         case.close("int labels give the same mean", loss_fn(d, y.long(), margin, reduction="mean"), ref.mean()),
