@@ -13,7 +13,7 @@ import argparse
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Sequence
+from typing import NoReturn, Sequence
 
 SUBCOMMANDS: dict[str, tuple] = {}
 
@@ -31,13 +31,19 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="test a third-party implementation in place of SUITE's subject")
 
 
+def usage(message: str) -> NoReturn:
+    """A usage error: one line on stderr, exit code 2 (as argparse's own)."""
+    print(message, file=sys.stderr)
+    raise SystemExit(2)
+
+
 def _impl(args: argparse.Namespace) -> dict[str, str]:
     from harness.registry import parse_impl
 
     try:
         return parse_impl(args.impl)
     except ValueError as e:
-        raise SystemExit(f"harness: {e}") from None
+        usage(f"harness: {e}")
 
 
 def header(suites: Sequence, cases: Sequence) -> str:
@@ -55,9 +61,12 @@ def header(suites: Sequence, cases: Sequence) -> str:
 
 
 def _load(args: argparse.Namespace):
-    from harness.runner import load_all
+    from harness.runner import UsageError, load_all
 
-    suites, errors = load_all(args.paths, _impl(args))
+    try:
+        suites, errors = load_all(args.paths, _impl(args))
+    except UsageError as e:
+        usage(f"harness {args.command}: {e}")
     for e in errors:
         print(e, file=sys.stderr)
     return suites, errors
@@ -91,7 +100,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.cases import property_cases
     from harness.executor import run_benchmarks, run_property
     from harness.isolation import Worker, timeout_for
-    from harness.records import atomic_write_json, make_record, new_record_path
+    from harness.records import atomic_write_json, make_record, write_new_record
 
     suites, errors = _load(args)
     skip = set(args.skip_mark)
@@ -113,7 +122,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                       isolation="in-process" if args.in_process else "worker process",
                       timeout_s={s.name: timeout_for(property_cases(s)[0], args.timeout) for s in suites
                                  if s.properties}, **extra)
-    path = atomic_write_json(Path(args.out) if args.out else new_record_path(label=args.label), rec)
+    path = atomic_write_json(Path(args.out), rec) if args.out else write_new_record(rec, label=args.label)
     print(f"{len(results)} cases: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) + f" -> {path}")
     if args.report:
         from harness.report import render_report
@@ -126,7 +135,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from harness.bench import summarise
     from harness.executor import run_benchmarks
-    from harness.records import atomic_write_json, make_record, new_record_path
+    from harness.records import atomic_write_json, make_record, write_new_record
 
     suites, errors = _load(args)
     rows, extra = run_benchmarks(suites, quick=args.quick, repeat=args.repeat, select=args.k,
@@ -134,7 +143,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print(summarise(rows))
     rec = make_record([], [r.to_dict() for r in rows], suites, runner="harness bench",
                       invalid_suites=[str(e) for e in errors], **extra)
-    path = atomic_write_json(Path(args.out) if args.out else new_record_path(label=args.label), rec)
+    path = atomic_write_json(Path(args.out), rec) if args.out else write_new_record(rec, label=args.label)
     counts = Counter(r.status if r.status in ("ok", "skipped", "oom", "unsupported dtype") else "error" for r in rows)
     print(f"{len(rows)} benchmark rows: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
           + f" in {extra['bench_info']['seconds']:.1f} s -> {path}")
@@ -151,11 +160,11 @@ def cmd_contract(args: argparse.Namespace) -> int:
     by_name = {s.name: s for s in suites}
     if args.suite not in by_name:
         hint = get_close_matches(args.suite, list(by_name), n=1)
-        raise SystemExit(f"harness contract: no suite {args.suite!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
-                         + f"; suites: {', '.join(sorted(by_name))}")
+        usage(f"harness contract: no suite {args.suite!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+              + f"; suites: {', '.join(sorted(by_name))}")
     suite = by_name[args.suite]
     if suite.contract is None:
-        raise SystemExit(f"harness contract: suite {suite.name!r} declares no contract")
+        usage(f"harness contract: suite {suite.name!r} declares no contract")
     text = template(suite, suite.contract) if args.template else contract_text(suite, suite.contract)
     if args.out:
         from harness.records import atomic_write_text
@@ -228,8 +237,30 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def check_outputs(args: argparse.Namespace) -> None:
+    """Every path the command will write is checked before anything runs (nothing is lost)."""
+    from harness.records import RUNS_DIR, check_output_path
+
+    outs = [getattr(args, "out", None)]
+    if args.command in ("run", "bench") and not args.out:
+        outs.append(str(RUNS_DIR / "new-record.json"))
+    if args.command == "run" and getattr(args, "report", False):
+        outs.append("results/report.html")
+    for out in filter(None, outs):
+        why = check_output_path(out)
+        if why:
+            usage(f"harness {args.command}: cannot write {out}: {why}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from harness.context import EnvError, check_env
+
     args = build_parser().parse_args(argv)
+    try:
+        check_env()
+    except EnvError as e:
+        usage(f"harness: {e}")
+    check_outputs(args)
     return int(args.func(args) or 0)
 
 

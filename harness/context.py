@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import zlib
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -39,8 +40,39 @@ DEFAULT_TOLERANCE: dict[str, tuple[float, float]] = {
 }
 
 
+class EnvError(ValueError):
+    """An environment variable the harness reads holds a value it cannot use.
+
+    ``str(e)`` is one line naming the variable, the bad value and what is allowed, e.g.
+    ``DLH_THREADS='abc' is not valid: expected a whole number >= 1 (...)``; the CLI and the
+    pytest plugin turn it into a usage error. ``name``, ``value`` and ``allowed`` are kept.
+    """
+
+    def __init__(self, name: str, value: str, allowed: str) -> None:
+        self.name, self.value, self.allowed = name, value, allowed
+        super().__init__(f"{name}={value!r} is not valid: expected {allowed}")
+
+
+def env_int(name: str, default: int, *, minimum: int = 1, what: str = "") -> int:
+    """The environment variable ``name`` as a whole number >= ``minimum``; ``default`` when it is
+    unset or empty. Anything else (``abc``, ``1.5``, a number below ``minimum``) raises
+    :class:`EnvError`. ``what`` says what the variable sets, for the message."""
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    allowed = f"a whole number >= {minimum}" + (f" ({what}; unset means {default})" if what else f" (unset means {default})")
+    text = raw.strip()
+    if not re.fullmatch(r"[+-]?[0-9]+", text):
+        raise EnvError(name, raw, allowed)
+    value = int(text)
+    if value < minimum:
+        raise EnvError(name, raw, allowed)
+    return value
+
+
 def property_threads() -> int:
-    """Intra-op threads for property checks: ``DLH_THREADS`` (default 1).
+    """Intra-op threads for property checks: ``DLH_THREADS`` (default 1; a whole number >= 1,
+    anything else raises :class:`EnvError`).
 
     Property checks work on small tensors, where extra threads only add hand-offs (measured
     here: a 64-wide matmul 4 us on one thread, 90 us on two under load), and several pytest-xdist
@@ -48,7 +80,13 @@ def property_threads() -> int:
     the machine's core count, so a case reproduces bit for bit elsewhere. Benchmarks set their
     own thread count and record it.
     """
-    return max(1, int(os.environ.get("DLH_THREADS", "1")))
+    return env_int("DLH_THREADS", 1, minimum=1, what="intra-op threads per property check")
+
+
+def check_env() -> None:
+    """Validate every ``DLH_*`` setting read here, raising :class:`EnvError` for the first bad
+    one: call it once before running anything (the CLI, the pytest plugin's configure hook)."""
+    property_threads()
 
 
 @contextlib.contextmanager
@@ -140,11 +178,13 @@ class Case:
             yield
 
     # -- tolerance ---------------------------------------------------------------------------
-    def close(self, statement: str, observed: Any, expected: Any, detail: str = "", tol: Tolerance | None = None):
-        """Compare with this case's tolerance (see :func:`harness.outcome.close`)."""
+    def close(self, statement: str, observed: Any, expected: Any, detail: str = "", tol: Tolerance | None = None,
+              alternatives: dict[str, Any] | None = None):
+        """Compare with this case's tolerance (see :func:`harness.outcome.close`); ``alternatives``
+        name known-bug oracles for the failure's diagnosis."""
         from harness.outcome import close
 
-        return close(statement, observed, expected, tol or self.tolerance, detail)
+        return close(statement, observed, expected, tol or self.tolerance, detail, self.dtype_name, alternatives)
 
     def __repr__(self) -> str:  # keeps pytest ids and logs free of generator reprs
         return f"Case({self.suite}::{self.id}, seed={self.seed})"

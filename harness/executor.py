@@ -100,6 +100,24 @@ def decide(check: CheckSpec, subject: Subject, case: Case, params: Mapping[str, 
     return out
 
 
+def lacks(case: PropertyCase, e: Exception) -> str:
+    """For a third-party subject, the reason a property is not applicable when ``e`` says the
+    subject lacks a name of its family's contract ("" when ``e`` is anything else)."""
+    from harness.cases import subject_kind
+    from harness.registry import NotProvided
+
+    subject = case.suite.subject
+    if subject_kind(subject) == "reference" or not isinstance(e, (NotProvided, AttributeError)):
+        return ""  # our own implementation lacking a name is a bug, reported as an error
+    name = getattr(e, "name", None)
+    p = case.suite.contract.provide(name) if case.suite.contract is not None and name else None
+    if isinstance(e, NotProvided) and name == "model":
+        return f"not applicable: needs a model class to build; {subject.target} is a module of functions"
+    if p is not None:
+        return f"not applicable: needs `{p.name}{p.signature}` ({p.kind}); {subject.target} does not provide it"
+    return f"not applicable: {e}" if isinstance(e, NotProvided) else ""
+
+
 def execute(case: PropertyCase) -> Outcome:
     """Run the case's check and return its Outcome (exceptions propagate)."""
     return decide(case.check, case.subject, case.case(), case.prop.params)
@@ -117,6 +135,11 @@ def run_property(case: PropertyCase) -> PropertyResult:
         try:
             outcome = execute(case)
         except Exception as e:  # noqa: BLE001 - recorded, the run goes on
+            missing = lacks(case, e)
+            if missing:
+                return PropertyResult(case.nodeid, case.suite.name, case.prop.id, case.check.name, case.device,
+                                      case.dtype, case.seed, "not_applicable", missing, case.subject_label,
+                                      case.location, case.marks, time.perf_counter() - t0)
             exc = e
             status = "xfailed" if case.xfail and not isinstance(e, torch.cuda.OutOfMemoryError) else "error"
             line = _error_line(e, case.device)

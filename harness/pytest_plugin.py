@@ -50,13 +50,22 @@ class DlhSession:
     """Per-session state of the plugin (one per ``pytest.Config``)."""
 
     def __init__(self, config: pytest.Config):
+        from harness.context import EnvError, check_env
+        from harness.records import check_output_path
+
         self.config = config
         try:
             self.impl = parse_impl(config.getoption("impl"))
-        except ValueError as e:
+            check_env()
+        except (ValueError, EnvError) as e:
             raise pytest.UsageError(str(e)) from None
         self.record = config.getoption("dlh_record")
+        why = check_output_path(self.record) if self.record else None
+        if why:
+            raise pytest.UsageError(f"--dlh-record {self.record}: {why}")
         self.rows: list[dict] = []
+        self.names: set[str] = set()  # every suite name collected (loaded or not), for --impl
+        self.subjects: dict[str, str] = {}  # suite -> subject label
         self.in_process = bool(config.getoption("dlh_in_process"))
         self.timeout = config.getoption("dlh_timeout")
         self._worker: Any = None
@@ -82,6 +91,26 @@ class DlhSession:
             if name == PROPERTY and report.when == "call":
                 self.rows.append(value)
 
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        from harness.runner import UsageError, check_impl_names
+
+        if self.names:
+            try:
+                check_impl_names(self.impl, self.names)
+            except UsageError as e:
+                raise pytest.UsageError(str(e)) from None
+
+    def pytest_report_collectionfinish(self, config: pytest.Config, start_path: Any, items: Any) -> list[str]:
+        """The header names each suite's subject: the reference, or the third-party target."""
+        return [f"dlharness: suite {name}: subject {label}" for name, label in sorted(self.subjects.items())]
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        """Per suite: how many properties applied to the subject and how many of those passed."""
+        if self.rows:
+            terminalreporter.write_sep("-", "dlharness: properties per suite")
+            for line in applicability(self.rows):
+                terminalreporter.write_line(line)
+
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self._worker is not None:
             self._worker.close()
@@ -92,6 +121,25 @@ class DlhSession:
 
 
 SESSION = pytest.StashKey[DlhSession]()
+
+
+def applicability(rows: list[dict]) -> list[str]:
+    """``"rbm [subject]: 9 of 38 properties applicable, 9 passed"`` per suite (cases that cannot
+    run here, e.g. CUDA on a CPU machine, are counted apart)."""
+    from collections import defaultdict
+
+    by: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for r in rows:
+        by[(r.get("suite", ""), r.get("subject", ""))].append(r)
+    out = []
+    for (suite, subject), rs in sorted(by.items()):
+        ran = [r for r in rs if r["status"] not in ("skipped", "not_applicable")]
+        na = sum(r["status"] == "not_applicable" for r in rs)
+        here = sum(r["status"] == "skipped" for r in rs)
+        good = sum(r["status"] in ("passed", "xfailed") for r in ran)
+        out.append(f"{suite} [{subject}]: {len(ran)} of {len(rs) - here} cases applicable, {good} passed"
+                   + (f", {na} not applicable" if na else "") + (f" ({here} cannot run here)" if here else ""))
+    return out
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -110,11 +158,17 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
 class SuiteFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
+        from harness.cases import subject_label
+        from harness.runner import declared_name
+
+        state = self.config.stash[SESSION]
+        state.names.add(declared_name(self.path) or "")
         try:
-            suite = load_suite(self.path, self.config.stash[SESSION].impl, root=self.config.rootpath)
+            suite = load_suite(self.path, state.impl, root=self.config.rootpath)
         except SuiteError as e:
             yield SuiteErrorItem.from_parent(self, name="suite", error=e)
             return
+        state.subjects[suite.name] = subject_label(suite.subject)
         for case in property_cases(suite):
             item = PropertyItem.from_parent(self, name=case.id, case=case)
             for m in case.marks:
@@ -152,7 +206,7 @@ class PropertyItem(pytest.Item):
     def runtest(self) -> None:
         res = self.config.stash[SESSION].run(self.case)
         self.user_properties.append((PROPERTY, res.to_dict()))
-        if res.status == "skipped":  # reported at the suite file's line, as a skip mark would be
+        if res.status in ("skipped", "not_applicable"):  # reported at the suite file's line, as a skip mark is
             raise pytest.skip.Exception(res.line, _use_item_location=True)
         if res.status == "xfailed":
             pytest.xfail(res.line)

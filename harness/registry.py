@@ -110,6 +110,15 @@ class SubjectError(Exception):
     """The subject named by a suite cannot be imported or does not satisfy its protocol."""
 
 
+class NotProvided(SubjectError):
+    """The subject lacks ``name`` (a core, or a model to build): properties that need it are
+    not applicable to a third-party subject."""
+
+    def __init__(self, message: str, name: str):
+        super().__init__(message)
+        self.name = name
+
+
 @dataclass(frozen=True)
 class Subject:
     """What a suite tests: an imported object plus its constructor parameters.
@@ -155,7 +164,7 @@ class Subject:
             return guard(getattr(self.namespace, name), f"{self.target}: {name}")
         if not isinstance(self.obj, types.ModuleType) and hasattr(self.obj, name):
             return guard(getattr(self.obj, name), f"{self.target}: {name}")
-        raise SubjectError(f"subject {self.target} has no {name!r}")
+        raise NotProvided(f"subject {self.target} has no {name!r}", name)
 
     def build(self, case: Any = None, **overrides: Any) -> Any:
         """Construct the model from ``params`` (with ``overrides``).
@@ -164,7 +173,7 @@ class Subject:
         RNG (nothing leaks out) and the model is moved to the case's device and dtype.
         """
         if isinstance(self.obj, types.ModuleType):
-            raise SubjectError(f"subject {self.target} is a module of functions, not a model to build")
+            raise NotProvided(f"subject {self.target} is a module of functions, not a model to build", "model")
         from harness.guard import guard_module
 
         kwargs = {**self.params, **overrides}
@@ -214,6 +223,11 @@ def import_target(target: str, *, allow_any: bool = False) -> Any:
         obj = importlib.import_module(modname)
     except ModuleNotFoundError as e:
         raise SubjectError(f"cannot import module {modname!r} ({e.msg})") from None
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # noqa: BLE001 - SyntaxError, any exception, SystemExit from argparse at import
+        what = f"SystemExit({e.code!r})" if isinstance(e, SystemExit) else f"{type(e).__name__}: {e}"
+        raise SubjectError(f"importing module {modname!r} failed: {' '.join(what.split())}") from None
     for part in filter(None, attr.split(".")):
         if not hasattr(obj, part):
             public = [n for n in dir(obj) if not n.startswith("_")]

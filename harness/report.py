@@ -2,6 +2,13 @@
 
 No CDN, no JavaScript: tables are pandas Stylers rendered to HTML with every suite-provided
 string escaped (``escape="html"``), charts are matplotlib PNGs embedded as base64 data URIs.
+Strings from records are text, never markup: HTML-escaped in the page, and drawn literally in
+charts (``$`` escaped so that matplotlib never parses mathtext, TeX off: see :func:`_lit`).
+
+A record that cannot be used (unreadable, not JSON, not a record, a field of the wrong type)
+never stops the page: it is left out and named, with the reason, in a "Skipped records" box
+near the top; a record with some malformed rows is used without them, and the box lists them
+(:func:`harness.records.validate_record`).
 
 Sections: summary; the property matrix (suite × property × device × dtype: pass/fail/skip with
 the error and the tolerance it was held to) with the failures spelled out; throughput per
@@ -18,12 +25,13 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
+import functools
 import html
 import io
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -51,6 +59,8 @@ th{background:#f4f4f6}td.num,td .num{text-align:right;font-variant-numeric:tabul
 img.chart{max-width:100%;border:1px solid #eee;margin:6px 0 18px}
 .note{color:#555;font-size:0.92em}.scroll{overflow-x:auto}
 code{background:#f3f3f3;padding:1px 4px;border-radius:3px}
+.skipped{border-left:4px solid #c62828;background:#fff6f5;padding:2px 14px;margin:10px 0}
+.skipped h3{margin-top:0.6em}.skipped li{font-size:0.92em}
 """
 
 
@@ -150,6 +160,36 @@ def _plt():
     return plt
 
 
+def _lit(x: Any) -> str:
+    """``x`` as text that matplotlib draws literally. Outside TeX mode (see :func:`_chart`),
+    matplotlib's only markup is mathtext between unescaped ``$`` signs, and it turns ``\\$`` back
+    into ``$`` when a string has no unescaped ``$``: escaping every ``$`` therefore shows any
+    string as it is (``$x$``, ``$\\frac{a}{b}$``, a lone ``$``, an existing ``\\$``)."""
+    return ("" if x is None else str(x)).replace("$", "\\$")
+
+
+def _legend(ax: Any, **kw: Any) -> None:
+    """A legend of every line with its label as given: passing handles and labels explicitly
+    keeps labels that start with ``_``, which ``ax.legend()`` would silently leave out."""
+    handles = list(ax.get_lines())
+    if handles:
+        ax.legend(handles, [h.get_label() for h in handles], **kw)
+
+
+def _chart(fn: Any) -> Any:
+    """Draw (and save) a chart with TeX off whatever the matplotlibrc says, so that the strings
+    from records, escaped with :func:`_lit`, are never parsed as markup."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> str:
+        import matplotlib
+
+        _plt()
+        with matplotlib.rc_context({"text.usetex": False}):
+            return fn(*args, **kwargs)
+    return wrapper
+
+
+@_chart
 def chart_samples_vs_batch(b) -> str:
     """Small multiples, one panel per suite: samples/s against batch size for each benchmark,
     device (CPU dashed, CUDA solid) and dtype, so CPU and GPU sit side by side."""
@@ -168,13 +208,13 @@ def chart_samples_vs_batch(b) -> str:
         for (bench, dev, dtype), g in d.groupby(["benchmark", "device", "dtype"], sort=True):
             g = g.groupby("batch", as_index=False)["samples_per_s"].median().sort_values("batch")
             ax.plot(g["batch"], g["samples_per_s"], marker="o", ms=3, ls="-" if dev == "cuda" else "--",
-                    label=f"{bench} {dev} {dtype}")
+                    label=_lit(f"{bench} {dev} {dtype}"))
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
-        ax.set_title(suite, fontsize=9)
+        ax.set_title(_lit(suite), fontsize=9)
         ax.tick_params(labelsize=7)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=5.5, loc="best")
+        _legend(ax, fontsize=5.5, loc="best")
     for ax in axes.flat[len(suites):]:
         ax.axis("off")
     fig.supxlabel("batch size")
@@ -182,9 +222,11 @@ def chart_samples_vs_batch(b) -> str:
     return _png(fig)
 
 
+@_chart
 def _barh(labels: list[str], values: list[float], title: str, xlabel: str, ref: float | None = None,
           log: bool = False, lower_is_better: bool = False) -> str:
-    """Horizontal bars; with ``ref``, bars on the bad side of it are red."""
+    """Horizontal bars; with ``ref``, bars on the bad side of it are red. ``labels`` come from
+    records: they are drawn literally (:func:`_lit`); ``title`` and ``xlabel`` are ours."""
     plt = _plt()
     if not labels:
         return ""
@@ -192,7 +234,7 @@ def _barh(labels: list[str], values: list[float], title: str, xlabel: str, ref: 
     colours = ["#1f77b4" if ref is None or (v <= ref if lower_is_better else v >= ref) else "#d62728" for v in values]
     ax.barh(range(len(labels)), values, color=colours)
     ax.set_yticks(range(len(labels)))
-    ax.set_yticklabels(labels, fontsize=7)
+    ax.set_yticklabels([_lit(x) for x in labels], fontsize=7)
     ax.invert_yaxis()
     if log:
         ax.set_xscale("log")
@@ -242,11 +284,12 @@ def _history_lines(ax: Any, frame: Any, *, at: str, when: str, value: str, top: 
         g = frame[frame["series"] == name].groupby(at, as_index=False)[value].median()
         g["x"] = g[at].map(xs)
         g = g.sort_values("x")
-        ax.plot(g["x"], g[value], marker="o", label=name)
+        ax.plot(g["x"], g[value], marker="o", label=_lit(name))
     ax.set_xticks(range(len(order)))
     return order
 
 
+@_chart
 def chart_history(bench_all, asv_rows: list[dict]) -> str:
     plt = _plt()
     panels = []
@@ -263,7 +306,7 @@ def chart_history(bench_all, asv_rows: list[dict]) -> str:
         if what == "records":
             ok["series"] = ok["suite"] + "/" + ok["benchmark"] + " " + ok["device"] + " " + ok["dtype"] + " b" + ok["batch"].astype(str)
             order = _history_lines(ax, ok, at="record", when="created", value="median_s")
-            ax.set_xticklabels([f"{c or '?'}\n{str(t)[5:16]}" for c, t in zip(order["commit"], order["created"])],
+            ax.set_xticklabels([_lit(f"{c or '?'}\n{str(t)[5:16]}") for c, t in zip(order["commit"], order["created"])],
                                fontsize=6.5, rotation=30, ha="right")
             ax.set_title("seconds per step across records (harness bench)")
         else:
@@ -272,12 +315,12 @@ def chart_history(bench_all, asv_rows: list[dict]) -> str:
             a = pd.DataFrame(asv_rows)
             a["series"] = a["benchmark"].str.replace("suites.", "", regex=False).str.replace(".time_step", "", regex=False) + " [" + a["params"] + "]"
             order = _history_lines(ax, a, at="commit", when="date", value="value")
-            ax.set_xticklabels(list(order["commit"].str[:8]), fontsize=7, rotation=30, ha="right")
+            ax.set_xticklabels([_lit(str(c)[:8]) for c in order["commit"]], fontsize=7, rotation=30, ha="right")
             ax.set_title("seconds per step across commits (asv)")
         ax.set_yscale("log")
         ax.set_ylabel("seconds per step")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=6, loc="best")
+        _legend(ax, fontsize=6, loc="best")
     return _png(fig)
 
 
@@ -446,6 +489,7 @@ class ReportData:
     asv_rows: list[dict]
     p_latest: Any
     per_machine: dict[str, Any]
+    skipped: list[Any] = field(default_factory=list)  # harness.records.SkippedRecord: files not used, and why
 
     def used(self, frame: Any) -> list[dict]:
         """The records a frame's rows came from, newest first."""
@@ -455,17 +499,65 @@ class ReportData:
 
 
 def gather(runs_dir: Path, records: list[dict] | None, extra_records: Iterable[Path], asv_dir: Path | None) -> ReportData:
-    """Read the records (and asv's results) and pick the latest rows to show."""
-    from harness.records import frames, load_records
+    """Read the records (and asv's results) and pick the latest rows to show. Every record is
+    validated (:func:`harness.records.validate_record`): an unusable one is left out and listed
+    in ``skipped`` with the reason, a usable one keeps its good rows and lists the dropped ones
+    under ``_dropped``."""
+    from harness.records import SkippedRecord, frames, load_record, load_records, validate_record
 
-    recs = records if records is not None else load_records(Path(runs_dir))
-    have = {Path(r.get("_file", "")).resolve() for r in recs}
+    skipped: list[SkippedRecord] = []
+    if records is None:
+        recs = load_records(Path(runs_dir), skipped)
+    else:
+        recs = []
+        for i, raw in enumerate(records):
+            name = raw.get("_file") if isinstance(raw, dict) else None
+            rec, problems = validate_record(raw)
+            if rec is None:
+                skipped.append(SkippedRecord(str(name or f"record #{i + 1} (given in memory)"), problems[0]))
+                continue
+            before = raw.get("_dropped")
+            problems = [str(x) for x in before] + problems if isinstance(before, list) else problems
+            if name:
+                rec["_file"] = str(name)
+            if problems:
+                rec["_dropped"] = problems
+            recs.append(rec)
+    have = {Path(r.get("_file") or "").resolve() for r in recs} | {Path(s.file).resolve() for s in skipped}
     for f in map(Path, extra_records):
-        if f.resolve() not in have and f.exists():
-            recs += [r for r in load_records(f.parent) if Path(r["_file"]).resolve() == f.resolve()]
-    recs = sorted(recs, key=lambda r: r.get("created", ""))
+        if f.resolve() not in have:
+            rec = load_record(f, skipped)
+            if rec is not None:
+                recs.append(rec)
+            have.add(f.resolve())
+    recs = sorted(recs, key=lambda r: r["created"])
     P, B = frames(recs)
-    return ReportData(recs, P, B, load_asv(Path(asv_dir)) if asv_dir else [], latest_properties(P), latest_benchmarks(B))
+    return ReportData(recs, P, B, load_asv(Path(asv_dir)) if asv_dir else [], latest_properties(P), latest_benchmarks(B),
+                      skipped)
+
+
+def skipped_note(d: ReportData, limit: int = 10) -> str:
+    """The "Skipped records" box: every record file left out and why, and every record used
+    with some rows (or entries) dropped, with the first ``limit`` reasons. Empty when none."""
+    if not d.skipped and not any(r.get("_dropped") for r in d.recs):
+        return ""
+    out = ["<div class='skipped' id='skipped'>"]
+    if d.skipped:
+        out.append(f"<h3>Skipped records ({len(d.skipped)})</h3><p class='note'>Not used for this page: "
+                   "each file and why. Fix or remove them; the rest of the page is drawn without them.</p><ul>")
+        out += [f"<li><code>{_e(s.file)}</code>: {_e(s.reason)}</li>" for s in d.skipped]
+        out.append("</ul>")
+    dropped = [(r, r["_dropped"]) for r in d.recs if r.get("_dropped")]
+    if dropped:
+        out.append("<h3>Dropped rows</h3><p class='note'>Records used, less the rows or entries that do not "
+                   "match the record schema:</p><ul>")
+        for r, why in dropped:
+            more = f"; and {len(why) - limit} more" if len(why) > limit else ""
+            out.append(f"<li><code>{_e(r.get('_file') or 'record given in memory')}</code>: {len(why)} dropped: "
+                       + "; ".join(_e(w) for w in why[:limit]) + _e(more) + "</li>")
+        out.append("</ul>")
+    out.append("</div>")
+    return "".join(out)
 
 
 def summary_section(d: ReportData) -> list[str]:
@@ -487,10 +579,15 @@ def summary_section(d: ReportData) -> list[str]:
                    "bad" if any(k not in ("ok", "skipped") for k in st) else "ok"),
                   ("devices", ", ".join(sorted(allb.loc[allb["status"] != "skipped", "device"].dropna().unique())), "")]
     cards.append(("records", len(d.recs), ""))
+    if d.skipped:
+        cards.append(("skipped records", len(d.skipped), "bad"))
     if d.asv_rows:
         cards.append(("asv results", len(d.asv_rows), ""))
     parts = ['<div class="cards">' + "".join(
         f'<div class="card"><b class="{c}">{_e(v)}</b>{_e(k)}</div>' for k, v, c in cards) + "</div>"]
+    note = skipped_note(d)
+    if note:
+        parts.append(note)
     head = []
     for r in d.used(d.p_latest):
         env = r.get("environment", {})

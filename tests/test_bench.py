@@ -259,7 +259,7 @@ def test_pytest_benchmark_items_only_when_asked(pytester, subject_path):
     pytester.makefile(".yaml", tiny=SUITE)
     impl = ("--impl", "tiny=bench_subject:TinyMLP", "-p", "no:randomly")
     plain = pytester.runpytest("--collect-only", "-q", *impl)
-    assert "bench_" not in plain.stdout.str() and plain.ret == 0, plain.stdout.str()
+    assert "::bench_" not in plain.stdout.str() and plain.ret == 0, plain.stdout.str()
     ids = pytester.runpytest("--dlh-bench", "--collect-only", "-q", "-m", "dlh_bench", *impl).stdout.str()
     assert "bench_model_forward[cpu-float32-b4]" in ids and "bench_half_cpu[cpu-float16-b4]" in ids
     assert "softmax_sums_to_one" not in ids

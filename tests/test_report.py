@@ -142,3 +142,115 @@ def test_extra_record_outside_the_runs_dir(tmp_path):
     page = render_report(runs_dir=tmp_path / "none", out=tmp_path / "r.html", asv_dir=None,
                          extra_records=[gpu]).read_text()
     assert "Fixture Xeon 16-core" in page and "speedup cuda/cpu" in page
+
+
+# --------------------------------------------------------------------------------------------
+# bad records never break the page; suite strings are text, never markup
+# --------------------------------------------------------------------------------------------
+def test_malformed_records_are_named_and_the_rest_is_shown(tmp_path):
+    runs = tmp_path / "runs"
+    shutil.copytree(DATA / "records", runs)
+    good = json.loads((runs / "local-20260102T000000Z-bbbbbbb.json").read_text())
+    bad = {
+        "broken.json": "{\"schema\": 1, \"created\": ",
+        "not-an-object.json": "[]",
+        "env-null.json": json.dumps({**good, "environment": None}),
+        "created-number.json": json.dumps({**good, "created": 5}),
+        "props-not-list.json": json.dumps({**good, "properties": {"a": 1}}),
+        "<img src=x onerror=alert(1)>.json": json.dumps({**good, "schema": 7}),
+    }
+    for name, text in bad.items():
+        (runs / name).write_text(text)
+    # a newer record with some bad rows: its good rows are used, the bad ones listed
+    rows = json.loads((runs / "gpu-20260103T000000Z-bbbbbbb.json").read_text())
+    rows["created"] = "2026-01-04T00:00:00+00:00"
+    rows["benchmarks"] = rows["benchmarks"] + [{**rows["benchmarks"][0], "batch": "32"},
+                                               {**rows["benchmarks"][0], "median_s": "fast"}, "row"]
+    rows["properties"] = [None] + rows["properties"]
+    (runs / "gpu-20260104T000000Z-ccccccc.json").write_text(json.dumps(rows))
+    (runs / "reserved-placeholder.json").write_text("")  # a run in progress: ignored, not listed
+    page = render_report(runs_dir=runs, out=tmp_path / "r.html", asv_dir=DATA / "asv").read_text()
+    # the good data is all there
+    assert "pass · 2.2e-16 (atol 1e-10, rtol 1e-10)" in page and "speedup cuda/cpu" in page
+    assert page.count('<img class="chart"') >= 3
+    # the skipped files are named with their reasons, near the top
+    assert "Skipped records (6)" in page and page.index("Skipped records") < page.index("Property matrix")
+    for name, why in [("broken.json", "invalid JSON"), ("not-an-object.json", "not a JSON object but a list"),
+                      ("env-null.json", "&#x27;environment&#x27; is null, expected an object"),
+                      ("created-number.json", "&#x27;created&#x27; is an integer (5), expected a string"),
+                      ("props-not-list.json", "&#x27;properties&#x27; is an object"),
+                      ("&lt;img src=x onerror=alert(1)&gt;.json", "this harness reads schema 1")]:
+        assert re.search(re.escape(name) + r"</code>: [^<]*" + re.escape(why), page), name
+    assert "<img src=x" not in page
+    assert "reserved-placeholder" not in page
+    # the dropped rows of the record that was used
+    assert "Dropped rows" in page and "gpu-20260104T000000Z-ccccccc.json</code>: 4 dropped" in page
+    assert "benchmarks[" in page and "&#x27;batch&#x27; is a string" in page and "properties[0] dropped: not an object but null" in page
+    assert "gpu-20260104T000000Z-ccccccc.json" in page.split("Environment")[-1]  # its good rows are shown
+
+
+def test_malformed_in_memory_records_do_not_crash(tmp_path):
+    recs = json.loads((DATA / "records" / "local-20260101T000000Z-aaaaaaa.json").read_text())
+    page = render_report(runs_dir=tmp_path, out=tmp_path / "r.html", asv_dir=None,
+                         records=[recs, "junk", {"schema": 1, "created": "x", "environment": []},
+                                  {**recs, "benchmarks": [{"batch": []}]}, {**recs, "_file": "named.json", "kind": 1}]).read_text()
+    assert "Skipped records (3)" in page and "record #2 (given in memory)" in page and "named.json" in page
+    assert "pass · 2.2e-16" in page
+
+
+ODD = ["$\\frac{a}{b}$", "$x$", "$\\notacommand{$", "_hidden", "<script>alert(1)</script>", "cost $5 & $6"]
+
+
+def _odd_records() -> list[dict]:
+    """Two records (for the history chart) whose suite, benchmark ids, builtin and commit are odd
+    strings, with CPU and CUDA rows (speedup), builtin ratios and fractions of peak."""
+    recs = []
+    for n, created in enumerate(["2026-02-01T00:00:00+00:00", "2026-02-02T00:00:00+00:00"]):
+        rows = []
+        for i, bench in enumerate(ODD):
+            for dev in ("cpu", "cuda"):
+                for batch in (8, 64):
+                    med = (1e-3 if dev == "cpu" else 1e-4) * (i + 1) * batch / 8
+                    rows.append({"suite": "$x$ suite" if i % 2 else "<b>s</b>", "benchmark": bench, "workload": "forward",
+                                 "device": dev, "dtype": "float32", "batch": batch, "status": "ok", "median_s": med,
+                                 "iqr_s": med / 50, "samples_per_s": batch / med, "flops_per_step": 1000,
+                                 "fraction_of_peak": 0.1 + 0.01 * i, "builtin": "$builtin$", "builtin_ratio": 1.1})
+        props = [{"suite": "$x$ suite", "property": bench, "check": bench, "device": "cpu", "dtype": "float32",
+                  "status": "failed", "line": bench, "outcome": {"error": 0.5, "tolerance": "$tol$"}} for bench in ODD]
+        recs.append({"schema": 1, "created": created, "_file": f"odd-{n}.json",
+                     "environment": {"git_commit": f"$c{n}$", "cpu": "$cpu$", "gpu": "<i>gpu</i>", "torch": "2"},
+                     "suites": {"$x$ suite": {"title": "$\\alpha$ <script>x</script>"}},
+                     "properties": props, "benchmarks": rows})
+    return recs
+
+
+def test_suite_strings_are_literal_in_charts_and_escaped_in_html(tmp_path, monkeypatch):
+    import matplotlib
+    from matplotlib.text import Text
+
+    import harness.report as report
+
+    shown: list[str] = []      # every string drawn as plain text
+    math: list[str] = []       # every string drawn as mathtext (only matplotlib's own log ticks may be)
+    original = report._png
+
+    def capture(fig):
+        fig.canvas.draw()  # tick labels are made at draw time
+        for t in fig.findobj(Text):
+            assert not t.get_usetex()
+            s, is_math = t._preprocess_math(t.get_text())
+            (math if is_math else shown).append(s)
+        return original(fig)
+
+    monkeypatch.setattr(report, "_png", capture)
+    with matplotlib.rc_context({"text.usetex": True}):  # a matplotlibrc asking for TeX changes nothing
+        page = render_report(runs_dir=tmp_path, out=tmp_path / "r.html", asv_dir=None, records=_odd_records()).read_text()
+    assert page.count('<img class="chart"') == 5
+    for s in ODD + ["$x$ suite", "$builtin$", "$c0$", "$c1$"]:
+        assert any(s in x for x in shown), (s, [x for x in shown if "$" in x][:20])
+    assert any(x.startswith("_hidden ") for x in shown)  # a legend entry starting with "_" is kept
+    assert all("mathdefault" in m for m in math), math  # no record string was ever parsed as math
+    # the page: literal text, HTML-escaped, no markup from records
+    assert "$\\frac{a}{b}$" in page and "cost $5 &amp; $6" in page
+    assert "<script" not in page.lower() and "<b>s</b>" not in page and "<i>gpu</i>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "&lt;i&gt;gpu&lt;/i&gt;" in page
