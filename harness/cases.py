@@ -21,13 +21,11 @@ LOW_PRECISION = ("bfloat16", "float16")
 
 
 def subject_kind(subject: Subject) -> str:
-    """``reference`` for the project's own implementations, else ``third-party``."""
-    mod = subject.target.partition(":")[0]
-    return "reference" if mod == "reference_impls" or mod.startswith("reference_impls.") else "third-party"
+    return subject.kind
 
 
 def subject_label(subject: Subject) -> str:
-    return f"{subject.target} ({subject_kind(subject)})"
+    return f"{subject.target} ({subject.kind})"
 
 
 class _Located:

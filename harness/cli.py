@@ -29,6 +29,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="*", default=["suites"], help="suite files or directories (default: suites)")
     p.add_argument("--impl", action="append", default=[], metavar="SUITE=pkg.module:Attr",
                    help="test a third-party implementation in place of SUITE's subject")
+    p.add_argument("--strict-contract", action="store_true",
+                   help="a third-party subject lacking a name a property needs is an error, not 'not applicable'")
 
 
 def usage(message: str) -> NoReturn:
@@ -64,7 +66,7 @@ def _load(args: argparse.Namespace):
     from harness.runner import UsageError, load_all
 
     try:
-        suites, errors = load_all(args.paths, _impl(args))
+        suites, errors = load_all(args.paths, _impl(args), strict=getattr(args, "strict_contract", False))
     except UsageError as e:
         usage(f"harness {args.command}: {e}")
     for e in errors:
@@ -123,6 +125,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                       timeout_s={s.name: timeout_for(property_cases(s)[0], args.timeout) for s in suites
                                  if s.properties}, **extra)
     path = atomic_write_json(Path(args.out), rec) if args.out else write_new_record(rec, label=args.label)
+    from harness.runner import applicability
+
+    for line in applicability([r.to_dict() for r in results]):
+        print(line)
     print(f"{len(results)} cases: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) + f" -> {path}")
     if args.report:
         from harness.report import render_report

@@ -55,6 +55,18 @@ class Provide:
         if self.signature:
             self.parameters()  # a malformed signature is a bug in the contract: fail at import
 
+    def call(self) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+        """How the checks call it: ``(positional, keyword-only required, optional)`` names."""
+        if not self.signature:
+            return (), (), ()
+        fn = ast.parse(f"def f{self.signature}: pass").body[0]
+        a = fn.args  # type: ignore[attr-defined]
+        pos = [p.arg for p in a.posonlyargs + a.args]
+        positional = tuple(pos[: len(pos) - len(a.defaults)])
+        kw_required = tuple(k.arg for k, d in zip(a.kwonlyargs, a.kw_defaults) if d is None)
+        required, optional = self.parameters()
+        return positional, kw_required, optional
+
     def parameters(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """``(required, optional)`` parameter names of :attr:`signature`."""
         if not self.signature:

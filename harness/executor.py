@@ -107,6 +107,8 @@ def lacks(case: PropertyCase, e: Exception) -> str:
     from harness.registry import NotProvided
 
     subject = case.suite.subject
+    if isinstance(e, NotImplementedError) and subject_kind(subject) != "reference":
+        return f"not applicable: {subject.target} raises NotImplementedError ({e}) for what this property needs"
     if subject_kind(subject) == "reference" or not isinstance(e, (NotProvided, AttributeError)):
         return ""  # our own implementation lacking a name is a bug, reported as an error
     name = getattr(e, "name", None)
@@ -131,6 +133,8 @@ def run_property(case: PropertyCase) -> PropertyResult:
     exc: BaseException | None = None
     if case.skip:
         status, line = "skipped", case.skip
+    elif case.prop.not_applicable:
+        status, line = "not_applicable", case.prop.not_applicable
     else:
         try:
             outcome = execute(case)
@@ -150,9 +154,21 @@ def run_property(case: PropertyCase) -> PropertyResult:
                         else f"expected failure ({case.xfail}): ") + outcome.line()
             else:
                 status, line = ("passed" if outcome.passed else "failed"), outcome.line()
+    why = circular(case)
+    if why and status in ("passed", "failed"):
+        status, line = "circular", f"circular ({why}); verdict {status}: {line}"
     return PropertyResult(case.nodeid, case.suite.name, case.prop.id, case.check.name, case.device, case.dtype,
                           case.seed, status, line, case.subject_label, case.location, case.marks,
                           time.perf_counter() - t0, outcome, exc)
+
+
+def circular(case: PropertyCase) -> str:
+    """Why the case's property is circular for its subject ("" when it is evidence): a
+    third-party module declares ``DLH_CIRCULAR = {check name: reason}`` for the properties
+    whose oracle is its own code (torch checked against torch). Such a verdict is kept but is
+    not counted as a pass or a failure."""
+    table = getattr(case.suite.subject.namespace, "DLH_CIRCULAR", None)
+    return str(table.get(case.check.name, "")) if isinstance(table, dict) else ""
 
 
 def run_bench(case: BenchCase, **kw: Any) -> BenchRow:

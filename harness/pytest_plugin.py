@@ -25,7 +25,8 @@ import pytest
 from harness.cases import PropertyCase, property_cases, subject_kind
 from harness.executor import PropertyResult, run_property
 from harness.registry import parse_impl
-from harness.suite import MARKS, SuiteError, is_suite_file, load_suite
+from harness.runner import applicability
+from harness.suite import MARKS, SuiteError, check_unique_names, is_suite_file, load_suite
 
 _HIDE = ("harness/pytest_plugin.py", "harness/executor.py", "/_pytest/", "/pluggy/")
 PROPERTY = "dlharness"
@@ -39,6 +40,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="also write the property outcomes as a dlharness run record (JSON) to PATH")
     g.addoption("--dlh-bench", action="store_true", default=False,
                 help="also collect the suites' benchmarks as pytest-benchmark items (implied by --benchmark-only)")
+    g.addoption("--strict-contract", action="store_true", default=False,
+                help="a third-party subject lacking a name a property needs is an error, not 'not applicable'")
     g.addoption("--dlh-in-process", action="store_true", default=False,
                 help="run third-party subjects in the pytest process (for debugging); by default they run in a "
                      "worker process, so a crash, exit or hang costs one item, not the session")
@@ -65,6 +68,8 @@ class DlhSession:
             raise pytest.UsageError(f"--dlh-record {self.record}: {why}")
         self.rows: list[dict] = []
         self.names: set[str] = set()  # every suite name collected (loaded or not), for --impl
+        self.by_name: dict[str, Any] = {}  # suite name -> the first suite loaded with it
+        self.strict = bool(config.getoption("strict_contract"))
         self.subjects: dict[str, str] = {}  # suite -> subject label
         self.in_process = bool(config.getoption("dlh_in_process"))
         self.timeout = config.getoption("dlh_timeout")
@@ -123,23 +128,6 @@ class DlhSession:
 SESSION = pytest.StashKey[DlhSession]()
 
 
-def applicability(rows: list[dict]) -> list[str]:
-    """``"rbm [subject]: 9 of 38 properties applicable, 9 passed"`` per suite (cases that cannot
-    run here, e.g. CUDA on a CPU machine, are counted apart)."""
-    from collections import defaultdict
-
-    by: dict[tuple[str, str], list[dict]] = defaultdict(list)
-    for r in rows:
-        by[(r.get("suite", ""), r.get("subject", ""))].append(r)
-    out = []
-    for (suite, subject), rs in sorted(by.items()):
-        ran = [r for r in rs if r["status"] not in ("skipped", "not_applicable")]
-        na = sum(r["status"] == "not_applicable" for r in rs)
-        here = sum(r["status"] == "skipped" for r in rs)
-        good = sum(r["status"] in ("passed", "xfailed") for r in ran)
-        out.append(f"{suite} [{subject}]: {len(ran)} of {len(rs) - here} cases applicable, {good} passed"
-                   + (f", {na} not applicable" if na else "") + (f" ({here} cannot run here)" if here else ""))
-    return out
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -164,7 +152,10 @@ class SuiteFile(pytest.File):
         state = self.config.stash[SESSION]
         state.names.add(declared_name(self.path) or "")
         try:
-            suite = load_suite(self.path, state.impl, root=self.config.rootpath)
+            suite = load_suite(self.path, state.impl, root=self.config.rootpath, strict=state.strict)
+            dup = check_unique_names([state.by_name.setdefault(suite.name, suite), suite])
+            if dup:
+                raise dup[0]
         except SuiteError as e:
             yield SuiteErrorItem.from_parent(self, name="suite", error=e)
             return

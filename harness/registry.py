@@ -143,6 +143,12 @@ class Subject:
     def has(self, name: str) -> bool:
         return hasattr(self.namespace, name) or (not isinstance(self.obj, types.ModuleType) and hasattr(self.obj, name))
 
+    @property
+    def kind(self) -> str:
+        """``reference`` for the project's own implementations, else ``third-party``."""
+        mod = self.target.partition(":")[0]
+        return "reference" if mod == "reference_impls" or mod.startswith("reference_impls.") else "third-party"
+
     def size(self, name: str) -> Any:
         """The size parameter ``name`` (a contract :class:`~harness.contract.Size`) from the
         suite's params. There is no default: a check never guesses a subject's shape."""
