@@ -151,8 +151,20 @@ def bench_cases(suite: Suite, quick: bool = False, select: str | None = None) ->
         if select and select not in f"{suite.name}/{b.id}":
             continue
         sizes = [min(b.batch_sizes)] if quick else list(b.batch_sizes)
+        lacks = _bench_lacks(suite.subject, b)
         for dev in b.devices:
             ok, why = device_available(dev)
             for dt in bench_dtypes(b, dev):
-                out.extend(BenchCase(suite, b, dev, dt, bs, "" if ok else why) for bs in sizes)
+                out.extend(BenchCase(suite, b, dev, dt, bs, lacks or ("" if ok else why)) for bs in sizes)
     return out
+
+
+def _bench_lacks(subject: Subject, b: Benchmark) -> str:
+    """Why a third-party subject cannot run benchmark ``b`` ("" when it can)."""
+    import types
+
+    if b.call and not subject.has(b.call):
+        return f"not applicable: {subject.target} has no {b.call!r} to time"
+    if not b.call and isinstance(subject.obj, types.ModuleType):
+        return f"not applicable: {subject.target} is a module of functions, with no model to time"
+    return ""

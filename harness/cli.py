@@ -25,8 +25,12 @@ def subcommand(name: str, help: str):
     return deco
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("paths", nargs="*", default=["suites"], help="suite files or directories (default: suites)")
+def _common(p: argparse.ArgumentParser, positional: bool = True) -> None:
+    if positional:
+        p.add_argument("paths", nargs="*", default=["suites"], help="suite files or directories (default: suites)")
+    else:
+        p.add_argument("--suites", dest="paths", action="append", default=None, metavar="PATH",
+                       help="suite files or directories to look in (default: suites)")
     p.add_argument("--impl", action="append", default=[], metavar="SUITE=pkg.module:Attr",
                    help="test a third-party implementation in place of SUITE's subject")
     p.add_argument("--strict-contract", action="store_true",
@@ -162,6 +166,7 @@ def cmd_contract(args: argparse.Namespace) -> int:
 
     from harness.catalogue import contract_text, template
 
+    args.paths = args.paths or ["suites"]
     suites, errors = _load(args)
     by_name = {s.name: s for s in suites}
     if args.suite not in by_name:
@@ -205,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     for name, (fn, help_) in SUBCOMMANDS.items():
         sp = sub.add_parser(name, help=help_)
-        _common(sp)
+        _common(sp, positional=name != "contract")
         sp.set_defaults(func=fn)
         if name == "run":
             sp.add_argument("--skip-mark", action="append", default=[], metavar="MARK",

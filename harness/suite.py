@@ -758,8 +758,8 @@ def _call(v: _V, call: Any, at: tuple, subject: Subject | None) -> bool:
     if not _NAME.match(call) or call.startswith("__"):
         v.err(at, f"call {_short(call)} must be the name of a function of the subject (an identifier, not a dunder)")
         return False
-    if subject is None:
-        return True  # the subject's own problem is reported
+    if subject is None or subject.kind == "third-party":
+        return True  # the subject's own problem is reported; a third-party lack is "not applicable"
     if not _callable_attr(subject, call):
         names = set(dir(subject.namespace)) | (set() if isinstance(subject.obj, types.ModuleType) else set(dir(subject.obj)))
         public = sorted(n for n in names if not n.startswith("_"))
