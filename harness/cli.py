@@ -27,7 +27,8 @@ def subcommand(name: str, help: str):
 
 def _common(p: argparse.ArgumentParser, positional: bool = True) -> None:
     if positional:
-        p.add_argument("paths", nargs="*", default=["suites"], help="suite files or directories (default: suites)")
+        p.add_argument("paths", nargs="*", default=None,
+                       help="suite files or directories (default: ./suites, else the suites shipped with the package)")
     else:
         p.add_argument("--suites", dest="paths", action="append", default=None, metavar="PATH",
                        help="suite files or directories to look in (default: suites)")
@@ -67,8 +68,10 @@ def header(suites: Sequence, cases: Sequence) -> str:
 
 
 def _load(args: argparse.Namespace):
+    from harness.api import default_suites
     from harness.runner import UsageError, load_all
 
+    args.paths = args.paths or [default_suites()]
     try:
         suites, errors = load_all(args.paths, _impl(args), strict=getattr(args, "strict_contract", False))
     except UsageError as e:
@@ -166,7 +169,6 @@ def cmd_contract(args: argparse.Namespace) -> int:
 
     from harness.catalogue import contract_text, template
 
-    args.paths = args.paths or ["suites"]
     suites, errors = _load(args)
     by_name = {s.name: s for s in suites}
     if args.suite not in by_name:
