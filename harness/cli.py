@@ -5,6 +5,7 @@
     harness bench [PATHS] [options]   the suites' benchmarks on every device here -> a record
     harness contract SUITE [--template]  what an implementation must provide (or an adapter skeleton)
     harness catalogue                 docs/catalogue.md: every model and the properties it proves
+    harness conformance               every shipped adapter (torch, scikit-learn, PyG) vs its suite -> a matrix
     harness report [--out PATH]       records (+ asv results) -> one self-contained results/report.html
 """
 from __future__ import annotations
@@ -199,6 +200,28 @@ def cmd_catalogue(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
+@subcommand("conformance", "run every shipped adapter (conformance/) against its suite, beside the reference")
+def cmd_conformance(args: argparse.Namespace) -> int:
+    from harness.api import default_suites
+    from harness.matrix import adapters, run_matrix, summary
+    from harness.records import atomic_write_json, make_record, write_new_record
+
+    entries = [e for e in adapters() if not args.k or args.k in e["name"] or args.k == e["suite"]]
+    if not entries:
+        usage(f"harness conformance: no adapter matches {args.k!r}; adapters: "
+              + ", ".join(f"{e['name']} ({e['suite']})" for e in adapters()))
+    suites_dir = Path(args.paths[0]) if args.paths else default_suites()
+    rows = run_matrix(suites_dir, entries, progress=lambda s: print(s, file=sys.stderr, flush=True))
+    for line in summary(rows):
+        print(line)
+    rec = make_record(properties=rows, runner="harness conformance", kind="conformance",
+                      adapters=[{k: e[k] for k in ("name", "suite", "target", "library")} for e in entries])
+    path = (atomic_write_json(Path(args.out), rec) if args.out
+            else write_new_record(rec, runs_dir=Path("results/conformance"), label=args.label))
+    print(f"{len(rows)} cells -> {path}")
+    return 0
+
+
 @subcommand("report", "render records (and asv results) into one self-contained HTML file")
 def cmd_report(args: argparse.Namespace) -> int:
     from harness.report import render_report
@@ -241,6 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("suite", help="suite name (e.g. rbm)")
             sp.add_argument("--template", action="store_true", help="write a commented adapter skeleton instead")
             sp.add_argument("--out", default=None, help="write to this file instead of stdout")
+        elif name == "conformance":
+            sp.add_argument("-k", default=None, metavar="TEXT", help="only adapters whose name contains TEXT (or a suite name)")
+            sp.add_argument("--out", help="record path (default results/conformance/<label>-<time>-<commit>.json)")
+            sp.add_argument("--label", default="local", help="record name prefix naming the machine (default local: git-ignored)")
         elif name == "catalogue":
             sp.add_argument("--out", default="docs/catalogue.md", help="file to write (default docs/catalogue.md)")
         elif name == "report":

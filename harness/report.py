@@ -46,6 +46,9 @@ SHORT = {"passed": "pass", "failed": "FAIL", "error": "ERROR", "skipped": "skip"
          "xpassed": "XPASS"}
 
 CSS = """
+table.conf{border-collapse:collapse;font-size:.8em}table.conf td,table.conf th{border:1px solid #ddd;padding:2px 5px}
+table.conf th.rot{height:170px;white-space:nowrap;vertical-align:bottom}
+table.conf th.rot span{writing-mode:vertical-rl;transform:rotate(180deg)}
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:24px auto;max-width:1400px;
      color:#1d1d1f;padding:0 16px;line-height:1.4}
 h1{font-size:1.7em;margin-bottom:0}h2{border-bottom:2px solid #ddd;padding-bottom:4px;margin-top:2em}
@@ -131,11 +134,81 @@ def latest_benchmarks(B) -> dict[str, Any]:
 
 
 def latest_properties(P) -> Any:
-    """Each suite's property rows from the newest record that has them."""
+    """Each suite's property rows *for our reference implementation* from the newest record
+    that has them. A run against a third-party subject (``--impl``) is never merged into the
+    reference's matrix: such runs belong to the conformance section."""
     if P is None or P.empty:
         return None
+    if "subject" in P:
+        P = P[P["subject"].isna() | P["subject"].astype(str).str.endswith("(reference)")]
+        if P.empty:
+            return None
     newest = P.groupby("suite")["created"].transform("max")
     return P[P["created"] == newest]
+
+
+CONFORMANCE_DIR = Path("results") / "conformance"
+_CELL = {"passed": ("pass", "#d7f5dd"), "failed": ("FAIL", "#f8c9c4"), "error": ("ERROR", "#f3a59c"),
+         "not_applicable": ("n/a", "#f4f4f4"), "circular": ("circular", "#e4e8f7"), "timeout": ("TIMEOUT", "#f3a59c"),
+         "xfailed": ("xfail", "#f4f4f4"), "xpassed": ("XPASS", "#f8c9c4")}
+_RANK = ["error", "timeout", "failed", "xpassed", "circular", "passed", "xfailed", "not_applicable"]
+
+
+def conformance_section(conformance_dir: Path | None) -> list[str]:
+    """The newest conformance record as one matrix per suite: rows are implementations
+    (our reference first), columns properties; a cell is the worst status over its cases,
+    with the reason (and diagnosis) of that case on hover and in the list below."""
+    from harness.records import load_records
+
+    recs = [r for r in load_records(Path(conformance_dir)) if r.get("kind") == "conformance"] if conformance_dir else []
+    parts = ["<h2 id='conformance'>Conformance matrix</h2>"]
+    if not recs:
+        return parts + ["<p class='note'>No conformance record (<code>harness conformance</code>).</p>"]
+    rec = recs[-1]
+    env = rec.get("environment") or {}
+    parts.append(f"<p class='note'>From <code>{_e(Path(rec.get('_file', '')).name)}</code> ({_e(rec.get('created'))}, "
+                 f"torch {_e(env.get('torch'))}, {_e(_machine(rec))}). Each shipped adapter translates a library's "
+                 "interface to the family contract (never the math) and runs the shipped suite. <b>circular</b>: the "
+                 "property's oracle is the library under test, so its verdict is not evidence; <b>n/a</b>: the "
+                 "library lacks what the property needs.</p>")
+    rows = [r for r in rec.get("properties", []) if isinstance(r, dict)]
+    for suite in sorted({r.get("suite", "") for r in rows}):
+        srows = [r for r in rows if r.get("suite") == suite]
+        impls = list(dict.fromkeys(r.get("implementation", "?") for r in srows))
+        props = list(dict.fromkeys(r.get("property", "?") for r in srows))
+        cells: dict[tuple[str, str], dict] = {}
+        def rank(status: Any) -> int:
+            return _RANK.index(status) if status in _RANK else 0
+
+        for r in srows:
+            key = (r.get("implementation", "?"), r.get("property", "?"))
+            if key not in cells or rank(r.get("status")) < rank(cells[key].get("status")):
+                cells[key] = r
+        head = "".join(f"<th class='rot'><span>{_e(p)}</span></th>" for p in props)
+        body = []
+        problems = []
+        for impl in impls:
+            tds = []
+            for p in props:
+                r = cells.get((impl, p))
+                if r is None:
+                    tds.append("<td></td>")
+                    continue
+                label, colour = _CELL.get(r.get("status", ""), (r.get("status", "?"), "#fff"))
+                anchor = ""
+                if r.get("status") in ("failed", "error", "timeout", "xpassed"):
+                    anchor = f"cf-{len(problems)}"
+                    problems.append((anchor, impl, p, r))
+                    label = f"<a href='#{anchor}'>{label}</a>"
+                tds.append(f"<td style='background:{colour}' title='{_e(r.get('line', ''))}'>{label}</td>")
+            body.append(f"<tr><th>{_e(impl)}</th>{''.join(tds)}</tr>")
+        parts.append(f"<h3>{_e(suite)}</h3><div class='scroll'><table class='conf'><tr><th></th>{head}</tr>"
+                     + "".join(body) + "</table></div>")
+        if problems:
+            parts.append("<ul class='fails'>" + "".join(
+                f"<li id='{a}'><b>{_e(impl)}</b> · {_e(p)} [{_e(r.get('device'))}-{_e(r.get('dtype'))}]: {_e(r.get('line', ''))}</li>"
+                for a, impl, p, r in problems) + "</ul>")
+    return parts
 
 
 # --------------------------------------------------------------------------------------------
@@ -704,13 +777,15 @@ def page(parts: list[str]) -> str:
             "<meta name='viewport' content='width=device-width, initial-scale=1'>"
             f"<title>dlharness report</title><style>{CSS}</style></head><body>"
             f"<h1>dlharness report</h1><p class='sub'>generated {_e(now)} · "
-            "<a href='#properties'>properties</a> · <a href='#throughput'>throughput</a> · "
+            "<a href='#properties'>properties</a> · <a href='#conformance'>conformance</a> · "
+            "<a href='#throughput'>throughput</a> · "
             "<a href='#charts'>charts</a> · <a href='#environment'>environment</a></p>"
             + "\n".join(parts) + "</body></html>\n")
 
 
 def render_report(runs_dir: Path = RUNS_DIR, out: Path = REPORT_PATH, asv_dir: Path | None = ASV_DIR,
-                  records: list[dict] | None = None, extra_records: Iterable[Path] = ()) -> Path:
+                  records: list[dict] | None = None, extra_records: Iterable[Path] = (),
+                  conformance_dir: Path | None = CONFORMANCE_DIR) -> Path:
     """Write the report from the records under ``runs_dir`` (or ``records``), any
     ``extra_records`` files (e.g. a ``harness run --out`` elsewhere) and asv's results under
     ``asv_dir`` (if any); return its path."""
@@ -718,5 +793,6 @@ def render_report(runs_dir: Path = RUNS_DIR, out: Path = REPORT_PATH, asv_dir: P
 
     d = gather(runs_dir, records, extra_records, asv_dir)
     through, speed_frames = throughput_section(d)
-    parts = summary_section(d) + properties_section(d) + through + charts_section(d, speed_frames) + environment_section(d)
+    parts = (summary_section(d) + properties_section(d) + conformance_section(conformance_dir) + through
+             + charts_section(d, speed_frames) + environment_section(d))
     return atomic_write_text(Path(out), page(parts))

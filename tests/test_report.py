@@ -254,3 +254,28 @@ def test_suite_strings_are_literal_in_charts_and_escaped_in_html(tmp_path, monke
     assert "$\\frac{a}{b}$" in page and "cost $5 &amp; $6" in page
     assert "<script" not in page.lower() and "<b>s</b>" not in page and "<i>gpu</i>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "&lt;i&gt;gpu&lt;/i&gt;" in page
+
+
+def test_conformance_matrix_section(tmp_path):
+    """The newest conformance record becomes one matrix per suite: implementations by
+    properties, a failing cell linked to its reason, circular and n/a cells named."""
+    from harness.records import atomic_write_json, make_record
+    from harness.report import render_report
+
+    rows = [
+        {"implementation": "reference", "suite": "rbm", "property": "p1", "device": "cpu", "dtype": "float64",
+         "status": "passed", "line": "ok", "subject": "reference_impls.rbm:RBM (reference)"},
+        {"implementation": "lib <X>", "suite": "rbm", "property": "p1", "device": "cpu", "dtype": "float64",
+         "status": "failed", "line": "diagnosis: observed = 2 × expected everywhere", "subject": "lib (third-party)"},
+        {"implementation": "lib <X>", "suite": "rbm", "property": "p2", "device": "cpu", "dtype": "float64",
+         "status": "circular", "line": "circular (oracle is lib)", "subject": "lib (third-party)"},
+        {"implementation": "lib <X>", "suite": "rbm", "property": "p3", "device": "cpu", "dtype": "float64",
+         "status": "not_applicable", "line": "not applicable: needs `energy`", "subject": "lib (third-party)"},
+    ]
+    cdir = tmp_path / "conformance"
+    atomic_write_json(cdir / "c.json", make_record(properties=rows, kind="conformance"))
+    out = render_report(runs_dir=tmp_path / "runs", out=tmp_path / "r.html", asv_dir=None, conformance_dir=cdir)
+    html = out.read_text()
+    assert "id='conformance'" in html and "lib &lt;X&gt;" in html and "<script" not in html.split("<body>")[1]
+    assert "href='#cf-0'>FAIL</a>" in html and "id='cf-0'" in html and "2 × expected everywhere" in html
+    assert ">circular<" in html and ">n/a<" in html
