@@ -311,70 +311,43 @@ def make_record(properties: list[dict] | None = None, benchmarks: list[dict] | N
 # --------------------------------------------------------------------------------------------
 # validating and loading
 # --------------------------------------------------------------------------------------------
-# field -> (allowed kinds, required). Kinds: "str", "int", "number" (int or float, never bool),
-# "bool", "dict", "list", None (null). Only fields the report reads are checked; others pass.
-RECORD_FIELDS: dict[str, tuple[tuple[Any, ...], bool]] = {
-    "created": (("str",), True),
-    "kind": (("str", None), False),
-    "environment": (("dict",), False),
-    "suites": (("dict", None), False),
-    "properties": (("list",), False),
-    "benchmarks": (("list",), False),
-    "runner": (("str", None), False),
-    "invalid_suites": (("list", None), False),
-    "bench_info": (("dict", None), False),
-}
-ENVIRONMENT_FIELDS = {
-    "git_commit": (("str", None), False),
-    "git_dirty": (("bool", None), False),
-    "cpu": (("str", None), False),
-    "gpu": (("str", None), False),
-    "torch": (("str", None), False),
-}
-SUITE_FIELDS = {
-    "title": (("str", None), False),
-    "subject": (("str", None), False),
-    "path": (("str", None), False),
-    "sha256": (("str", None), False),
-}
-MATMUL_PEAK_FIELDS = {
-    "device": (("str",), True),
-    "dtype": (("str",), True),
-    "flops_per_s": (("number", None), False),
-}
-PROPERTY_FIELDS = {
-    "suite": (("str",), True),
-    "property": (("str",), True),
-    "device": (("str",), True),
-    "dtype": (("str",), True),
-    "status": (("str",), True),
-    "check": (("str", None), False),
-    "line": (("str", None), False),
-    "outcome": (("dict", None), False),
-}
-OUTCOME_FIELDS = {
-    "error": (("number", None), False),
-    "tolerance": (("str", None), False),
-}
-BENCHMARK_FIELDS = {
-    "suite": (("str",), True),
-    "benchmark": (("str",), True),
-    "workload": (("str",), True),
-    "device": (("str",), True),
-    "dtype": (("str",), True),
-    "batch": (("int",), True),
-    "status": (("str",), True),
-    "reason": (("str", None), False),
-    "median_s": (("number", None), False),
-    "iqr_s": (("number", None), False),
-    "samples_per_s": (("number", None), False),
-    "flops_per_step": (("number", None), False),
-    "fraction_of_peak": (("number", None), False),
-    "peak_mem_bytes": (("number", None), False),
-    "builtin": (("str", None), False),
-    "builtin_ratio": (("number", None), False),
-    "builtin_status": (("str", None), False),
-}
+# Record schema, one table per level: ``"field:kind|kind"``, ``!`` marks a required field. Kinds:
+# str, int, number (int or float, never bool), bool, dict, list, null. Only fields the report
+# reads are checked; others pass.
+def _schema(spec: str) -> dict[str, tuple[tuple[Any, ...], bool]]:
+    out = {}
+    for item in spec.split():
+        name, _, kinds = item.partition(":")
+        out[name] = (tuple(None if k == "null" else k for k in kinds.rstrip("!").split("|")), kinds.endswith("!"))
+    return out
+
+
+RECORD_FIELDS = _schema(
+    "created:str! kind:str|null environment:dict suites:dict|null properties:list "
+    "benchmarks:list runner:str|null invalid_suites:list|null bench_info:dict|null"
+)
+ENVIRONMENT_FIELDS = _schema(
+    "git_commit:str|null git_dirty:bool|null cpu:str|null gpu:str|null torch:str|null"
+)
+SUITE_FIELDS = _schema(
+    "title:str|null subject:str|null path:str|null sha256:str|null"
+)
+MATMUL_PEAK_FIELDS = _schema(
+    "device:str! dtype:str! flops_per_s:number|null"
+)
+PROPERTY_FIELDS = _schema(
+    "suite:str! property:str! device:str! dtype:str! status:str! check:str|null line:str|null "
+    "outcome:dict|null"
+)
+OUTCOME_FIELDS = _schema(
+    "error:number|null tolerance:str|null"
+)
+BENCHMARK_FIELDS = _schema(
+    "suite:str! benchmark:str! workload:str! device:str! dtype:str! batch:int! status:str! "
+    "reason:str|null median_s:number|null iqr_s:number|null samples_per_s:number|null "
+    "flops_per_step:number|null fraction_of_peak:number|null peak_mem_bytes:number|null "
+    "builtin:str|null builtin_ratio:number|null builtin_status:str|null"
+)
 _KIND_WORDS = {"str": "a string", "int": "an integer", "number": "a number", "bool": "true or false",
                "dict": "an object", "list": "a list", None: "null"}
 
