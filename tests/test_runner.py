@@ -77,3 +77,28 @@ def test_atomic_write_leaves_no_partial_file(tmp_path):
     assert not target.exists() and not (target.parent.exists() and list(target.parent.iterdir()))
     atomic_write_json(target, {"schema": 1, "created": "t"})
     assert [r["created"] for r in load_records(target.parent)] == ["t"]
+
+
+def test_cli_refuses_bad_outputs_and_empty_selections_before_running(tmp_path, capsys):
+    """Nothing runs (so nothing is lost) when the output cannot be written or nothing is selected."""
+    from harness import cli
+
+    for argv, text in [
+        (["run", "suites/losses.yaml", "--out", str(tmp_path)], "is a directory"),
+        (["bench", "suites/losses.yaml", "--out", str(tmp_path)], "is a directory"),
+        (["run", str(tmp_path / "nowhere")], "no such file or directory"),
+        (["run", str(tmp_path)], "no suite files under"),
+    ]:
+        with pytest.raises(SystemExit) as e:
+            cli.main(argv)
+        assert e.value.code == 2, argv
+        assert text in capsys.readouterr().err, argv
+
+
+def test_cli_validates_environment_variables(monkeypatch, capsys):
+    from harness import cli
+
+    monkeypatch.setenv("DLH_THREADS", "abc")
+    with pytest.raises(SystemExit) as e:
+        cli.main(["list"])
+    assert e.value.code == 2 and "DLH_THREADS='abc' is not valid" in capsys.readouterr().err
