@@ -105,6 +105,12 @@ class Contract:
     conventions: Mapping[str, str] = field(default_factory=dict)
     inputs: Callable[..., tuple] | None = None
     module: str = ""
+    batch_independent: bool = False  # rows of the batch never interact (common_batch_independence)
+    opt_out: Mapping[str, str] = field(default_factory=dict)  # common property -> why it does not apply
+
+    @property
+    def has_model(self) -> bool:
+        return self.inputs is not None and any(p.kind == "model" for p in self.provides)
 
     def __post_init__(self) -> None:
         names = [p.name for p in self.provides]
@@ -134,7 +140,7 @@ def load_contract(family: str, inputs: Callable[..., tuple] | None = None) -> Co
     path = CONTRACT_DIR / f"{family}.yaml"
     d = yaml.safe_load(path.read_text(encoding="utf-8"))
     where = f"{path.name}"
-    unknown = set(d) - {"suites", "summary", "provides", "sizes", "conventions"}
+    unknown = set(d) - {"suites", "summary", "provides", "sizes", "conventions", "common"}
     if unknown:
         raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
     provides = []
@@ -147,8 +153,15 @@ def load_contract(family: str, inputs: Callable[..., tuple] | None = None) -> Co
         if set(z) - _SIZE_KEYS or "name" not in z:
             raise ValueError(f"{where}: size {z.get('name')!r} has keys {sorted(z)}; allowed: {sorted(_SIZE_KEYS)}")
         sizes.append(Size(z["name"], z.get("doc", ""), z.get("alt")))
+    common = d.get("common") or {}
+    if set(common) - {"batch_independent", "opt_out"}:
+        raise ValueError(f"{where}: common has keys {sorted(common)}; allowed: batch_independent, opt_out")
+    opt_out = dict(common.get("opt_out") or {})
+    if any(not isinstance(v, str) or len(v) < 20 for v in opt_out.values()):
+        raise ValueError(f"{where}: every common opt_out needs a stated reason")
     return contract(Contract(tuple(d["suites"]), d["summary"], tuple(provides), tuple(sizes),
-                             dict(d.get("conventions") or {}), inputs, f"harness.checks.{family}"))
+                             dict(d.get("conventions") or {}), inputs, f"harness.checks.{family}",
+                             bool(common.get("batch_independent", False)), opt_out))
 
 
 def contract(c: Contract) -> Contract:
@@ -156,7 +169,8 @@ def contract(c: Contract) -> Contract:
     import inspect
 
     module = c.module or inspect.stack()[1].frame.f_globals.get("__name__", "")
-    c = Contract(c.suites, c.summary, c.provides, c.sizes, dict(c.conventions), c.inputs, module)
+    c = Contract(c.suites, c.summary, c.provides, c.sizes, dict(c.conventions), c.inputs, module,
+                 c.batch_independent, dict(c.opt_out))
     for s in c.suites:
         if s in CONTRACTS and CONTRACTS[s].module != module:
             raise ValueError(f"suite {s!r} has two contracts ({CONTRACTS[s].module} and {module})")

@@ -603,6 +603,26 @@ def _property(v: _V, pr: Any, i: int, checks: Mapping[str, CheckSpec], seen: dic
                     tuple(sorted(set(marks) | set(spec.marks))), xfail, spec, not_applicable)
 
 
+def common_properties(name: Any, props: list[Property], checks: Mapping[str, CheckSpec],
+                      defaults: tuple[tuple[str, ...], tuple[str, ...]], line: int) -> list[Property]:
+    """The common properties (:mod:`harness.checks.common`) every model suite gets without
+    listing them, on the suite's default devices in float64, less the contract's stated
+    opt-outs; batch independence only where the contract declares it."""
+    from harness.checks.common import COMMON
+
+    contract = CONTRACTS.get(name) if isinstance(name, str) else None
+    if contract is None or not contract.has_model:
+        return []
+    listed = {p.id for p in props}
+    out = []
+    for cname in COMMON:
+        if cname in contract.opt_out or cname in listed or (cname == "common_batch_independence"
+                                                            and not contract.batch_independent):
+            continue
+        out.append(Property(cname, cname, line, {}, {}, defaults[0], ("float64",), {}, "", (), None, checks[cname]))
+    return out
+
+
 def load_suite(path: str | Path, impl: Mapping[str, str] | None = None, root: Path | None = None,
                strict: bool = False) -> Suite:
     """Load, validate and resolve one suite file.
@@ -633,6 +653,7 @@ def load_suite(path: str | Path, impl: Mapping[str, str] | None = None, root: Pa
     seen: dict[str, int] = {}
     props = [p for i, pr in enumerate(plist if isinstance(plist, list) else [])
              if (p := _property(v, pr, i, checks, seen, (dev_default, dt_default), subject, strict)) is not None]
+    props += common_properties(name, props, checks, (dev_default, dt_default), src.line("suite"))
     benches = _benchmarks(v, d.get("benchmarks", []), dev_default, subject)
     if v.problems or subject is None:
         raise SuiteError(shown, v.problems or [(src.line("subject"), "suite has no usable subject")])

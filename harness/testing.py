@@ -73,11 +73,13 @@ def broken(label: str, subject: Subject, reference: Subject | str | None = None,
 
 
 def run_check(name: str, subject: Subject | str, *, device: str = "cpu", dtype: str = "float64",
-              seed: int = 0, tolerance: tuple[float, float] | None = None, **params: Any) -> Outcome:
-    """Run check ``name`` on ``subject`` in one case (default tolerance of the check/dtype)."""
+              seed: int = 0, tolerance: tuple[float, float] | None = None, suite: str = "test",
+              **params: Any) -> Outcome:
+    """Run check ``name`` on ``subject`` in one case (default tolerance of the check/dtype);
+    ``suite`` names the family for checks that read its contract (the common properties)."""
     spec = load_checks()[name]
     if isinstance(subject, str):
         subject = subject_from(subject)
     tol = spec.tolerance_for(dtype, tolerance, "test")
-    case = Case("test", name, device, DTYPES[dtype], case_seed(seed, "test", name), tol)
+    case = Case(suite, name, device, DTYPES[dtype], case_seed(seed, "test", name), tol)
     return decide(spec, subject, case, params)
