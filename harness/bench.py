@@ -15,11 +15,27 @@ every device sees the same data.
 
 Timing is torch.utils.benchmark's ``Timer.blocked_autorange`` (warm-up and block sizing
 included; on CUDA its timer synchronises the device) with the thread count passed explicitly
-and recorded; the row keeps the median and IQR over blocks. FLOPs per step come from
-``torch.utils.flop_counter.FlopCounterMode``, which counts matmul, convolution and attention
-kernels only: a lower bound, labelled so. The peak is a large matmul in the same dtype on the
-same device, timed with the same Timer in the same run; a torch built-in comparator
-(:data:`BUILTINS`) named by the benchmark is timed on the same inputs right after ours.
+and recorded. One sample = the seconds per call of one timed block; the row keeps the median,
+the IQR, the spread (IQR / median) and the samples themselves (``samples_s``, see
+:func:`compact_samples`), and the 1-minute load average just before and after it.
+
+Stability: a row whose spread is above :data:`SPREAD_THRESHOLD` (or that has fewer than
+:data:`MIN_RUNS` samples) is measured again, up to :data:`MAX_REMEASURE` more times and
+:data:`REMEASURE_CAP` × ``min_run_time`` seconds, the samples pooled; still above the threshold
+(or still short of samples) after that, it is ``unstable`` (kept, flagged, never dropped).
+
+Ours vs built-in: a torch built-in comparator (:data:`BUILTINS`) named by the benchmark is
+timed on the same inputs *interleaved* with ours (:func:`time_pair`): :data:`ABAB_ROUNDS`
+rounds of one turn each, in the order AB BA AB ..., so load that comes and goes hits both. The
+ratio is median(ours) / median(built-in) over the pooled samples; its 95% interval
+(:func:`ratio_ci`) is a Student-t interval on the log scale from the per-round log ratios.
+
+FLOPs per step come from ``torch.utils.flop_counter.FlopCounterMode``, which counts matmul,
+convolution and attention kernels only: a lower bound, labelled so. The peak is a large matmul
+in the same dtype on the same device (:func:`matmul_peak`: its fastest block, as a peak is what
+the device can do and load only slows it), measured again every :data:`PEAK_EVERY` rows of that
+device and dtype and at the end of the run, the maximum kept. A row whose fraction of that
+peak is still above 1 has ``peak_valid=False`` and no fraction (its achieved FLOP/s is kept).
 
 Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` over the measured calls; on the CPU it
 is left ``None`` (tracemalloc does not see torch's allocator and ``ru_maxrss`` is a process-wide
@@ -36,12 +52,17 @@ low precision on the CPU explicitly).
 from __future__ import annotations
 
 import gc
-import types
 import math
+import os
 import re
+import time
+import timeit
+import types
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -52,7 +73,15 @@ from harness.context import DTYPES, Case
 FLOPS_LABEL = "model FLOPs (lower bound)"
 MIN_RUN_TIME = 0.5          # seconds per measurement in a full run
 QUICK_MIN_RUN_TIME = 0.05   # --quick
-MIN_RUNS = 5                # fewer timed blocks than this: re-measure adaptively (see time_step)
+MIN_RUNS = 5                # fewer timed blocks than this: measure again (see time_step)
+SPREAD_THRESHOLD = 0.10     # IQR / median above which a row is measured again, and `unstable` if it stays above
+MAX_REMEASURE = 3           # at most this many extra measurements (ABAB: extra rounds) of a noisy row ...
+REMEASURE_CAP = 8.0         # ... started within this many × min_run_time seconds of the first extra one
+ABAB_ROUNDS = 6             # ours vs built-in: rounds of one turn each (AB BA AB ...)
+ABAB_TURN = 1 / 3           # one turn lasts this × min_run_time (each side: ABAB_ROUNDS × this in all)
+CI_LEVEL = 0.95             # builtin_ratio_ci
+PEAK_EVERY = 4              # the matmul peak of a device/dtype is measured again before every 4th of its rows
+SAMPLES_MAX = 64            # samples_s holds at most this many values (see compact_samples)
 PEAK_N = {"cpu": 1024, "cuda": 8192}  # square matmul size for the measured peak
 PEAK_N_SLOW = {("cpu", "float16"): 256}  # CPU half matmul has no fast kernel: ~2 s at n = 1024
 PEAK_MEMORY_NOTE = ("peak memory: torch.cuda.max_memory_allocated on CUDA; not measured on the CPU "
@@ -219,21 +248,235 @@ def threads() -> int:
     return torch.get_num_threads()
 
 
-def time_step(step: Callable[[], Any], min_run_time: float, label: str = "", num_threads: int | None = None):
-    """``torch.utils.benchmark.Measurement`` of ``step()``.
+def load_average() -> float | None:
+    """The 1-minute load average (``os.getloadavg()[0]``), or None where the OS has none."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):  # pragma: no cover - Windows
+        return None
 
-    ``blocked_autorange`` first (its block-size search doubles as the warm-up). On a loaded
-    machine one stalled call during that search can leave it with a block of one call and a
-    single measurement; with fewer than :data:`MIN_RUNS` blocks the step is re-measured with
-    ``adaptive_autorange`` (at least four blocks, until IQR/median < 5% or 5 × ``min_run_time``).
-    """
+
+def _sig4(x: float) -> float:
+    return float(f"{x:.4g}")
+
+
+def compact_samples(times: list[float]) -> list[float]:
+    """``samples_s``: the samples rounded to 4 significant digits, in the order taken; more
+    than :data:`SAMPLES_MAX` of them are summarised by their 61 quantiles at i/60 (i = 0..60),
+    sorted, so the minimum, maximum, median and quartiles (numpy's linear interpolation) of the
+    stored values are those of all the samples."""
+    if len(times) > SAMPLES_MAX:
+        times = np.quantile(np.asarray(times, dtype=np.float64), np.arange(61) / 60).tolist()
+    return [_sig4(t) for t in times]
+
+
+@dataclass
+class Timing:
+    """Seconds per call of one step: one sample per timed block, pooled over measurements."""
+
+    times: list[float]
+    number_per_run: int
+    threshold: float = SPREAD_THRESHOLD
+    remeasured: int = 0
+
+    @property
+    def median(self) -> float:
+        return float(np.quantile(self.times, 0.5))
+
+    @property
+    def iqr(self) -> float:
+        return float(np.quantile(self.times, 0.75) - np.quantile(self.times, 0.25))
+
+    @property
+    def spread(self) -> float | None:
+        """IQR / median."""
+        med = self.median
+        return self.iqr / med if med > 0 else None
+
+    @property
+    def unstable(self) -> bool:
+        """Not (yet) shown stable: the spread is above the threshold, or there are fewer than
+        :data:`MIN_RUNS` samples to judge it by (a slow step whose budget ran out)."""
+        s = self.spread
+        return len(self.times) < MIN_RUNS or (s is not None and s > self.threshold)
+
+    def fields(self) -> dict[str, Any]:
+        """The row's timing fields."""
+        return {"median_s": self.median, "iqr_s": self.iqr, "spread": self.spread, "runs": len(self.times),
+                "number_per_run": self.number_per_run, "samples_s": compact_samples(self.times),
+                "remeasured": self.remeasured, "unstable": self.unstable}
+
+
+@contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    prev = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(prev)
+
+
+def _clock(device: str) -> Callable[[], float]:
+    """The clock every timing reads: ``time.perf_counter``, after ``torch.cuda.synchronize()``
+    for a CUDA row (as torch's Timer does by default where CUDA is available)."""
+    if device == "cuda" and torch.cuda.is_available():
+        def synced() -> float:
+            torch.cuda.synchronize()
+            return time.perf_counter()
+        return synced
+    return time.perf_counter
+
+
+def _settings(threshold: float | None, max_extra: int | None) -> tuple[float, int]:
+    return (SPREAD_THRESHOLD if threshold is None else threshold), (MAX_REMEASURE if max_extra is None else max_extra)
+
+
+def _again(timing: Timing, max_extra: int, started: float | None, min_run_time: float) -> bool:
+    """Whether a noisy timing gets one more measurement: fewer than ``max_extra`` so far, and
+    the budget (:data:`REMEASURE_CAP` × ``min_run_time`` from the first extra one) not spent."""
+    if not timing.unstable or timing.remeasured >= max_extra:
+        return False
+    return started is None or time.perf_counter() - started < REMEASURE_CAP * min_run_time
+
+
+def time_step(step: Callable[[], Any], min_run_time: float, label: str = "", num_threads: int | None = None, *,
+              device: str = "cpu", threshold: float | None = None, max_extra: int | None = None) -> Timing:
+    """The :class:`Timing` of ``step()``: ``Timer.blocked_autorange`` (its block-size search
+    doubles as the warm-up), then, while the samples are fewer than :data:`MIN_RUNS` or their
+    spread is above ``threshold`` (:data:`SPREAD_THRESHOLD`), another ``blocked_autorange`` with
+    its samples pooled, at most ``max_extra`` (:data:`MAX_REMEASURE`) times and within
+    :data:`REMEASURE_CAP` × ``min_run_time`` seconds. On a loaded machine one stalled call during
+    the block-size search can leave a single huge block; the next measurement searches afresh."""
     from torch.utils.benchmark import Timer
 
-    t = Timer(stmt="step()", globals={"step": step}, num_threads=num_threads or threads(), label=label)
+    threshold, max_extra = _settings(threshold, max_extra)
+    t = Timer(stmt="step()", globals={"step": step}, timer=_clock(device), num_threads=num_threads or threads(),
+              label=label)
     m = t.blocked_autorange(min_run_time=min_run_time)
-    if len(m.times) < MIN_RUNS:
-        m = t.adaptive_autorange(threshold=0.05, min_run_time=min_run_time, max_run_time=5 * min_run_time)
-    return m
+    timing = Timing(list(m.times), m.number_per_run, threshold)
+    started = None
+    while _again(timing, max_extra, started, min_run_time):
+        started = started or time.perf_counter()
+        timing.times += t.blocked_autorange(min_run_time=min_run_time).times
+        timing.remeasured += 1
+    return timing
+
+
+class TheirsFailed(Exception):
+    """The built-in comparator raised during the interleaved timing (``__cause__`` says what)."""
+
+
+def _turns(step: Callable[[], Any], number: int, device: str, num_threads: int) -> Callable[[float], list[float]]:
+    """``turn(seconds)``: blocks of ``number`` calls of ``step`` (at least one) until ``seconds``
+    are spent, as seconds per call. The same loop as torch's Timer (the standard library's
+    ``timeit`` with the garbage collector off during a block, a CUDA-synchronising clock), with
+    the block size it chose, so a turn needs no block-size search of its own."""
+    timer = timeit.Timer(step, timer=_clock(device))
+
+    def turn(seconds: float) -> list[float]:
+        out: list[float] = []
+        spent = 0.0
+        with _torch_threads(num_threads):
+            while not out or spent < seconds:
+                s = max(timer.timeit(number), 1e-9)
+                out.append(s / number)
+                spent += s
+        return out
+    return turn
+
+
+def time_pair(ours: Callable[[], Any], theirs: Callable[[], Any], min_run_time: float, *, device: str = "cpu",
+              label: str = "", num_threads: int | None = None, rounds: int | None = None,
+              threshold: float | None = None, max_extra: int | None = None) -> tuple[Timing, Timing, list[float]]:
+    """Ours and the built-in timed in alternating turns: ``(ours, theirs, log_ratios)``.
+
+    Round 1 is one ``Timer.blocked_autorange`` each (ours, then the built-in): it chooses each
+    side's block size and warms it up, and its samples count. Every further round is one turn
+    of each, of ``ABAB_TURN × min_run_time`` seconds, the order alternating (BA, AB, BA, ...) so a
+    steady drift in load favours neither side. While our samples stay noisy (see
+    :func:`time_step`) up to ``max_extra`` more rounds are run. ``log_ratios`` holds
+    log(median ours / median built-in) of each round: the paired differences that
+    :func:`ratio_ci` turns into an interval. An exception in the built-in's step is raised as
+    :class:`TheirsFailed`."""
+    from torch.utils.benchmark import Timer
+
+    threshold, max_extra = _settings(threshold, max_extra)
+    rounds = ABAB_ROUNDS if rounds is None else rounds
+    n = num_threads or threads()
+    turn_s = ABAB_TURN * min_run_time
+
+    def first(step: Callable[[], Any], what: str) -> Any:
+        return Timer(stmt="step()", globals={"step": step}, timer=_clock(device), num_threads=n,
+                     label=f"{label} {what}").blocked_autorange(min_run_time=turn_s)
+
+    ma = first(ours, "ours")
+    try:
+        mb = first(theirs, "built-in")
+    except Exception as e:  # noqa: BLE001 - re-raised, marked as the built-in's
+        raise TheirsFailed(str(e)) from e
+    a, b = Timing(list(ma.times), ma.number_per_run, threshold), Timing(list(mb.times), mb.number_per_run, threshold)
+    logr = [math.log(float(np.median(ma.times)) / float(np.median(mb.times)))]
+    turn_a, turn_b = _turns(ours, a.number_per_run, device, n), _turns(theirs, b.number_per_run, device, n)
+
+    def their_turn() -> list[float]:
+        try:
+            return turn_b(turn_s)
+        except Exception as e:  # noqa: BLE001 - re-raised, marked as the built-in's
+            raise TheirsFailed(str(e)) from e
+
+    def one_round(i: int) -> None:
+        if i % 2:
+            xb = their_turn()
+            xa = turn_a(turn_s)
+        else:
+            xa = turn_a(turn_s)
+            xb = their_turn()
+        a.times += xa
+        b.times += xb
+        logr.append(math.log(float(np.median(xa)) / float(np.median(xb))))
+
+    for i in range(1, rounds):
+        one_round(i)
+    started = None
+    while _again(a, max_extra, started, min_run_time):
+        started = started or time.perf_counter()
+        one_round(rounds + a.remeasured)
+        a.remeasured += 1
+    return a, b, logr
+
+
+# Student's t 0.975 quantiles for 1..30 degrees of freedom (scipy.stats.t.ppf), so that a run
+# need not import scipy.stats (~1-2 s) for the usual 95% interval over a few rounds
+_T975 = (12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622, 2.2281, 2.2010, 2.1788,
+         2.1604, 2.1448, 2.1314, 2.1199, 2.1098, 2.1009, 2.0930, 2.0860, 2.0796, 2.0739, 2.0687, 2.0639,
+         2.0595, 2.0555, 2.0518, 2.0484, 2.0452, 2.0423)
+
+
+def _t_quantile(p: float, df: int) -> float:
+    if math.isclose(p, 0.975) and df <= len(_T975):
+        return _T975[df - 1]
+    from scipy.stats import t as student_t
+
+    return float(student_t.ppf(p, df))
+
+
+def ratio_ci(ratio: float | None, log_ratios: list[float], level: float | None = None) -> list[float] | None:
+    """The ``level`` (:data:`CI_LEVEL`) interval of ours / built-in: ``ratio`` × exp(± t · s / √k),
+    s the standard deviation of the k per-round log ratios of :func:`time_pair` and t Student's
+    quantile with k − 1 degrees of freedom. Why so: the two sides of a round run back to back,
+    so the load they share cancels in their ratio and the rounds are close to independent
+    replicates; on the log scale a ratio's noise is additive and the interval multiplicative
+    (it never goes below 0); with only ~6 rounds Student's t is what keeps the coverage (a
+    bootstrap over 6 pairs is known to give too narrow an interval). It is centred on the
+    reported ratio (of the pooled medians), which it therefore contains. None with fewer than
+    two rounds or no ratio."""
+    level = CI_LEVEL if level is None else level
+    k = len(log_ratios)
+    if not ratio or k < 2:
+        return None
+    half = _t_quantile(0.5 + level / 2, k - 1) * float(np.std(log_ratios, ddof=1)) / math.sqrt(k)
+    return [ratio * math.exp(-half), ratio * math.exp(half)]
 
 
 def count_flops(step: Callable[[], Any]) -> int:
@@ -245,9 +488,11 @@ def count_flops(step: Callable[[], Any]) -> int:
 
 
 def matmul_peak(device: str, dtype: str, min_run_time: float, n: int | None = None) -> dict[str, Any]:
-    """Measured FLOP/s of an n×n matmul (2n³ FLOPs) on ``device`` in ``dtype``."""
+    """Measured FLOP/s of an n×n matmul (2n³ FLOPs) on ``device`` in ``dtype``: ``flops_per_s``
+    from the fastest block (``best_s``; a peak is what the device can do, and load only slows
+    it), ``median_flops_per_s`` from the median, and the load average when it was taken."""
     n = n or PEAK_N_SLOW.get((device, dtype)) or PEAK_N.get(device, 1024)
-    row: dict[str, Any] = {"device": device, "dtype": dtype, "n": n, "threads": threads()}
+    row: dict[str, Any] = {"device": device, "dtype": dtype, "n": n, "threads": threads(), "load": load_average()}
     try:
         ok, why = dtype_supported(device, dtype)
         if not ok:
@@ -255,10 +500,13 @@ def matmul_peak(device: str, dtype: str, min_run_time: float, n: int | None = No
         g = torch.Generator("cpu").manual_seed(0)
         a = torch.randn(n, n, generator=g).to(device=device, dtype=DTYPES[dtype])
         b = torch.randn(n, n, generator=g).to(device=device, dtype=DTYPES[dtype])
-        m = time_step(lambda: a @ b, min_run_time, label=f"matmul {n}")
-        row.update(median_s=m.median, iqr_s=m.iqr, flops_per_s=2 * n**3 / m.median, status="ok")
+        # more blocks only where there are too few; the spread of a peak's blocks does not matter
+        m = time_step(lambda: a @ b, min_run_time, label=f"matmul {n}", device=device, threshold=math.inf)
+        best = min(m.times)
+        row.update(median_s=m.median, best_s=best, iqr_s=m.iqr, runs=len(m.times), flops_per_s=2 * n**3 / best,
+                   median_flops_per_s=2 * n**3 / m.median, status="ok")
     except Exception as e:  # noqa: BLE001 - recorded
-        row.update(median_s=None, iqr_s=None, flops_per_s=None, status=classify(e, device))
+        row.update(median_s=None, best_s=None, iqr_s=None, flops_per_s=None, status=classify(e, device))
     _free(device, failed=row["status"] != "ok")
     return row
 
@@ -273,26 +521,60 @@ def _free(device: str, failed: bool = False) -> None:
         torch.cuda.empty_cache()
 
 
-def _measure(w: Workload, min_run_time: float, label: str, flops: bool = True) -> dict[str, Any]:
+def _measure(case: BenchCase, target: Any, min_run_time: float, label: str) -> dict[str, Any]:
+    """Ours (and the built-in, interleaved) for one case: the row's measured fields. Everything
+    the steps hold lives in this frame, which dies with the call (or with the exception's
+    traceback, cleared by the caller's ``except``), so memory is released before the next row
+    even after an out-of-memory error."""
+    w = prepare(case, target)
     device = w.device
     if device == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     w.step()  # first call: fails fast (dtype, shapes, OOM) before timing
     _sync(device)
-    n_flops = count_flops(w.step) if flops else None
+    out: dict[str, Any] = {"flops_per_step": count_flops(w.step)}
     _sync(device)
-    m = time_step(w.step, min_run_time, label=label)
-    out = {"median_s": m.median, "iqr_s": m.iqr, "runs": len(m.times), "number_per_run": m.number_per_run,
-           "flops_per_step": n_flops,
-           "peak_mem_bytes": torch.cuda.max_memory_allocated() if device == "cuda" else None}
+    # ours alone so far: the built-in, built next, must not count in our peak memory
+    out["peak_mem_bytes"] = torch.cuda.max_memory_allocated() if device == "cuda" else None
+    theirs = None
+    if case.bench.builtin:
+        try:
+            theirs = prepare(case, builtin_target(case))
+            theirs.step()
+            _sync(device)
+        except Exception as e:  # noqa: BLE001 - the comparator failing does not void our row
+            out["builtin_status"] = classify(e, device)
+            theirs = None
+            _free(device, failed=True)
+    if theirs is not None:
+        try:
+            ours, their, logr = time_pair(w.step, theirs.step, min_run_time, device=device, label=label)
+        except TheirsFailed as e:
+            out["builtin_status"] = classify(e.__cause__ or e, device)
+            theirs = None
+            _free(device, failed=True)
+        else:
+            ratio = ours.median / their.median if their.median else None
+            out.update(builtin_median_s=their.median, builtin_ratio=ratio, builtin_ratio_ci=ratio_ci(ratio, logr))
+    if theirs is None:
+        ours = time_step(w.step, min_run_time, label=label, device=device)
+    out.update(ours.fields())
     return out
 
 
 @dataclass
 class BenchRow:
     """One measured (or skipped) benchmark row; ``status`` is ``ok``, ``skipped``, ``oom``,
-    ``unsupported dtype`` or ``error: <message>``, with ``reason`` for a skip."""
+    ``unsupported dtype`` or ``error: <message>``, with ``reason`` for a skip.
+
+    Measurement quality (the shared record schema): ``spread`` = IQR / median; ``load_before`` /
+    ``load_after`` the 1-minute load average around the row; ``unstable`` when the spread stayed
+    above ``bench_info.spread_threshold`` (or the samples stayed fewer than
+    ``bench_info.remeasure.min_runs``) after ``remeasured`` extra measurements; ``samples_s``
+    the samples (:func:`compact_samples`); ``builtin_ratio_ci`` the 95% interval of
+    ``builtin_ratio`` (:func:`ratio_ci`); ``peak_valid`` False when the achieved FLOP/s is above
+    the run's measured peak (``fraction_of_peak`` is then None), None when there is no peak."""
 
     suite: str
     benchmark: str
@@ -323,6 +605,14 @@ class BenchRow:
     number_per_run: int | None = None
     min_run_time: float | None = None
     repeat: int = 0
+    spread: float | None = None
+    load_before: float | None = None
+    load_after: float | None = None
+    unstable: bool = False
+    remeasured: int = 0
+    samples_s: list[float] | None = None
+    builtin_ratio_ci: list[float] | None = None
+    peak_valid: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -339,24 +629,29 @@ def bench_row(case: BenchCase, **values: Any) -> BenchRow:
                     case.nodeid, b.line, builtin=b.builtin, **values)
 
 
+def apply_peak(row: BenchRow, peak: float | None) -> None:
+    """Set the row's peak, fraction of it and ``peak_valid``: a fraction above 1 means the peak
+    was measured too low (a busy machine), so it is not reported (``fraction_of_peak`` None,
+    ``peak_valid`` False); the achieved FLOP/s stays."""
+    row.peak_flops_per_s = peak
+    row.fraction_of_peak = row.peak_valid = None
+    if peak and row.achieved_flops_per_s is not None:
+        fraction = row.achieved_flops_per_s / peak
+        row.peak_valid = fraction <= 1.0
+        row.fraction_of_peak = fraction if row.peak_valid else None
+
+
 def measure(case: BenchCase, *, min_run_time: float = MIN_RUN_TIME, peak: float | None = None,
             repeat: int = 0, target: Any = None) -> BenchRow:
-    """One row: ours (and the built-in comparator, if any) for one benchmark case."""
-    row = bench_row(case, threads=threads(), flops_label=FLOPS_LABEL, min_run_time=min_run_time, repeat=repeat,
-                    peak_flops_per_s=peak)
-    label = f"{case.suite.name}/{case.bench.id}"
-
-    def ours() -> dict[str, Any]:
-        # everything the step holds lives in this frame, which dies with the call (or with the
-        # exception's traceback, cleared at the end of the ``except`` below), so memory is
-        # released before the next row even after an out-of-memory error
-        return _measure(prepare(case, target), min_run_time, label)
-
+    """One row: ours (and the built-in comparator, if any, interleaved) for one benchmark case."""
+    row = bench_row(case, threads=threads(), flops_label=FLOPS_LABEL, min_run_time=min_run_time, repeat=repeat)
+    row.load_before = load_average()
     try:
-        vars(row).update(ours())
+        vars(row).update(_measure(case, target, min_run_time, f"{case.suite.name}/{case.bench.id}"))
         row.status = "ok"
     except Exception as e:  # noqa: BLE001 - recorded as the row's status, the run goes on
         row.status = classify(e, case.device)
+    row.load_after = load_average()
     _free(case.device, failed=row.status != "ok")
     if row.status != "ok":
         return row
@@ -364,19 +659,7 @@ def measure(case: BenchCase, *, min_run_time: float = MIN_RUN_TIME, peak: float 
     row.samples_per_s = case.batch / med if med else None
     if row.flops_per_step is not None and med:
         row.achieved_flops_per_s = row.flops_per_step / med
-        if peak:
-            row.fraction_of_peak = row.achieved_flops_per_s / peak
-    if case.bench.builtin:
-        def theirs() -> dict[str, Any]:
-            return _measure(prepare(case, builtin_target(case)), min_run_time, label + " builtin", flops=False)
-
-        try:
-            bm = theirs()
-            row.builtin_median_s = bm["median_s"]
-            row.builtin_ratio = med / bm["median_s"] if bm["median_s"] else None
-        except Exception as e:  # noqa: BLE001 - the comparator failing does not void our row
-            row.builtin_status = classify(e, case.device)
-        _free(case.device, failed=row.builtin_status is not None)
+    apply_peak(row, peak)
     return row
 
 
@@ -388,9 +671,24 @@ def summarise(rows: list[BenchRow]) -> str:
         if r.status != "ok":
             lines.append(f"{head}: {r.status}" + (f" ({r.reason})" if r.reason else ""))
             continue
-        extra = f"  x{r.builtin_ratio:.2f} vs {r.builtin}" if r.builtin_ratio else ""
-        frac = f"  {100 * r.fraction_of_peak:.1f}% of peak" if r.fraction_of_peak else ""
-        lines.append(f"{head}: {_fmt_s(r.median_s)} ±{_fmt_s(r.iqr_s)} IQR, {r.samples_per_s:.4g} samples/s{frac}{extra}")
+        spread = f"spread {100 * r.spread:.1f}%" if r.spread is not None else "spread n/a"
+        if r.unstable:
+            few = f", only {r.runs} samples" if r.runs is not None and r.runs < MIN_RUNS else ""
+            spread += f"{few}, UNSTABLE after {r.remeasured} re-measurements"
+        extra = ""
+        if r.builtin_ratio:
+            ci = f" [{r.builtin_ratio_ci[0]:.2f}, {r.builtin_ratio_ci[1]:.2f}]" if r.builtin_ratio_ci else ""
+            extra = f"  x{r.builtin_ratio:.2f}{ci} vs {r.builtin}"
+        elif r.builtin_status:
+            extra = f"  {r.builtin}: {r.builtin_status}"
+        frac = f"  {100 * r.fraction_of_peak:.1f}% of peak" if r.fraction_of_peak is not None else ""
+        if r.peak_valid is False:
+            frac = "  above the measured peak (peak invalid)"
+        load = ""
+        if r.load_before is not None and r.load_after is not None:
+            load = f"  load {r.load_before:.2f}->{r.load_after:.2f}"
+        lines.append(f"{head}: {_fmt_s(r.median_s)} ±{_fmt_s(r.iqr_s)} IQR ({spread}), {r.samples_per_s:.4g} samples/s"
+                     f"{frac}{extra}{load}")
     return "\n".join(lines)
 
 

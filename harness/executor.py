@@ -183,14 +183,19 @@ def run_benchmarks(suites: Iterable[Suite], quick: bool = False, *, repeat: int 
                  min_run_time: float | None = None, progress: bool | None = None) -> tuple[list[BenchRow], dict]:
     """Measure every benchmark case of ``suites``: ``(rows, extra)`` where ``extra`` goes into
     the run record (``bench_info``: timer settings, measured matmul peaks, notes). Cases that
-    cannot run here are rows skipped with their reason."""
+    cannot run here are rows skipped with their reason.
+
+    The matmul peak of a device and dtype is measured before its first row, again before every
+    :data:`~harness.bench.PEAK_EVERY`-th row of it and at the end, so the peak is measured
+    under the same load as the rows; the run's maximum is every row's peak (a peak is a
+    maximum: a measurement taken while the machine was busy would inflate every fraction), and
+    a row still above it is flagged (:func:`harness.bench.apply_peak`)."""
     mrt = min_run_time if min_run_time is not None else (bench.QUICK_MIN_RUN_TIME if quick else bench.MIN_RUN_TIME)
     todo = [c for s in suites for c in bench_cases(s, quick, select)]
     t0 = time.perf_counter()
-    peaks: dict[tuple[str, str], dict] = {}
-    for c in todo:
-        if not c.skip and (c.device, c.dtype) not in peaks:
-            peaks[(c.device, c.dtype)] = bench.matmul_peak(c.device, c.dtype, mrt)
+    load_start = bench.load_average()
+    peaks: dict[tuple[str, str], list[dict]] = {}
+    since: dict[tuple[str, str], int] = {}
     items = [(r, c) for r in range(repeat) for c in todo]
     try:
         from tqdm import tqdm
@@ -199,27 +204,45 @@ def run_benchmarks(suites: Iterable[Suite], quick: bool = False, *, repeat: int 
                    dynamic_ncols=True, leave=False)
     except ImportError:  # pragma: no cover
         bar = items
-    rows = []
+    rows: list[BenchRow] = []
     for r, c in bar:
         if hasattr(bar, "set_postfix_str"):
             bar.set_postfix_str(c.nodeid[-60:], refresh=False)
+        key = (c.device, c.dtype)
+        if not c.skip:
+            if key not in peaks or since[key] >= bench.PEAK_EVERY:
+                peaks.setdefault(key, []).append({**bench.matmul_peak(*key, mrt), "before_row": len(rows)})
+                since[key] = 0
+            since[key] += 1
         rows.append(run_bench(c, min_run_time=mrt, repeat=r))
-    # The peak is measured before and after the rows and the better of the two kept: a peak is a
-    # maximum, and one measurement taken while the machine was busy would inflate every fraction.
-    for key, first in peaks.items():
-        again = bench.matmul_peak(*key, mrt)
-        best = max((first, again), key=lambda p: p.get("flops_per_s") or 0.0)
-        peaks[key] = {**best, "flops_per_s_start": first.get("flops_per_s"), "flops_per_s_end": again.get("flops_per_s")}
+    for key, taken in peaks.items():
+        taken.append({**bench.matmul_peak(*key, mrt), "before_row": None})
+    best = {key: max(taken, key=lambda p: p.get("flops_per_s") or 0.0) for key, taken in peaks.items()}
     for row in rows:
-        peak = peaks.get((row.device, row.dtype), {}).get("flops_per_s")
-        row.peak_flops_per_s = peak
-        if peak and row.achieved_flops_per_s is not None:
-            row.fraction_of_peak = row.achieved_flops_per_s / peak
+        if row.status == "ok":
+            bench.apply_peak(row, best.get((row.device, row.dtype), {}).get("flops_per_s"))
     extra = {"bench_info": {
-        "timer": "torch.utils.benchmark.Timer.blocked_autorange (median and IQR over blocks; CUDA synchronised)",
+        "timer": "torch.utils.benchmark.Timer.blocked_autorange (median and IQR over blocks; CUDA synchronised); "
+                 "noisy rows measured again; ours and the built-in interleaved",
         "min_run_time": mrt, "quick": quick, "repeat": repeat, "threads": bench.threads(),
+        "spread_threshold": bench.SPREAD_THRESHOLD,
+        "remeasure": {"max_extra": bench.MAX_REMEASURE, "cap_x_min_run_time": bench.REMEASURE_CAP,
+                      "min_runs": bench.MIN_RUNS},
+        "builtin_ratio": {"rounds": bench.ABAB_ROUNDS, "turn_x_min_run_time": round(bench.ABAB_TURN, 4),
+                          "order": "AB BA AB ... (A = ours)",
+                          "ratio": "median(ours) / median(built-in), pooled samples",
+                          "ci": f"{bench.CI_LEVEL:.0%} Student-t interval of the per-round log ratios, "
+                                "centred on log(ratio)"},
+        "samples": f"samples_s: seconds per call of each timed block, 4 significant digits; more than "
+                   f"{bench.SAMPLES_MAX}: their 61 quantiles at i/60",
         "flops_label": bench.FLOPS_LABEL, "peak_memory": bench.PEAK_MEMORY_NOTE,
         "dtype_policy": "CUDA: every listed dtype; CPU: float32/float64, low precision only for CPU-only benchmarks",
-        "matmul_peaks": list(peaks.values()), "seconds": round(time.perf_counter() - t0, 3),
+        "peak_rule": f"fastest block of an n x n matmul; measured before the first and every {bench.PEAK_EVERY}th "
+                     "row of its device/dtype and at the end; the maximum is the peak; a row above it has "
+                     "peak_valid=false and no fraction",
+        # one entry per device/dtype (the run's maximum), every measurement under "measurements"
+        "matmul_peaks": [{**best[key], "measurements": taken} for key, taken in peaks.items()],
+        "load_start": load_start, "load_end": bench.load_average(),
+        "seconds": round(time.perf_counter() - t0, 3),
     }}
     return rows, extra

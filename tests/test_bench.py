@@ -53,10 +53,12 @@ pytest_plugins = ["pytester"]
 
 @pytest.fixture(autouse=True)
 def fast_timing(monkeypatch):
-    """Small peak matmul and no adaptive re-measurement: these tests check the plumbing."""
+    """Small peak matmul and no adaptive re-measurement: these tests check the plumbing
+    (tests/test_measurement.py checks the measurement itself)."""
     monkeypatch.setattr(hb, "PEAK_N", {"cpu": 128, "cuda": 1024})
     monkeypatch.setattr(hb, "PEAK_N_SLOW", {})
     monkeypatch.setattr(hb, "MIN_RUNS", 1)
+    monkeypatch.setattr(hb, "MAX_REMEASURE", 0)
 
 
 @pytest.fixture
@@ -97,23 +99,34 @@ def test_rows_have_every_field(suite_file):
         assert r["suite"] == "tiny" and r["threads"] == torch.get_num_threads()
         assert r["median_s"] > 0 and r["iqr_s"] >= 0 and r["runs"] >= 1
         assert math.isclose(r["samples_per_s"], r["batch"] / r["median_s"])
+        assert math.isclose(r["spread"], r["iqr_s"] / r["median_s"]) and r["remeasured"] == 0
+        assert r["unstable"] == (r["spread"] > hb.SPREAD_THRESHOLD)
+        assert len(r["samples_s"]) == (61 if r["runs"] > hb.SAMPLES_MAX else r["runs"])
+        assert r["load_before"] >= 0 and r["load_after"] >= 0
         assert r["flops_label"] == "model FLOPs (lower bound)"
         assert (r["peak_mem_bytes"] is None) == (r["device"] == "cpu")
     fwd = next(r for r in rows if r["benchmark"] == "model_forward" and r["batch"] == 16 and r["device"] == "cpu")
     # two Linear layers: 2·(8·16 + 16·4) FLOPs per sample
     assert fwd["flops_per_step"] == 16 * 2 * (8 * 16 + 16 * 4)
     assert math.isclose(fwd["achieved_flops_per_s"], fwd["flops_per_step"] / fwd["median_s"])
-    assert math.isclose(fwd["fraction_of_peak"], fwd["achieved_flops_per_s"] / fwd["peak_flops_per_s"])
+    fraction = fwd["achieved_flops_per_s"] / fwd["peak_flops_per_s"]
+    assert fwd["peak_valid"] == (fraction <= 1)
+    assert fwd["fraction_of_peak"] == (fraction if fraction <= 1 else None)
     assert fwd["builtin"] == "linear_stack" and fwd["builtin_ratio"] > 0
     assert math.isclose(fwd["builtin_ratio"], fwd["median_s"] / fwd["builtin_median_s"])
+    lo, hi = fwd["builtin_ratio_ci"]
+    assert 0 < lo <= fwd["builtin_ratio"] <= hi
     train = next(r for r in rows if r["benchmark"] == "model_train_step")
     # forward 2·B·(8·16 + 16·4); backward: grad of input and weight for layer 2, weight only for
     # layer 1 (the input needs no gradient): 2·B·(2·16·4 + 8·16)
     assert train["flops_per_step"] == 2 * 4 * (8 * 16 + 16 * 4) + 2 * 4 * (2 * 16 * 4 + 8 * 16)
     info = extra["bench_info"]
     assert info["threads"] == torch.get_num_threads() and info["min_run_time"] == FAST
+    assert info["quick"] is False and info["spread_threshold"] == hb.SPREAD_THRESHOLD
     assert {(p["device"], p["dtype"]) for p in info["matmul_peaks"]} >= {("cpu", "float32"), ("cpu", "float16")}
     assert all(p["status"] == "ok" and p["flops_per_s"] > 0 for p in info["matmul_peaks"])
+    for p in info["matmul_peaks"]:  # the run's maximum of every measurement of that device/dtype
+        assert len(p["measurements"]) >= 2 and p["flops_per_s"] == max(m["flops_per_s"] for m in p["measurements"])
 
 
 def test_quick_takes_the_smallest_batch(suite_file):
@@ -251,8 +264,10 @@ def test_harness_run_includes_benchmarks(suite_file, tmp_path):
 
 def test_fallback_when_blocked_autorange_has_too_few_blocks(monkeypatch):
     monkeypatch.setattr(hb, "MIN_RUNS", 10**6)  # force the adaptive re-measurement
+    monkeypatch.setattr(hb, "MAX_REMEASURE", 3)
+    monkeypatch.setattr(hb, "REMEASURE_CAP", 1e9)
     m = hb.time_step(lambda: torch.ones(8).sum(), min_run_time=0.05)
-    assert len(m.times) >= 4 and m.median > 0
+    assert m.remeasured == 3 and len(m.times) >= 4 and m.median > 0
 
 
 def test_pytest_benchmark_items_only_when_asked(pytester, subject_path):
