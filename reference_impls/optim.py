@@ -48,6 +48,8 @@ References
    Nocedal, Wright (2006), "Numerical Optimization", Algorithms 7.4 (two-loop recursion), 7.5,
    and section 3.1 (Wolfe conditions); Lewis, Overton (2013), "Nonsmooth optimization via
    quasi-Newton methods" (the bisection/doubling weak-Wolfe search).
+10. Notes 001, "How do you train a GAN?": the number of training iterations from the data-set
+    size, the batch size and the epochs (:func:`iterations`).
 """
 from __future__ import annotations
 
@@ -61,6 +63,7 @@ __all__ = [
     "sgd_step", "adagrad_step", "rmsprop_step", "adam_step", "adadelta_step",
     "SGD", "AdaGrad", "RMSProp", "Adam", "AdaDelta", "STEPS",
     "conjugate_gradient", "CGResult", "lbfgs_direction", "wolfe_line_search", "lbfgs", "LBFGSResult",
+    "iterations",
 ]
 
 State = dict[str, Any]
@@ -385,3 +388,21 @@ def lbfgs(fun: Callable[[Tensor], tuple[Tensor, Tensor]], x0: Tensor, *, m: int 
         k += 1
     gmax = float(g.abs().max())
     return LBFGSResult(x, float(f), gmax, k, gmax <= gtol, tuple(hist))
+
+
+# ---------------------------------------------------------------------------------------------
+# training-loop arithmetic
+# ---------------------------------------------------------------------------------------------
+def iterations(n_samples: int, batch_size: int, epochs: int, drop_last: bool = True) -> int:
+    """Optimiser steps of mini-batch training: (batches per epoch) × epochs.
+
+    Notes 001: ``batches_per_epoch = int(len(dataset) / n_batch)``, ``n_steps = batches_per_epoch *
+    n_epochs`` (100 samples, batch 10, 500 epochs: 10 × 500 = 5000 steps). ``int(n / b)`` is
+    ⌊n/b⌋: a last partial batch is dropped (``drop_last``, as torch's DataLoader with
+    ``drop_last=True``); with ``drop_last=False`` it is a step of its own, ⌈n/b⌉ per epoch.
+    """
+    if n_samples < 0 or batch_size < 1 or epochs < 0:
+        raise ValueError(f"iterations: need n_samples >= 0, batch_size >= 1, epochs >= 0; "
+                         f"got {n_samples}, {batch_size}, {epochs}")
+    per_epoch = n_samples // batch_size if drop_last else -(-n_samples // batch_size)
+    return per_epoch * epochs

@@ -20,6 +20,10 @@ Notes typos (standard definitions implemented instead):
     energy; the hidden conditional uses the hidden bias b.
   * notes 001's single-site conditional z = sigma(sum_j w_ij v_ij + c_i) for a visible unit
     should read sigma(a_i + sum_j W_ij h_j): a visible unit depends on the hidden units.
+  * notes 001's update for w in (iv) prints the data term as sigma(w v^(t) + c) v^(t), with the
+    chain's v^(t); it is the data vector's, sigma(w v + c) v^T (as in the b and c lines, and as the
+    gradient E_p(h|v)[v h^T] - E_p(v,h)[v h^T] above it says), and "n grad_w L(theta) [...]" is the
+    learning rate eta times the bracket, which is the gradient estimate: :func:`gibbs_gradient`.
   * notes 001's single-site kernel P_xy = q(i) p(y_i | x_-i) "if some i has y_i != x_i, else 0"
     omits the diagonal: y = x keeps probability sum_i q(i) p(x_i | x_-i); and
     p(x_i = y_i | x_-i) = p(y) / p(x_-i), not p(x) / p(x_-i).
@@ -48,7 +52,8 @@ from torch.nn import functional as F
 __all__ = [
     "RBMConfig", "RBMParams", "RBM", "energy", "mean_hiddens", "sample_hiddens", "mean_visibles",
     "sample_visibles", "free_energy", "gibbs_step", "single_site_gibbs_step", "cd_k_gradient",
-    "pcd_step", "log_partition", "log_likelihood", "pseudo_likelihood", "MAX_ENUMERATION_BITS",
+    "pcd_step", "gibbs_gradient", "log_partition", "log_likelihood", "exact_gradient", "pseudo_likelihood",
+    "MAX_ENUMERATION_BITS",
 ]
 
 MAX_ENUMERATION_BITS = 22  # log_partition enumerates 2^min(n_v, n_h) states
@@ -179,6 +184,42 @@ def pcd_step(v: torch.Tensor, v_persistent: torch.Tensor, W: torch.Tensor, a: to
     return W + lr * dW, a + lr * da, b + lr * db, chain
 
 
+def gibbs_gradient(v: torch.Tensor, W: torch.Tensor, a: torch.Tensor, b: torch.Tensor, k: int = 1, r: int = 1,
+                   generator: torch.Generator | None = None, v_init: torch.Tensor | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Notes 001 (iv)'s training algorithm, "RBM training with block Gibbs sampling": the
+    log-likelihood gradient estimate (ascent direction) from chains started at random.
+
+    For each data vector (row of ``v``) a block-Gibbs chain starts at a uniformly random
+    v^(0) in {0,1}^V (each unit Bernoulli(1/2) from ``generator``; or the rows of ``v_init``) and
+    runs h^(t) ~ p(h | v^(t)), v^(t+1) ~ p(v | h^(t)); after k burn-in steps the r states
+    v^(k+1), ..., v^(k+r) give the negative statistics:
+
+        dW = <v sigma(b + v W)^T>_data - (1/r) sum_{t=k+1}^{k+r} <v^(t) sigma(b + v^(t) W)^T>_chains
+        da = <v>_data - (1/r) sum_t <v^(t)>_chains,   db = <sigma(b + v W)>_data - (1/r) sum_t <sigma(b + v^(t) W)>_chains
+
+    with batch means over the data rows and over the chains. The notes' update is
+    theta <- theta + eta * (dW, da, db) (their w, b, c are W, a, b here). Unlike CD-k the chains
+    do not start at the data, so as k grows the estimate's expectation tends to the exact gradient
+    (:func:`exact_gradient`), and as r grows its variance shrinks. k >= 0, r >= 1. Returns
+    ``(dW, da, db, samples)``, samples (r, B', V) the averaged chain states (B' = B, or len(v_init)).
+    """
+    if k < 0 or r < 1:
+        raise ValueError(f"gibbs_gradient: need k >= 0 and r >= 1, got k={k}, r={r}")
+    if v_init is None:
+        v_init = torch.bernoulli(torch.full_like(v, 0.5), generator=generator)
+    chain, kept = v_init, []
+    for t in range(1, k + r + 1):
+        chain, _ = gibbs_step(chain, W, a, b, generator)
+        if t > k:
+            kept.append(chain)
+    samples = torch.stack(kept)  # (r, B', V)
+    flat = samples.reshape(-1, v.shape[-1])
+    h_pos, h_neg = mean_hiddens(v, W, b), mean_hiddens(flat, W, b)
+    dW = v.T @ h_pos / v.shape[0] - flat.T @ h_neg / flat.shape[0]
+    return dW, v.mean(0) - flat.mean(0), h_pos.mean(0) - h_neg.mean(0), samples
+
+
 def _all_states(n: int, like: torch.Tensor) -> torch.Tensor:
     """All 2^n binary vectors as a (2^n, n) tensor, in lexicographic order (first bit slowest)."""
     return torch.tensor(list(itertools.product((0.0, 1.0), repeat=n)), dtype=like.dtype,
@@ -202,6 +243,34 @@ def log_partition(W: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Te
 def log_likelihood(v: torch.Tensor, W: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Exact log p(v) = -F(v) - log Z per sample (B,) (enumerates; small RBMs only)."""
     return -free_energy(v, W, a, b) - log_partition(W, a, b)
+
+
+def exact_gradient(v: torch.Tensor, W: torch.Tensor, a: torch.Tensor, b: torch.Tensor
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The exact gradient of the mean log-likelihood (1/B) sum_n log p(v_n), by enumeration (small RBMs):
+
+        dW = <v p(h=1|v)^T>_data - E_p(v,h)[v h^T],  da = <v>_data - E_p[v],  db = <p(h=1|v)>_data - E_p[h]
+
+    (notes 001 (iv): E_p(H|v)[v h^T] - E_p(v,h)[v h^T]). The model expectations sum over every state
+    of the smaller layer: E_p[v h^T] = sum_v p(v) v p(h=1|v)^T, or sum_h p(h) p(v=1|h) h^T. Returns
+    ``(dW, da, db)``, shaped like W, a, b.
+    """
+    n_v, n_h = W.shape
+    if min(n_v, n_h) > MAX_ENUMERATION_BITS:
+        raise ValueError(f"exact_gradient: 2^{min(n_v, n_h)} states is too many to enumerate")
+    h_pos = mean_hiddens(v, W, b)
+    if n_v <= n_h:
+        vs = _all_states(n_v, W)
+        p = torch.softmax(-free_energy(vs, W, a, b), dim=0)  # p(v)
+        hv = mean_hiddens(vs, W, b)
+        model = ((vs * p[:, None]).T @ hv, p @ vs, p @ hv)
+    else:
+        hs = _all_states(n_h, W)
+        p = torch.softmax(hs @ b + F.softplus(a + hs @ W.T).sum(-1), dim=0)  # p(h)
+        vh = mean_visibles(hs, W, a)
+        model = ((vh * p[:, None]).T @ hs, p @ vh, p @ hs)
+    data = (v.T @ h_pos / v.shape[0], v.mean(0), h_pos.mean(0))
+    return tuple(d - m for d, m in zip(data, model))  # type: ignore[return-value]
 
 
 def pseudo_likelihood(v: torch.Tensor, W: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -73,9 +73,11 @@ def sequence_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, pad_id: 
 
 
 def token_accuracy(predicted: torch.Tensor, targets: torch.Tensor, pad_id: int | None = 0) -> float:
-    """Fraction of non-padding positions where the predicted token equals the target."""
+    """Fraction of non-padding positions where the predicted token equals the target (every position
+    when ``pad_id`` is None): an exact ratio of counts (NaN when no position counts)."""
     keep = torch.ones_like(targets, dtype=torch.bool) if pad_id is None else targets != pad_id
-    return float((predicted == targets)[keep].float().mean())
+    hits = (predicted == targets)[keep]
+    return int(hits.sum()) / hits.numel() if hits.numel() else float("nan")
 
 
 def conv_grid_size(image_size: int) -> int:

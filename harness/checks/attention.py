@@ -237,3 +237,41 @@ def attention_scores_match_definition(subject, case, batch: int = 2, t_q: int = 
     return all_of(case.close("additive score vs vᵀ tanh(W_q q + W_k k)", add, e_add),
                   case.close("general score vs qᵀ W k", gen, e_gen),
                   case.close("dot score vs qᵀ k", dot, e_dot))
+
+
+# Notes 000, "Attention Mechanisms": translating "The cat sat on the mat." to "Le chat est assis sur
+# le tapis.", the weights over the encoder states h_1..h_5 when the decoder produces "Le".
+NOTES_LE_WEIGHTS = (0.7, 0.1, 0.05, 0.05, 0.1)
+# ... and the notes' weights for "chat" ("cat"): they sum to 1.8, so no attention produces them.
+NOTES_CHAT_WEIGHTS = (0.7, 0.9, 0.05, 0.05, 0.1)
+
+
+@check(requires=("attend",))
+def attention_notes_le_weights(subject, case, weights: list = list(NOTES_LE_WEIGHTS), focus: int = 0,  # noqa: B006
+                               shift: float = 3.0, dim: int = 4) -> Outcome:
+    """Notes 000's worked example: when the decoder produces "Le" it gives the encoder states h_1..h_5
+    of "The cat sat on the mat" the weights [0.7, 0.1, 0.05, 0.05, 0.1], most to h_1 ("The"). These
+    are attention weights: non-negative and summing to 1 (math.fsum), and attend reproduces them,
+    softmax(log a + c) = a for the scores e_i = log a_i + c (softmax ignores the shift c = 3), with the
+    context vector Σ_i a_i h_i (computed here in float64) and its largest weight at h_1.
+
+    ``weights`` and ``focus`` (the attended word's position) select another example: the notes'
+    weights for "chat", [0.7, 0.9, 0.05, 0.05, 0.1] with focus 1, sum to 1.8, and this property
+    rejects them (tests/test_attention.py)."""
+    import math
+
+    a = torch.tensor([float(w) for w in weights], dtype=torch.float64)
+    n = len(a)
+    H = case.randn(1, n, dim)  # the encoder states h_1..h_n of one sentence
+    scores = case.tensor((a.log() + shift)[None, None, :])  # (B=1, Tq=1, Tk=n)
+    out, w = subject.fn("attend")(scores, H)
+    total = math.fsum(float(x) for x in a)
+    return all_of(
+        holds("the notes' weights are non-negative", bool((a >= 0).all()), f"weights {list(weights)}"),
+        case.close("the notes' weights sum to 1 (math.fsum)", total, 1.0, detail=f"weights {list(weights)}"),
+        exact("attend's weights and output shapes", (tuple(w.shape), tuple(out.shape)), ((1, 1, n), (1, 1, dim))),
+        case.close(f"attend(log a + {shift:g}, h) weights vs the notes' a", w[0, 0], a),
+        case.close("context vector vs Σ_i a_i h_i", out[0, 0], a @ f64(H[0])),
+        exact("position of the largest weight", int(torch.argmax(f64(w[0, 0]))), focus,
+              detail="the notes: high weight on the word being translated"),
+    )

@@ -190,6 +190,45 @@ def conv_notes_stride_example(subject, case) -> Outcome:
     )
 
 
+@check(requires=("conv2d", "conv_output_size", "linear"), tolerance={"float32": {"atol": 1e-3, "rtol": 1e-5}},
+       why="a 3072-term float32 dot product of N(0, 1) values: rounding errors of ε₃₂ ≈ 6e-8 at each of 3072 "
+           "partial sums of size ≲ 55 add up to about √3072·55·6e-8 ≈ 2e-4; 1e-3 is five times that")
+def conv_notes_32x32x3_example(subject, case, filters: int = 4, classes: int = 10, positions: int = 12) -> Outcome:
+    """Notes 004's 32×32×3 image. A fully connected layer "stretches" it to a 3072 × 1 vector and each
+    output is a dot product of a row of the weights with it: linear(x.flatten(), W (classes, 3072), b) = W x + b.
+    A convolution layer with four 5×5×3 filters slides each filter over all spatial locations and gives 4
+    separate activation maps, (1, 3, 32, 32) -> (1, 4, 28, 28), 28 = conv_output_size(32, 5, 0, 1) =
+    32 − 5 + 1 (the 28 is the size formula's, not printed in the notes); each entry is "1 number: the
+    result of taking a dot product between the filter and a small 3×5×5 chunk of the image", wᵀx + b over
+    3·5·5 = 75 numbers (checked at the four corners and at random positions, in float64)."""
+    x = case.randn(1, 3, 32, 32)
+    flat = x.reshape(1, -1)
+    W, bW = case.randn(classes, 3 * 32 * 32), case.randn(classes)
+    fc = subject.fn("linear")(flat, W, bW)
+    w, b = case.randn(filters, 3, 5, 5), case.randn(filters)
+    y = subject.fn("conv2d")(x, w, b)
+    size = subject.fn("conv_output_size")(32, 5, 0, 1)
+    out = [exact("32×32×3 image stretched: values", flat.shape[1], 3072),
+           exact("fully connected output shape", tuple(fc.shape), (1, classes)),
+           case.close("fully connected outputs vs rows of W · the 3072 × 1 vector + b", fc[0], f64(W) @ f64(flat[0]) + f64(bW)),
+           exact("conv_output_size(32, 5, P=0, S=1)", size, 28),
+           exact(f"{filters} filters 5×5×3 on a 32×32×3 image: activation maps", tuple(y.shape), (1, filters, 28, 28))]
+    if tuple(y.shape) != (1, filters, 28, 28):
+        return all_of(out)
+    X, Wc, B, Y = f64(x[0]), f64(w), f64(b), f64(y[0])
+    corners = [(0, 0), (0, 27), (27, 0), (27, 27)]
+    rnd = case.randint(0, 28, (positions, 2)).cpu().tolist()
+    got, want = [], []
+    for k in range(filters):
+        for i, j in corners + [tuple(p) for p in rnd]:
+            chunk = X[:, i:i + 5, j:j + 5].reshape(-1)  # the 3×5×5 chunk: 75 numbers
+            got.append(Y[k, i, j])
+            want.append(Wc[k].reshape(-1) @ chunk + B[k])
+    out.append(case.close(f"activation-map entries vs wᵀx + b over 3×5×5 chunks ({len(got)} entries)", torch.stack(got),
+                          torch.stack(want)))
+    return all_of(out)
+
+
 # ----------------------------------------------------------------------------------------------
 # conv2d values
 # ----------------------------------------------------------------------------------------------

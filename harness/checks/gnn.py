@@ -312,3 +312,56 @@ def gnn_layer_gradcheck(subject, case, aggr: str = "mean", nodes: int = 6, edges
     except RuntimeError as err:
         ok, detail = False, str(err).splitlines()[0][:300]
     return holds(f"autograd gradients of graph_conv({aggr}) match finite differences", ok, detail)
+
+
+# Notes 002, "GNN - Message passing": "Let's zoom into node 6 and examine the neighbourhood N6 = {1, 3, 4}.
+# We take each of the node features x1, x3, and x4, and transform them using a function F ... for now,
+# let's say F = W·x for mathematical convenience". The notes' graph itself is a figure, not in the
+# text: only node 6's neighbours are given. The other edges below (among nodes 1..5, none touching
+# node 6) are ours, so that the other nodes have neighbours too.
+NOTES_N6 = (1, 3, 4)
+NOTES_OTHER_EDGES = ((1, 2), (2, 3), (3, 4), (4, 5), (2, 5))
+
+
+def notes_graph(device=None) -> torch.Tensor:
+    """edge_index (2, 16) of the undirected example graph on nodes 1..6 (index = label − 1), both
+    directions listed: node 6 linked to 1, 3 and 4 (notes 002), plus :data:`NOTES_OTHER_EDGES`."""
+    pairs = [(j, 6) for j in NOTES_N6] + list(NOTES_OTHER_EDGES)
+    src = [p - 1 for e in pairs for p in e]
+    dst = [q - 1 for e in pairs for q in reversed(e)]
+    return torch.tensor([src, dst], dtype=torch.long, device=device)
+
+
+@check(requires=("message", "aggregate", "graph_conv"))
+def gnn_notes_node6_neighbourhood(subject, case, f_in: int = 5, f_out: int = 3) -> Outcome:
+    """Notes 002's message-passing example: node 6 of the example graph has the neighbourhood
+    N6 = {1, 3, 4}, and its messages are F(x_j) = W x_j for j ∈ N6. Read through the subject's message
+    passing: with one-hot node features and W = I, the sum-aggregated message at node 6 is the
+    indicator of {1, 3, 4} (row 6 of the adjacency); with random features it is W(x1 + x3 + x4) (sum),
+    W(x1 + x3 + x4)/3 (mean) and the elementwise max of W x1, W x3, W x4 (max); the layer's update is
+    h6 = W_self x6 + Σ_{j ∈ N6} W x_j + b (the notes' "simple addition"), and changing the features
+    of nodes 2 and 5 (outside N6 ∪ {6}) leaves h6 unchanged."""
+    ei = notes_graph(case.device)
+    msg, agg, conv = subject.fn("message"), subject.fn("aggregate"), subject.fn("graph_conv")
+    onehot = case.tensor(torch.eye(6, dtype=torch.float64))
+    row6 = agg(msg(onehot, ei, case.tensor(torch.eye(6, dtype=torch.float64))), ei[1], 6, "sum")[5]
+    seen = [i + 1 for i in range(6) if float(row6[i]) != 0.0]
+    x, W = case.randn(6, f_in), case.randn(f_out, f_in)
+    Ws, b = case.randn(f_out, f_in), case.randn(f_out)
+    X, W64 = f64(x), f64(W)
+    m = torch.stack([W64 @ X[j - 1] for j in NOTES_N6])  # F(x_j) = W x_j, j ∈ N6, computed here
+    h6 = conv(x, ei, Ws, W, b, "sum")[5]
+    x2 = x.clone()
+    x2[[1, 4]] += 10.0 * case.randn(2, f_in)  # nodes 2 and 5
+    return all_of(
+        exact("N6 read off sum-aggregated one-hot messages at node 6", seen, list(NOTES_N6)),
+        case.close("one-hot messages summed at node 6 (row 6 of the adjacency)", row6,
+                   torch.tensor([1.0, 0, 1, 1, 0, 0], dtype=torch.float64)),
+        case.close("sum aggregation at node 6 vs W x1 + W x3 + W x4", agg(msg(x, ei, W), ei[1], 6, "sum")[5], m.sum(0)),
+        case.close("mean aggregation at node 6 vs (W x1 + W x3 + W x4)/3", agg(msg(x, ei, W), ei[1], 6, "mean")[5],
+                   m.mean(0)),
+        case.close("max aggregation at node 6 vs max(W x1, W x3, W x4)", agg(msg(x, ei, W), ei[1], 6, "max")[5],
+                   m.amax(0)),
+        case.close("update h6 vs W_self x6 + Σ_{j ∈ N6} W x_j + b", h6, f64(Ws) @ X[5] + m.sum(0) + f64(b)),
+        exact("h6 unchanged when nodes 2 and 5 change", f64(conv(x2, ei, Ws, W, b, "sum")[5]), f64(h6)),
+    )

@@ -261,3 +261,44 @@ def discrete_kl_matches_scipy(subject, case, rows: int = 100, classes: int = 10)
     q = _distributions(case, rows, classes, scale=1.0)
     return case.close("kl_divergence(P, Q) vs scipy.stats.entropy(P, Q)", subject.fn("kl_divergence")(p, q),
                       sp_entropy(f64(p).numpy(), f64(q).numpy(), axis=1), detail=f"{rows} pairs over {classes} outcomes")
+
+
+# Notes 004, "Image Classification task": the classifier's output for the input image over the classes
+# Lincoln, Washington, Jefferson, Obama.
+NOTES_CLASSES = ("Lincoln", "Washington", "Jefferson", "Obama")
+NOTES_OUTPUT = (0.8, 0.1, 0.05, 0.05)
+
+
+@check(requires=("categorical_cross_entropy", "nll_loss", "cross_entropy"))
+def classification_notes_output_example(subject, case, shift: float = 2.0) -> Outcome:
+    """Notes 004's image-classification example: the classifier outputs 0.8, 0.1, 0.05, 0.05 for Lincoln,
+    Washington, Jefferson and Obama. These are a probability vector (each in (0, 1), summing to 1 by
+    math.fsum); the prediction is its argmax, Lincoln; and the multiclass cross-entropy of the output
+    for true class k is −ln p_k (math.log): −ln 0.8 ≈ 0.2231 nats for Lincoln, −ln 0.1 ≈ 2.3026 for
+    Washington, −ln 0.05 ≈ 2.9957 for Jefferson and Obama. The loss is checked three ways, per label
+    (reduction "none") and averaged over the four labels: categorical_cross_entropy on the
+    probabilities and one-hot targets, nll_loss on their logarithms, and cross_entropy on the logits
+    log p + c (softmax recovers p because p sums to 1). The notes' text does not name the image's
+    true class: every label is checked."""
+    p = torch.tensor(NOTES_OUTPUT, dtype=torch.float64)
+    k = len(p)
+    probs = case.tensor(p.expand(k, k))  # one row per candidate true class
+    labels = torch.arange(k, device=case.device)
+    onehot = case.tensor(torch.eye(k, dtype=torch.float64))
+    want = torch.tensor([-math.log(v) for v in NOTES_OUTPUT], dtype=torch.float64)
+    ce = subject.fn("categorical_cross_entropy")(probs, onehot, reduction="none")
+    nll = subject.fn("nll_loss")(probs.log(), labels, reduction="none")
+    logits = probs.log() + shift
+    xent = subject.fn("cross_entropy")(logits, labels, reduction="none")
+    pred = NOTES_CLASSES[int(torch.argmax(p))]
+    return all_of(
+        holds("the notes' outputs lie in (0, 1)", bool(((p > 0) & (p < 1)).all()), f"{list(NOTES_OUTPUT)}"),
+        case.close("the notes' outputs sum to 1 (math.fsum)", math.fsum(NOTES_OUTPUT), 1.0),
+        holds("the prediction (argmax) is Lincoln", pred == "Lincoln", f"argmax: {pred}"),
+        case.close("categorical cross-entropy per true class vs −ln p_k", ce, want,
+                   detail="classes " + ", ".join(NOTES_CLASSES)),
+        case.close("nll_loss(log p) per true class vs −ln p_k", nll, want),
+        case.close(f"cross_entropy(log p + {shift:g}) per true class vs −ln p_k", xent, want),
+        case.close("cross-entropy for Lincoln vs −ln 0.8", ce[0], -math.log(0.8)),
+        case.close("cross_entropy averaged over the four labels", subject.fn("cross_entropy")(logits, labels), want.mean()),
+    )

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from harness.contract import load_contract
-from harness.outcome import Outcome, all_of, bound, exact
+from harness.outcome import Outcome, all_of, bound, exact, holds
 from harness.registry import check
 
 _TORCH_ACTS = {"linear": nn.Identity, "relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
@@ -156,3 +156,51 @@ def mlp_fits_xor(subject, case, steps: int = 300, lr: float = 0.05) -> Outcome:
     acc = float(((logits > 0).to(y.dtype) == y).to(torch.float64).mean())
     return bound(f"XOR accuracy after {steps} Adam steps (lr {lr})", acc, 1.0, op=">=",
                  detail=f"final loss {float(loss.detach()):.4g}; logits {[round(v, 3) for v in logits.tolist()]}")
+
+
+@check(requires=("parameter_count",))
+def mlp_parameter_count_helper(subject, case, extra: list = [[1, 1], [7, 2], [3, 4, 5, 6, 7, 8, 1], [784, 128, 10]]) -> Outcome:  # noqa: B006
+    """parameter_count(sizes) equals the number of parameters of the MLP built with those sizes (counted
+    with Module.parameters()) and of nn.Sequential(nn.Linear, …) with the same widths, Σ_l (n_{l−1}·n_l + n_l),
+    for the subject's sizes and a few others (a single layer, a deep narrow net, 784-128-10)."""
+    count = subject.fn("parameter_count")
+    out = []
+    for sizes in [list(subject.size("sizes"))] + [list(s) for s in extra]:
+        model = subject.build(case, sizes=sizes)
+        seq = nn.Sequential(*[nn.Linear(i, o) for i, o in zip(sizes[:-1], sizes[1:])])
+        counted = sum(p.numel() for p in model.parameters())
+        out += [exact(f"parameter_count({sizes}) vs the built MLP's parameters", count(sizes), counted),
+                exact(f"parameter_count({sizes}) vs nn.Sequential of nn.Linear", count(sizes),
+                      sum(p.numel() for p in seq.parameters()))]
+    return all_of(out)
+
+
+@check(requires=("parameter_count",))
+def mlp_notes_dense_example(subject, case, in_features: int = 10, batch: int = 32) -> Outcome:
+    """Notes 004's Keras example, Sequential([Input(shape=x_train.shape[1:]), Dense(16, activation='relu'),
+    Dense(1, activation='sigmoid')]), compiled with a binary cross-entropy: as an MLP with sizes
+    [n, 16, 1], relu hidden and sigmoid output, it has W₁ (16, n), b₁ (16,), W₂ (1, 16), b₂ (1,), so
+    16n + 16 + 16 + 1 = 16n + 33 parameters (parameter_count agrees), and maps a (B, n) batch to
+    (B, 1) probabilities in (0, 1), equal to nn.Sequential(Linear(n, 16), ReLU(), Linear(16, 1),
+    Sigmoid()) with the same weights. The notes leave n (the data's width) open: ``in_features``."""
+    sizes = [in_features, 16, 1]
+    model = subject.build(case, sizes=sizes, activation="relu", output_activation="sigmoid")
+    shapes = [tuple(w.shape) for w in model.weights] + [tuple(b.shape) for b in model.biases]
+    seq = nn.Sequential(nn.Linear(in_features, 16), nn.ReLU(), nn.Linear(16, 1), nn.Sigmoid()).to(case.device, case.dtype)
+    with torch.no_grad():
+        for lin, W, b in zip((seq[0], seq[2]), model.weights, model.biases):
+            lin.weight.copy_(W)
+            lin.bias.copy_(b)
+    x = case.randn(batch, in_features)
+    with torch.no_grad():
+        y = model(x)
+        want = seq(x)
+    return all_of(
+        exact("shapes of W₁, W₂, b₁, b₂", shapes, [(16, in_features), (1, 16), (16,), (1,)]),
+        exact(f"parameters of Dense(16, relu) -> Dense(1, sigmoid) on {in_features} inputs",
+              sum(p.numel() for p in model.parameters()), 16 * in_features + 33),
+        exact("parameter_count([n, 16, 1])", subject.fn("parameter_count")(sizes), 16 * in_features + 33),
+        exact("output shape", tuple(y.shape), (batch, 1)),
+        holds("outputs are probabilities in [0, 1]", bool(((y >= 0) & (y <= 1)).all())),
+        case.close("vs nn.Sequential(Linear, ReLU, Linear, Sigmoid), copied weights", y, want),
+    )

@@ -5,17 +5,19 @@ optionally with ``torch.optim.Optimizer`` classes, and the full-batch solvers
 ``conjugate_gradient`` and ``lbfgs`` (see :data:`CONTRACT`). Oracles: ``torch.optim``
 (trajectories), closed forms (AdaGrad's rate, Adam's first step), ``numpy.linalg.solve`` and the
 exact spectral analysis of linear iterations (quadratics), ``scipy.optimize.minimize(method=
-"L-BFGS-B")`` and a dense BFGS inverse-Hessian update (L-BFGS).
+"L-BFGS-B")`` and a dense BFGS inverse-Hessian update (L-BFGS), autograd (what the solvers
+report, the Wolfe conditions) and torch.utils.data's batching (notes 001's training iterations).
 """
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
 import torch
 
 from harness.contract import load_contract
-from harness.outcome import Outcome, all_of, bound, exact, f64, holds
+from harness.outcome import Outcome, Tolerance, all_of, bound, exact, f64, holds
 from harness.registry import check
 
 STEP_CORES = ("sgd_step", "adagrad_step", "rmsprop_step", "adam_step", "adadelta_step")
@@ -335,3 +337,119 @@ def lbfgs_two_loop_equals_dense_bfgs(subject, case, dim: int = 6, pairs: int = 4
         exact("shape of H_k g", tuple(r.shape), (dim,)),
         case.close(f"two-loop H_k g vs dense BFGS ({pairs} pairs)", r, H @ g.cpu().numpy()),
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# what the solvers report, the line search, and the training-loop arithmetic
+# ---------------------------------------------------------------------------------------------
+def _autograd_fg(fun, x: torch.Tensor) -> tuple[float, torch.Tensor]:
+    """f(x) and ∇f(x) by autograd through the objective's value (not the gradient ``fun`` returns)."""
+    z = f64(x).clone().requires_grad_(True)
+    f = fun(z)[0]
+    (g,) = torch.autograd.grad(f, z)
+    return float(f.detach()), g
+
+
+@check(requires=("lbfgs", "conjugate_gradient"))
+def optim_solvers_report_their_state(subject, case, problem: str = "rosenbrock", dim: int = 2, gtol: float = 1e-10,
+                                     n: int = 30, kappa: float = 10.0) -> Outcome:
+    """The solvers' results say what they did. L-BFGS, run to convergence and stopped after 3
+    iterations (where ∇f is far from 0, so a wrong norm shows): ``grad_norm`` is ‖∇f(x)‖_∞ at the returned x and
+    ``f`` is f(x) (both recomputed by autograd through f), ``converged`` is grad_norm ≤ gtol, and
+    ``history`` holds f at the n_iter + 1 iterates, from f(x_0) down to f (non-increasing: every step
+    satisfies Armijo's condition). Conjugate gradient: ``residual_norms`` has n_iter + 1 entries,
+    from ‖b − A x_0‖ to the true residual ‖b − A x‖ at the returned x (numpy, within 1e-8·‖b‖: the
+    recursively updated residual drifts from the true one by rounding), and ``converged`` is
+    ‖r‖ ≤ tol·‖b‖."""
+    fun, _, x0 = _problem(problem, dim, case)
+    res = subject.fn("lbfgs")(fun, x0.to(case.device, case.dtype), gtol=gtol)
+    f_x, g_x = _autograd_fg(fun, res.x)
+    gmax = float(g_x.abs().max())
+    hist = [float(v) for v in res.history]
+    f0 = _autograd_fg(fun, x0)[0]
+    early = subject.fn("lbfgs")(fun, x0.to(case.device, case.dtype), gtol=gtol, max_iter=3)
+    g_early = float(_autograd_fg(fun, early.x)[1].abs().max())
+    out = [case.close("L-BFGS grad_norm vs ‖∇f(x)‖_∞ (autograd)", res.grad_norm, gmax, detail=f"{problem}, dim {dim}"),
+           case.close("L-BFGS stopped after 3 iterations: grad_norm vs ‖∇f(x)‖_∞", early.grad_norm, g_early,
+                      tol=Tolerance(0.0, 1e-8, "1e-8 relative: the analytic and autograd gradients of f")),
+           exact("L-BFGS stopped after 3 iterations: converged == (grad_norm ≤ gtol)", bool(early.converged),
+                 g_early <= gtol),
+           case.close("L-BFGS f vs f(x)", res.f, f_x),
+           exact("L-BFGS converged == (grad_norm ≤ gtol)", bool(res.converged), gmax <= gtol),
+           exact("len(history) = n_iter + 1", len(hist), res.n_iter + 1),
+           case.close("history[0] = f(x_0)", hist[0], f0), case.close("history[-1] = f", hist[-1], res.f),
+           holds("history is non-increasing", all(b <= a for a, b in zip(hist, hist[1:])), f"{len(hist)} values")]
+    lam = np.concatenate([[1.0, kappa], 1 + (kappa - 1) * case.rand(n - 2, dtype=torch.float64).cpu().numpy()])
+    A, b = _spd(case, n, lam)
+    x_start = case.randn(n, dtype=torch.float64).cpu().numpy()
+    tol = 1e-10
+    cg = subject.fn("conjugate_gradient")(torch.as_tensor(A).to(case.device, case.dtype),
+                                          torch.as_tensor(b).to(case.device, case.dtype),
+                                          torch.as_tensor(x_start).to(case.device, case.dtype), tol=tol)
+    norms = [float(v) for v in cg.residual_norms]
+    true = float(np.linalg.norm(b - A @ f64(cg.x).numpy()))
+    nb = float(np.linalg.norm(b))
+    out += [exact("CG: len(residual_norms) = n_iter + 1", len(norms), cg.n_iter + 1),
+            case.close("CG residual_norms[0] vs ‖b − A x_0‖", norms[0], float(np.linalg.norm(b - A @ x_start))),
+            bound("CG |residual_norms[-1] − ‖b − A x‖|", abs(norms[-1] - true), 1e-8 * nb, source="1e-8·‖b‖",
+                  detail=f"reported {norms[-1]:.3g}, true {true:.3g}"),
+            exact("CG converged == (‖r‖ ≤ tol·‖b‖)", bool(cg.converged), norms[-1] <= tol * nb)]
+    return all_of(out)
+
+
+@check(requires=("wolfe_line_search",))
+def wolfe_step_satisfies_conditions(subject, case, dim: int = 4, points: int = 5, c1: float = 1e-4,
+                                    c2: float = 0.9) -> Outcome:
+    """wolfe_line_search(fun, x, f, g, d) returns a step t > 0 with f(x + t d) and ∇f(x + t d) (recomputed
+    by autograd) that satisfies the weak Wolfe conditions: sufficient decrease f(x + t d) ≤ f(x) +
+    c1·t·∇f(x)ᵀd and curvature ∇f(x + t d)ᵀd ≥ c2·∇f(x)ᵀd, on the Rosenbrock function from random
+    points, along −∇f and along −10⁻⁶∇f (a direction so short that t = 1 satisfies Armijo's condition
+    but not the curvature condition: the search must lengthen the step)."""
+    fun, _, _ = _problem("rosenbrock", dim, case)
+    search = subject.fn("wolfe_line_search")
+    out = []
+    for i in range(points):
+        x = case.randn(dim) * 0.8
+        f, g = fun(x)
+        for label, d in (("−∇f", -g), ("−1e-6·∇f", -1e-6 * g)):
+            t, f_new, g_new = search(fun, x, f, g, d, c1=c1, c2=c2)
+            t = float(t)
+            f_t, g_t = _autograd_fg(fun, x + t * d)
+            slope, tag = float(g @ d), f"point {i}, d = {label}"
+            out += [bound(f"step t > 0 ({tag})", t, 0.0, op=">"),
+                    case.close(f"returned f vs f(x + t d) ({tag})", f_new, f_t),
+                    case.close(f"returned ∇f vs ∇f(x + t d) ({tag})", g_new, g_t),
+                    bound(f"Armijo: f(x + t d) − f(x) − c1·t·∇fᵀd ≤ 0 ({tag})", f_t - float(f) - c1 * t * slope, 0.0,
+                          detail=f"t = {t:.4g}"),
+                    bound(f"curvature: ∇f(x + t d)ᵀd − c2·∇fᵀd ≥ 0 ({tag})", float(g_t @ f64(d)) - c2 * slope, 0.0,
+                          op=">=", detail=f"t = {t:.4g}")]
+    return all_of(out)
+
+
+@check(requires=("iterations",))
+def optim_notes_iterations(subject, case, sizes: list = [1, 7, 10, 99, 100, 101, 1000],  # noqa: B006
+                           batch_sizes: list = [1, 3, 10, 32, 128], epochs: list = [0, 1, 3]) -> Outcome:  # noqa: B006
+    """Notes 001's worked example of the training-loop arithmetic: a data set of 100 samples in batches
+    of 10 for 500 epochs is int(100/10) = 10 batches per epoch and 10 × 500 = 5000 training
+    iterations. Over a grid of sizes, batch sizes and epochs, iterations(n, batch, epochs) is the
+    number of batches torch.utils.data.DataLoader yields over the epochs: with drop_last=True (the
+    notes' int(n/batch), the default) and drop_last=False (a last partial batch is a step)."""
+    from torch.utils.data import BatchSampler, DataLoader, SequentialSampler
+
+    it = subject.fn("iterations")
+    batches = BatchSampler(SequentialSampler(range(100)), batch_size=10, drop_last=True)  # what a DataLoader iterates
+    counted = sum(1 for _ in range(500) for _ in batches)
+    out = [exact("notes 001: iterations(100 samples, batch 10, 500 epochs)", it(100, 10, 500), 5000),
+           exact("batches yielded over 500 epochs of 100 samples in batches of 10 (counted)", counted, 5000),
+           exact("notes 001: batches per epoch, iterations(100, 10, 1)", it(100, 10, 1), 10)]
+    bad = []
+    for n, bs, ep, drop in itertools.product(sizes, batch_sizes, epochs, (True, False)):
+        want = len(DataLoader(range(n), batch_size=bs, drop_last=drop)) * ep
+        got = it(n, bs, ep) if drop else it(n, bs, ep, drop_last=False)
+        if got != want:
+            bad.append((f"n={n}, batch={bs}, epochs={ep}, drop_last={drop}", got, want))
+    grid = len(sizes) * len(batch_sizes) * len(epochs) * 2
+    statement = "iterations vs len(DataLoader) × epochs over the grid"
+    out.append(exact(statement, bad[0][1], bad[0][2], detail=f"{len(bad)} of {grid} points differ; first at {bad[0][0]}")
+               if bad else holds(statement, True, f"all {grid} points agree"))
+    return all_of(out)

@@ -8,9 +8,11 @@ must accept any (V, H). The subject's own ``n_visible``/``n_hidden`` (suite ``pa
 the module (:func:`rbm_module_forward_is_free_energy`, which enumerates only the 2^n_hidden
 hidden states) and the hidden layer of the digits training.
 
-Other oracles: scipy and scikit-learn. Statistical checks use many independent chains (no
-autocorrelation) and scipy's chi-square test at a stated alpha, or ``within_se`` at 5
-standard errors.
+Other oracles: scipy and scikit-learn, and autograd of a log-likelihood enumerated here (the
+exact gradient). Statistical checks use many independent chains (no autocorrelation) and scipy's
+chi-square test at a stated alpha, or ``within_se`` at 5 standard errors; the estimators of the
+gradient (CD-k, notes 001's random-start estimator) are compared with expectations computed from
+the exactly enumerated block-Gibbs kernel.
 """
 from __future__ import annotations
 
@@ -553,6 +555,163 @@ def rbm_cd_raises_loglik(subject, case, method: str = "cd", k: int = 1, n_visibl
 
 
 # --------------------------------------------------------------------------------------------
+# the exact gradient and notes 001's estimator (random start, k burn-in steps, r samples)
+# --------------------------------------------------------------------------------------------
+def _chain_stats(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-state statistics [v p(h|v)^T (flattened), v, p(h|v)] of binary rows ``x`` (..., V), in
+    float64 with scipy's expit: (..., V*H + V + H), the layout of :func:`_flat`."""
+    from scipy.special import expit
+
+    v64, W64, b64 = map(f64, (x, W, b))
+    p = torch.from_numpy(expit((b64 + v64 @ W64).numpy()))
+    return torch.cat([(v64[..., :, None] * p[..., None, :]).flatten(-2), v64, p], -1)
+
+
+def _flat(dW: torch.Tensor, da: torch.Tensor, db: torch.Tensor) -> torch.Tensor:
+    """(dW, da, db) as one float64 vector [dW (row-major), da, db]."""
+    return torch.cat([f64(dW).flatten(), f64(da), f64(db)])
+
+
+def _entry_names(n_v: int, n_h: int) -> list[str]:
+    return ([f"dW[{i},{j}]" for i in range(n_v) for j in range(n_h)] + [f"da[{i}]" for i in range(n_v)]
+            + [f"db[{j}]" for j in range(n_h)])
+
+
+def _exact_gradient_oracle(v: torch.Tensor, W: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """d/d(W, a, b) of (1/B) sum_n log p(v_n), log p(v) = logsumexp_h(-E(v,h)) - logsumexp_{v,h}(-E(v,h)),
+    every joint state enumerated from the energy's definition, by autograd (float64, CPU), flattened."""
+    W, a, b = (f64(t).requires_grad_(True) for t in (W, a, b))
+    n_v, n_h = W.shape
+    V, H = _bits(n_v), _bits(n_h)
+    neg_e = (V @ a)[:, None] + (H @ b)[None, :] + V @ W @ H.T  # (2^V, 2^H)
+    vd = f64(v)
+    data = (vd @ a)[:, None] + (H @ b)[None, :] + (vd @ W) @ H.T  # (B, 2^H)
+    ll = (torch.logsumexp(data, 1) - torch.logsumexp(neg_e.flatten(), 0)).mean()
+    return _flat(*torch.autograd.grad(ll, (W, a, b)))
+
+
+def _consistent(name: str, case, got: torch.Tensor, pos: torch.Tensor, neg_states: torch.Tensor) -> Outcome:
+    """The returned estimate equals the data statistics minus the mean statistics of the returned states."""
+    return case.close(f"{name}'s (dW, da, db) vs data statistics − mean statistics of its returned chain states",
+                      got, pos - neg_states.reshape(-1, neg_states.shape[-1]).mean(0))
+
+
+@check(requires=("exact_gradient", "log_likelihood"))
+def rbm_exact_gradient_matches_autograd(subject, case, n_visible: int = 5, n_hidden: int = 3, batch: int = 16,
+                                        scale: float = 1.0) -> Outcome:
+    """The exact log-likelihood gradient (notes 001 (iv): the data term E_p(h|v)[v h^T] minus the model
+    term E_p(v,h)[v h^T], the latter by enumerating all states) equals autograd of the mean exact
+    log-likelihood (1/B) sum_n log p(v_n), log p(v) = -F(v) - log Z with log Z = logsumexp of -E over
+    every joint state: the subject's exact_gradient against autograd of an enumeration written here,
+    and autograd of the subject's log_likelihood against the same, whose values equal the enumerated
+    log p(v); for n_visible > n_hidden and n_visible < n_hidden (both layers get enumerated)."""
+    out = []
+    for n_v, n_h in ((n_visible, n_hidden), (n_hidden, n_visible)):
+        W, a, b = _toy(case, n_v, n_h, scale)
+        v = case.bernoulli(0.5, batch, n_v)
+        want = _exact_gradient_oracle(v, W, a, b)
+        got = _flat(*subject.fn("exact_gradient")(v, W, a, b))
+        Wg, ag, bg = (t.clone().requires_grad_(True) for t in (W, a, b))
+        ll = subject.fn("log_likelihood")(v, Wg, ag, bg)
+        auto = _flat(*torch.autograd.grad(ll.mean(), (Wg, ag, bg)))
+        tag = f"V={n_v}, H={n_h}, batch {batch}"
+        out += [case.close(f"exact_gradient vs autograd of the enumerated mean log p(v) ({tag})", got, want),
+                case.close(f"autograd of log_likelihood vs of the enumerated log p(v) ({tag})", auto, want),
+                case.close(f"log_likelihood vs enumerated log p(v) ({tag})", ll, torch.log(_Enum(W, a, b).pv[_index(v)]))]
+    return all_of(*out)
+
+
+@check(requires=("gibbs_gradient",), marks=("statistical",))
+def rbm_gibbs_gradient_expectation(subject, case, k: int = 1, r: int = 3, n_visible: int = 4, n_hidden: int = 3,
+                                   scale: float = 2.0, data: int = 4, copies: int = 20000) -> Outcome:
+    """Notes 001 (iv)'s training algorithm (a block-Gibbs chain per data vector from a uniformly random
+    v^(0), k burn-in steps, negative statistics averaged over v^(k+1), ..., v^(k+r)): gibbs_gradient
+    returns the data statistics minus the mean statistics of the r binary states it returns per chain,
+    and its expectation is <v p(h|v)^T>_data - (1/r) sum_{t=k+1}^{k+r} sum_v' (u T^t)(v') v' p(h|v')^T
+    (and the bias analogues), u uniform on {0,1}^V and T the exactly enumerated block-Gibbs kernel:
+    every entry of the chains' mean within 5 s.e. (independent chains)."""
+    W, a, b = _toy(case, n_visible, n_hidden, scale)
+    e = _Enum(W, a, b)
+    vd = case.bernoulli(0.5, data, n_visible)
+    v = vd.repeat(copies, 1)  # one chain per row: copies x data independent chains
+    dW, da, db, S = subject.fn("gibbs_gradient")(v, W, a, b, k=k, r=r, generator=case.gen())
+    shape = exact("returned chain states: (r, chains, V)", tuple(S.shape), (r, len(v), n_visible))
+    if not shape.passed:
+        return shape
+    pos = _chain_stats(vd, W, b).mean(0)
+    neg = _chain_stats(S, W, b)  # (r, C, n)
+    u = torch.full((len(e.V),), 1.0 / len(e.V), dtype=torch.float64)
+    mix = torch.stack([u @ torch.linalg.matrix_power(e.Tv, t) for t in range(k + 1, k + r + 1)]).mean(0)
+    want = pos - mix @ _chain_stats(e.V, W, b)
+    per_chain = pos - neg.mean(0)  # (C, n): the estimate each chain alone gives
+    mean, se = per_chain.mean(0), per_chain.std(0) / math.sqrt(len(v))
+    names = _entry_names(n_visible, n_hidden)
+    z = [within_se(f"E[{n}] (k={k}, r={r})", float(mean[i]), float(want[i]), max(float(se[i]), 1e-12), len(v))
+         for i, n in enumerate(names)]
+    res = all_of(*z)
+    tail = res if not res.passed else holds(
+        f"all {len(z)} entries of E[gibbs_gradient] (k={k}, r={r}) within 5 s.e. of the enumerated expectation", True,
+        f"{len(v)} independent chains from uniform starts; family false-alarm rate < {len(z) * 5.8e-7:.1e} (Bonferroni)")
+    return all_of(shape, holds("the returned chain states are binary", bool(((S == 0) | (S == 1)).all())),
+                  _consistent("gibbs_gradient", case, _flat(dW, da, db), pos, neg), tail)
+
+
+@check(requires=("gibbs_gradient", "cd_k_gradient"), marks=("statistical",))
+def rbm_sampled_gradient_approaches_exact(subject, case, method: str = "gibbs", settings: list = [[1, 1], [4, 4], [16, 16]],  # noqa: B006
+                                          n_visible: int = 4, n_hidden: int = 3, scale: float = 2.0, data: int = 4,
+                                          estimates: int = 4000) -> Outcome:
+    """The sampled gradient approaches the exact gradient of the mean log-likelihood (exact enumeration)
+    as the chains lengthen. For notes 001's estimator (``method: gibbs``, gibbs_gradient at each
+    (k, r) of ``settings``, one chain per data vector) its mean squared error E||g_hat - grad||^2,
+    over independent estimates, falls from each setting to the next by more than 5 s.e. of the
+    difference (k shrinks the bias, r the variance); for CD-k (``method: cd``, cd_k_gradient at each
+    k) the bias is visible at the smallest k (some entry's mean beyond 5 s.e. of the exact gradient).
+    At the largest setting every entry's mean is within 5 s.e. of the exact gradient. The data are
+    the ``data`` least probable visible states of the RBM (far from the model: CD's bias at small k
+    is large). The estimates are read from the chain states each call returns, which are first
+    checked to give the call's own (dW, da, db)."""
+    if method not in ("gibbs", "cd"):
+        raise ValueError(f"method must be gibbs or cd, got {method!r}")
+    W, a, b = _toy(case, n_visible, n_hidden, scale)
+    e = _Enum(W, a, b)
+    vd = e.V[torch.argsort(e.pv)[:data]].to(case.device, case.dtype)
+    grad = _exact_gradient_oracle(vd, W, a, b)
+    pos = _chain_stats(vd, W, b).mean(0)
+    v = vd.repeat(estimates, 1)  # estimate m uses chains m*data .. m*data + data - 1, one per data vector
+    g = case.gen()
+    names = _entry_names(n_visible, n_hidden)
+    out, mse, zs = [], [], []
+    for k, r in settings:
+        if method == "gibbs":
+            dW, da, db, S = subject.fn("gibbs_gradient")(v, W, a, b, k=k, r=r, generator=g)
+            tag = f"k={k}, r={r}"
+        else:
+            dW, da, db, S = subject.fn("cd_k_gradient")(v, W, a, b, k=k, generator=g)
+            S, tag = S[None], f"CD-{k}"
+        neg = _chain_stats(S, W, b)  # (r, C, n)
+        out.append(_consistent(method, case, _flat(dW, da, db), pos, neg))
+        err = pos - neg.mean(0).reshape(estimates, data, -1).mean(1) - grad  # (M, n): g_hat_m - grad
+        sq = (err ** 2).sum(1)
+        mse.append((float(sq.mean()), float(sq.std() / math.sqrt(estimates)), tag))
+        zs.append((err.mean(0) / (err.std(0) / math.sqrt(estimates)).clamp_min(1e-12), tag))
+    if method == "gibbs":
+        for (m0, s0, t0), (m1, s1, t1) in zip(mse, mse[1:]):
+            out.append(bound(f"E||g_hat - grad||^2 falls from {t0} to {t1}, in s.e. of the difference",
+                             (m0 - m1) / math.hypot(s0, s1), 5.0, op=">", detail=f"{m0:.4g} -> {m1:.4g}"))
+    else:
+        z0, t0 = zs[0]
+        worst = int(z0.abs().argmax())
+        out.append(bound(f"largest |mean error| / s.e. at {t0} (its bias is visible)", float(z0.abs().max()), 5.0,
+                         op=">", detail=f"at {names[worst]}"))
+    z1, t1 = zs[-1]
+    worst = int(z1.abs().argmax())
+    out.append(bound(f"largest |mean error| / s.e. over the {len(names)} entries at {t1}", float(z1.abs().max()), 5.0,
+                     op="<=", source="5 s.e. (Bonferroni family false-alarm rate < 1.2e-5)",
+                     detail=f"at {names[worst]}; {estimates} estimates of {data} chains"))
+    return all_of(*out)
+
+
+# --------------------------------------------------------------------------------------------
 # pseudo-likelihood, scikit-learn
 # --------------------------------------------------------------------------------------------
 @check(requires=("pseudo_likelihood",))
@@ -665,3 +824,26 @@ def rbm_module_forward_is_free_energy(subject, case, batch: int = 32) -> Outcome
                   case.close("model(v) vs -logsumexp_h(-E(v,h))", out,
                              -torch.logsumexp(_neg_energies(v, model.W, model.a, model.b), dim=1),
                              detail=f"W {n_v}x{n_h}, batch {batch}"))
+
+
+@check(requires=("reconstruct",))
+def rbm_reconstruct_is_mean_field(subject, case, batch: int = 32) -> Outcome:
+    """model.reconstruct(v) is notes 001's forward pass followed by its backward pass, with
+    probabilities throughout (no sampling): p(v=1 | h) at h = p(h=1 | v), i.e.
+    sigmoid(a + W sigmoid(b + W^T v)) with the module's W, a, b (computed here with scipy's expit in
+    float64), of shape (B, n_visible) in v's dtype, every entry in [0, 1]; two calls agree bitwise."""
+    from scipy.special import expit
+
+    model = subject.build(case)
+    with torch.no_grad():
+        for p in (model.W, model.a, model.b):  # away from the near-zero initialisation
+            p.copy_(case.randn(*p.shape))
+    (v,) = CONTRACT.example_inputs(subject, case, batch)
+    with torch.no_grad():
+        got, again = model.reconstruct(v), model.reconstruct(v)
+    W, a, b, v64 = (f64(t).numpy() for t in (model.W, model.a, model.b, v))
+    want = expit(a + expit(b + v64 @ W) @ W.T)
+    return all_of(exact("reconstruct(v): shape and dtype", (tuple(got.shape), got.dtype), ((batch, subject.size("n_visible")), v.dtype)),
+                  case.close("reconstruct(v) vs sigmoid(a + W sigmoid(b + W^T v)) (scipy expit)", got, torch.from_numpy(want)),
+                  holds("every reconstruction in [0, 1]", bool(((got >= 0) & (got <= 1)).all())),
+                  exact("two calls agree bitwise (no sampling)", got, again))

@@ -166,3 +166,29 @@ def captioning_attends_over_grid(subject, case, batch: int = 3, tgt_len: int = 5
         exact("region memory shape", tuple(trace.memory.shape[:2]), (batch, R)),
         case.close("Σ_r a_tr over regions", trace.weights.sum(-1), torch.ones(batch, tgt_len, dtype=torch.float64)),
     )
+
+
+@check(requires=("token_accuracy",))
+def seq2seq_token_accuracy_definition(subject, case, batch: int = 16, length: int = 9, vocab: int = 6) -> Outcome:
+    """token_accuracy(predicted, targets) is the fraction of non-padding target positions where the
+    prediction equals the target (sklearn.metrics.accuracy_score over exactly those positions; padding
+    is the contract's PAD = 0 after a random prefix of each row): predictions that match only on the
+    padding score 0, a prediction equal to the targets scores 1, and with pad_id=None every position
+    counts."""
+    from sklearn.metrics import accuracy_score
+
+    acc = subject.fn("token_accuracy")
+    mask = _prefix_mask(case, batch, length, 1)
+    targets = case.randint(2, vocab, (batch, length)).masked_fill(~mask, PAD)
+    pred = torch.where(case.rand(batch, length, dtype=torch.float64).to(case.device) < 0.6, targets,
+                       case.randint(0, vocab, (batch, length)))
+    t, p, m = targets.cpu().numpy(), pred.cpu().numpy(), mask.cpu().numpy()
+    only_pad = torch.where(mask, (targets + 1) % vocab, targets)  # right on padding, wrong everywhere else
+    return all_of(
+        case.close("token_accuracy vs accuracy_score over the non-padding positions", acc(pred, targets),
+                   accuracy_score(t[m], p[m]), detail=f"{int(m.sum())} of {m.size} positions are real"),
+        case.close("token_accuracy(pad_id=None) vs accuracy_score over every position", acc(pred, targets, pad_id=None),
+                   accuracy_score(t.ravel(), p.ravel())),
+        case.close("right only on the padding", acc(only_pad, targets), 0.0),
+        case.close("prediction = targets", acc(targets.clone(), targets), 1.0),
+    )

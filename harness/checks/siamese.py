@@ -346,3 +346,30 @@ def siamese_one_shot_accuracy(subject, case, n_way: int = 5, episodes: int = 100
               source=f"one-sided exact McNemar test, alpha = {alpha:g}",
               detail=f"untrained accuracy {acc0:.3f}, trained {hits / episodes:.3f}; gained {gained}, lost {lost}"),
     )
+
+
+@check(requires=("one_shot_predict", "n_way_one_shot_accuracy", "euclidean_distance"))
+def siamese_one_shot_accuracy_definition(subject, case, episodes: int = 200, n_way: int = 5, features: int = 6) -> Outcome:
+    """N-way one-shot prediction and accuracy are their definitions: one_shot_predict gives, per episode,
+    the index of the support example nearest to the query (numpy argmin over scipy.spatial.distance's
+    euclidean), and n_way_one_shot_accuracy is the fraction of episodes whose prediction is the target
+    (sklearn.metrics.accuracy_score): on random episodes with random targets, on targets set to the
+    nearest example (accuracy 1) and on targets set off it (accuracy 0)."""
+    import numpy as np
+    from scipy.spatial import distance as sd
+    from sklearn.metrics import accuracy_score
+
+    dist = subject.fn("euclidean_distance")
+    query, support = case.randn(episodes, features), case.randn(episodes, n_way, features)
+    q, s = f64(query).numpy(), f64(support).numpy()
+    nearest = np.array([np.argmin([sd.euclidean(q[e], s[e, n]) for n in range(n_way)]) for e in range(episodes)])
+    target = case.randint(0, n_way, (episodes,))
+    pred = subject.fn("one_shot_predict")(dist, query, support)
+    acc = subject.fn("n_way_one_shot_accuracy")
+    best = torch.as_tensor(nearest, device=case.device)
+    out = [exact("one_shot_predict vs argmin of scipy euclidean distances", pred.cpu().tolist(), nearest.tolist())]
+    for label, t in (("random targets", target), ("targets = nearest", best), ("targets off the nearest", (best + 1) % n_way)):
+        want = accuracy_score(t.cpu().numpy(), nearest)
+        out.append(case.close(f"n_way_one_shot_accuracy, {label}", acc(dist, query, support, t), want,
+                              detail=f"{episodes} episodes, {n_way}-way"))
+    return all_of(out)

@@ -465,3 +465,51 @@ def vae_trains_beyond_latent_free_baseline(subject, case, steps: int = 150, batc
     return bound("held-out improvement of −ELBO over the latent-free baseline, in s.e.", z_score(mean, se), 5.0, op=">",
                  detail=f"mean improvement {mean:.4g} nats/sample (s.e. {se:.3g}), baseline {float(base.mean()):.4g}, "
                         f"n={len(diff)}, {steps} Adam steps of batch {batch}, σ²={sigma2}")
+
+
+@check("vae_sample_decodes_prior", requires=("sample", "decode"), marks=("statistical",))
+def vae_sample_decodes_prior(subject, case, n: int = 20000) -> Outcome:
+    """sample(n, generator=g) generates data by sampling the prior: it draws z ~ N(0, I) of shape
+    (n, latent) from g (torch.randn on the model's device and dtype) and returns decode(z), or
+    sigmoid(decode(z)) (the Bernoulli means) for the Bernoulli likelihood: replaying the draw from an
+    equally seeded generator gives the same (n, in_features) tensor on the model's device and dtype.
+    The z it passes to decode (recorded) has per-coordinate mean 0 and variance 1 (5 s.e. each, s.e.
+    from the sample's own fourth moment) and correlations within 5/√n of 0; two equal seeds give equal
+    samples, another seed other samples, and the global RNG is left untouched."""
+    model = subject.build(case)
+    k, d = subject.size("latent"), subject.size("in_features")
+    bernoulli = subject.params.get("likelihood", "gaussian") == "bernoulli"
+    p = next(model.parameters())
+    seen: list[torch.Tensor] = []
+    decode = model.decode
+
+    def recording(z: torch.Tensor) -> torch.Tensor:
+        seen.append(z.detach())
+        return decode(z)
+
+    model.decode = recording  # an instance attribute: sample's self.decode(z) is recorded
+    try:
+        with torch.no_grad():
+            x = model.sample(n, generator=case.gen())
+    finally:
+        del model.decode
+    if len(seen) != 1 or tuple(seen[0].shape) != (n, k):
+        return holds("sample(n) calls decode once on an (n, latent) batch", False,
+                     f"decode called {len(seen)} time(s) with shapes {[tuple(z.shape) for z in seen]}")
+    z = f64(seen[0])
+    with torch.no_grad():
+        zr = torch.randn(n, k, generator=case.gen(), device=p.device, dtype=p.dtype)
+        out = model.decode(zr)
+        replay = torch.sigmoid(out) if bernoulli else out
+    outs = [exact("sample(n): shape, dtype, device", (tuple(x.shape), x.dtype, x.device.type),
+                  ((n, d), p.dtype, torch.device(case.device).type)),
+            case.close("sample(n, g) vs decode(z) for z = randn(n, latent, generator=g)" + (", through a sigmoid" if bernoulli else ""),
+                       x, replay),
+            exact("the z decode received is the replayed draw", z, f64(zr))]
+    for j in range(k):
+        outs += moments_within_se(z[:, j], 0.0, 1.0, f"mean of the prior draws z[:, {j}]", f"variance of the prior draws z[:, {j}]")
+    corr = torch.corrcoef(z.T) - torch.eye(k, dtype=F64)
+    outs.append(bound("largest |correlation| between prior coordinates", float(corr.abs().max()), 5 / math.sqrt(n),
+                      source="5/√n: the s.e. of a sample correlation of independent coordinates is 1/√n"))
+    outs.append(draws_only_from_generator(case, lambda g: model.sample(64, generator=g), "sample", "sample(generator=g)"))
+    return all_of(outs)

@@ -157,3 +157,30 @@ MUTANTS = {
         broken("additive score sign error", patched(ref(), additive_score=additive_score_swapped)),
     ],
 }
+
+
+# -- the notes' worked example ("Le") -----------------------------------------------------------
+def attend_unnormalised(scores, value, mask=None):
+    """Weights exp(e) without the softmax's normalisation (right only when Σ exp(e) = 1)."""
+    a = scores.exp()
+    return a @ value, a
+
+
+def attend_over_queries(scores, value, mask=None):
+    """Softmax over the query axis instead of the keys."""
+    a = torch.softmax(scores, dim=-2)
+    return a @ value, a
+
+
+def attend_uniform_context(scores, value, mask=None):
+    """Right weights, but the context is the plain mean of the values."""
+    a = A.masked_softmax(scores, mask)
+    return value.mean(-2, keepdim=True).expand(*a.shape[:-1], value.shape[-1]), a
+
+
+MUTANTS["attention_notes_le_weights"] = [
+    broken("unnormalised weights", patched(ref(), attend=attend_unnormalised)),
+    broken("softmax over the queries", patched(ref(), attend=attend_over_queries)),
+    broken("context = mean of the values", patched(ref(), attend=attend_uniform_context)),
+    broken("unnormalised weights, float32", patched(ref(), attend=attend_unnormalised), dtype="float32"),
+]

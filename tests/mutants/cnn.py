@@ -197,3 +197,32 @@ MUTANTS = {
         broken("never looks at the image", replaced(REF, BlindCNN), dtype="float32"),
     ],
 }
+
+
+# --- the notes' 32×32×3 example ---------------------------------------------------------------------
+def conv_first_channel_only(x, w, b=None, *a):
+    """Filters treated as 5×5×1: only the first input channel is convolved."""
+    return real_conv(x[:, :1], w[:, :1], b, *a)
+
+
+def conv_maps_summed(x, w, b=None, *a):
+    """One activation map (the filters' sum) repeated: the filters are not kept separate."""
+    y = real_conv(x, w, b, *a)
+    return y.sum(1, keepdim=True).expand_as(y)
+
+
+def output_size_without_plus_one(W, K, P, S, D=1):
+    return (W + 2 * P - D * (K - 1) - 1) // S
+
+
+def linear_without_bias(x, weight, bias=None):
+    return cnn.linear(x, weight)
+
+
+MUTANTS["conv_notes_32x32x3_example"] = [
+    broken("filters see the first channel only", cores(conv2d=conv_first_channel_only)),
+    broken("activation maps summed", cores(conv2d=conv_maps_summed)),
+    broken("O = (W − K + 2P)/S without + 1", cores(conv_output_size=output_size_without_plus_one)),
+    broken("fully connected layer drops its bias", cores(linear=linear_without_bias)),
+    broken("filters see the first channel only (float32)", cores(conv2d=conv_first_channel_only), dtype="float32"),
+]

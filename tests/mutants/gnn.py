@@ -196,3 +196,29 @@ MUTANTS = {
         broken("readout ignores the batch vector", replaced(model(), OneGraphReadout), task="graph"),
     ],
 }
+
+
+# --- the notes' node-6 example --------------------------------------------------------------------
+def update_without_self(x, aggregated, weight_self, bias=None):
+    """h_i = m_i + b: the node forgets its own features."""
+    return aggregated if bias is None else aggregated + bias
+
+
+def graph_conv_without_self(x, edge_index, weight_self, weight_msg, bias=None, aggr="sum"):
+    m = ref.message(x, edge_index, weight_msg)
+    return update_without_self(x, ref.aggregate(m, edge_index[1], x.shape[0], aggr), weight_self, bias)
+
+
+def mean_over_all_nodes(messages, index, num_nodes, reduce="sum"):
+    """A mean that divides by the number of nodes, not by the node's in-degree."""
+    out = ref.aggregate(messages, index, num_nodes, "sum" if reduce == "mean" else reduce)
+    return out / num_nodes if reduce == "mean" else out
+
+
+MUTANTS["gnn_notes_node6_neighbourhood"] = [
+    broken("messages from the target node", patched(MOD, message=message_from_target)),
+    broken("out[index] += messages", patched(MOD, aggregate=sum_by_fancy_index)),
+    broken("mean over all nodes", patched(MOD, aggregate=mean_over_all_nodes)),
+    broken("update without the self term", patched(MOD, graph_conv=graph_conv_without_self)),
+    broken("messages from the target node (float32)", patched(MOD, message=message_from_target), dtype="float32"),
+]

@@ -125,3 +125,33 @@ MUTANTS = {
         broken("arguments swapped", _bad(kl_divergence=lambda p, q, dim=-1: kl_divergence(q, p, dim))),
     ],
 }
+
+
+# --- the notes' classifier output 0.8 / 0.1 / 0.05 / 0.05 -------------------------------------------
+def categorical_ce_log2(probs, y, reduction="mean"):
+    """Bits where the contract says nats."""
+    return _reduce(-(y * torch.log2(probs)).sum(-1), reduction)
+
+
+def nll_without_minus(log_probs, target, reduction="mean"):
+    return _reduce(log_probs.gather(-1, target.long().unsqueeze(-1)).squeeze(-1), reduction)
+
+
+def ce_mean_over_classes(z, t, reduction="mean"):
+    """−(1/K) Σ_j log softmax(z)_j: every class counted, the target ignored."""
+    return _reduce(-torch.log_softmax(z, -1).mean(-1), reduction)
+
+
+def ce_unnormalised(z, t, reduction="mean"):
+    """−z_t: the log-sum-exp forgotten (right only when the logits are already log-probabilities)."""
+    return _reduce(-z.gather(-1, t.unsqueeze(-1)).squeeze(-1), reduction)
+
+
+MUTANTS["classification_notes_output_example"] = [
+    broken("categorical cross-entropy in bits", _bad(categorical_cross_entropy=categorical_ce_log2)),
+    broken("nll_loss without its minus sign", _bad(nll_loss=nll_without_minus)),
+    broken("cross-entropy averaged over the classes", _bad(cross_entropy=ce_mean_over_classes)),
+    broken("cross-entropy without log-sum-exp", _bad(cross_entropy=ce_unnormalised)),
+    broken("categorical cross-entropy in bits (float32)", _bad(categorical_cross_entropy=categorical_ce_log2),
+           dtype="float32"),
+]

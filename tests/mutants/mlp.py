@@ -91,3 +91,35 @@ MUTANTS = {
                reference=subject_from(REF, XOR)),
     ],
 }
+
+
+# --- parameter_count and the notes' Dense(16, relu) -> Dense(1, sigmoid) example -------------------
+def parameter_count_without_biases(sizes):
+    return sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+def parameter_count_input_biases(sizes):
+    """A bias for the input units too."""
+    return M.parameter_count(sizes) + sizes[0]
+
+
+class LinearOutputMLP(M.MLP):
+    """Ignores output_activation: logits where the notes' sigmoid gives probabilities."""
+
+    def forward(self, x):
+        return M.mlp_forward(x, list(self.weights), list(self.biases), self.config.activation, "linear")
+
+
+MUTANTS.update({
+    "mlp_parameter_count_helper": [
+        broken("biases not counted", patched(REF, PARAMS, parameter_count=parameter_count_without_biases)),
+        broken("input units get biases", patched(REF, PARAMS, parameter_count=parameter_count_input_biases)),
+        broken("model with an extra gain parameter", _model(ExtraParamMLP)),
+    ],
+    "mlp_notes_dense_example": [
+        broken("biases not counted", patched(REF, PARAMS, parameter_count=parameter_count_without_biases)),
+        broken("output activation ignored", _model(LinearOutputMLP)),
+        broken("output activation ignored (float32)", _model(LinearOutputMLP), dtype="float32"),
+        broken("model with an extra gain parameter", _model(ExtraParamMLP)),
+    ],
+})

@@ -137,3 +137,78 @@ MUTANTS = {
         broken("H0 = I, unscaled", _bad(lbfgs_direction=two_loop_unscaled)),
     ],
 }
+
+
+# --- what the solvers report, the line search, the training-loop arithmetic -----------------------
+def lbfgs_reports_two_norm(fun, x0, **kw):
+    """grad_norm as the Euclidean norm where the contract says ‖∇f‖_∞."""
+    res = O.lbfgs(fun, x0, **kw)
+    return O.LBFGSResult(res.x, res.f, float(fun(res.x)[1].norm()), res.n_iter, res.converged, res.history)
+
+
+def lbfgs_claims_convergence(fun, x0, **kw):
+    """Stops after 3 iterations but reports converged=True."""
+    res = O.lbfgs(fun, x0, **{**kw, "max_iter": 3})
+    return O.LBFGSResult(res.x, res.f, res.grad_norm, res.n_iter, True, res.history)
+
+
+def lbfgs_history_without_start(fun, x0, **kw):
+    res = O.lbfgs(fun, x0, **kw)
+    return O.LBFGSResult(res.x, res.f, res.grad_norm, res.n_iter, res.converged, res.history[1:])
+
+
+def cg_reports_squared_norms(A, b, x0=None, *, tol=1e-10, max_iter=None):
+    res = O.conjugate_gradient(A, b, x0, tol=tol, max_iter=max_iter)
+    return O.CGResult(res.x, res.n_iter, tuple(r * r for r in res.residual_norms), res.converged)
+
+
+def line_search_fixed_step(fun, x, f, g, d, *, t0=1.0, c1=1e-4, c2=0.9, max_evals=60):
+    """Always takes t = t0: no search at all."""
+    f_new, g_new = fun(x + t0 * d)
+    return t0, f_new, g_new
+
+
+def line_search_armijo_only(fun, x, f, g, d, *, t0=1.0, c1=1e-4, c2=0.9, max_evals=60):
+    """Backtracking: halves t until Armijo holds, never checks the curvature condition."""
+    t, slope = t0, float(g @ d)
+    for _ in range(max_evals):
+        f_new, g_new = fun(x + t * d)
+        if float(f_new) <= float(f) + c1 * t * slope:
+            return t, f_new, g_new
+        t *= 0.5
+    return 0.0, f, g
+
+
+def iterations_without_epochs(n_samples, batch_size, epochs, drop_last=True):
+    """Batches per epoch only."""
+    return n_samples // batch_size if drop_last else -(-n_samples // batch_size)
+
+
+def iterations_rounded_up(n_samples, batch_size, epochs, drop_last=True):
+    """⌈n/batch⌉ whatever drop_last says: right on the notes' 100/10, wrong when the batch does not divide n."""
+    return -(-n_samples // batch_size) * epochs
+
+
+def iterations_total_samples(n_samples, batch_size, epochs, drop_last=True):
+    """⌊n·epochs/batch⌋: partial batches carried across epochs."""
+    return (n_samples * epochs) // batch_size if drop_last else -(-(n_samples * epochs) // batch_size)
+
+
+MUTANTS.update({
+    "optim_solvers_report_their_state": [
+        broken("L-BFGS grad_norm as the 2-norm", _bad(lbfgs=lbfgs_reports_two_norm)),
+        broken("L-BFGS claims convergence", _bad(lbfgs=lbfgs_claims_convergence)),
+        broken("L-BFGS history without f(x_0)", _bad(lbfgs=lbfgs_history_without_start)),
+        broken("CG squared residual norms", _bad(conjugate_gradient=cg_reports_squared_norms)),
+    ],
+    "wolfe_step_satisfies_conditions": [
+        broken("fixed step t = 1", _bad(wolfe_line_search=line_search_fixed_step)),
+        broken("Armijo backtracking only", _bad(wolfe_line_search=line_search_armijo_only)),
+        broken("Armijo backtracking only (float32)", _bad(wolfe_line_search=line_search_armijo_only), dtype="float32"),
+    ],
+    "optim_notes_iterations": [
+        broken("epochs forgotten", _bad(iterations=iterations_without_epochs)),
+        broken("partial batches always counted", _bad(iterations=iterations_rounded_up)),
+        broken("partial batches carried across epochs", _bad(iterations=iterations_total_samples)),
+    ],
+})

@@ -197,3 +197,90 @@ MUTANTS = {
         broken("forward returns -F(v)", replaced(REF, NegatedFreeEnergyRBM, PARAMS)),
     ],
 }
+
+
+# --- the exact gradient, notes 001's estimator, reconstruction -----------------------------------
+def exact_gradient_sign_flipped(v, W, a, b):
+    return tuple(-g for g in rbm.exact_gradient(v, W, a, b))
+
+
+def exact_gradient_data_term_only(v, W, a, b):
+    """Forgets the model expectation E_p(v,h)[v h^T] (the term enumeration exists for)."""
+    h = rbm.mean_hiddens(v, W, b)
+    return v.T @ h / len(v), v.mean(0), h.mean(0)
+
+
+def exact_gradient_unnormalised_model(v, W, a, b):
+    """Model term weighted by e^(-F(v)) without dividing by Z."""
+    vs = rbm._all_states(W.shape[0], W)
+    p = torch.exp(-rbm.free_energy(vs, W, a, b))
+    hv, h = rbm.mean_hiddens(vs, W, b), rbm.mean_hiddens(v, W, b)
+    return (v.T @ h / len(v) - (vs * p[:, None]).T @ hv, v.mean(0) - p @ vs, h.mean(0) - p @ hv)
+
+
+def log_likelihood_without_log_z(v, W, a, b):
+    return -rbm.free_energy(v, W, a, b)
+
+
+def gibbs_gradient_from_data(v, W, a, b, k=1, r=1, generator=None, v_init=None):
+    """Chains started at the data (CD-like), not at random."""
+    return rbm.gibbs_gradient(v, W, a, b, k, r, generator, v if v_init is None else v_init)
+
+
+def gibbs_gradient_no_burn_in(v, W, a, b, k=1, r=1, generator=None, v_init=None):
+    """Averages v^(1), ..., v^(r): the k burn-in steps skipped."""
+    return rbm.gibbs_gradient(v, W, a, b, 0, r, generator, v_init)
+
+
+def gibbs_gradient_last_state_only(v, W, a, b, k=1, r=1, generator=None, v_init=None):
+    """Negative statistics from v^(k+r) alone (r copies of it): no average over r states."""
+    dW, da, db, S = rbm.gibbs_gradient(v, W, a, b, k + r - 1, 1, generator, v_init)
+    return dW, da, db, S.expand(r, -1, -1)
+
+
+def gibbs_gradient_sign_flipped(v, W, a, b, k=1, r=1, generator=None, v_init=None):
+    dW, da, db, S = rbm.gibbs_gradient(v, W, a, b, k, r, generator, v_init)
+    return -dW, -da, -db, S
+
+
+def cd_k_gradient_always_one_step(v, W, a, b, k=1, generator=None, v_neg=None):
+    return rbm.cd_k_gradient(v, W, a, b, 1, generator, v_neg)
+
+
+class SampledReconstructionRBM(rbm.RBM):
+    """Reconstructs from a sampled hidden state (global RNG), not from p(h=1|v)."""
+
+    def reconstruct(self, v):
+        return rbm.mean_visibles(rbm.sample_hiddens(v, self.W, self.b), self.W, self.a)
+
+
+class PreSigmoidReconstructionRBM(rbm.RBM):
+    def reconstruct(self, v):
+        return self.a + rbm.mean_hiddens(v, self.W, self.b) @ self.W.T
+
+
+MUTANTS.update({
+    "rbm_exact_gradient_matches_autograd": [
+        broken("exact gradient sign flipped", _bad(exact_gradient=exact_gradient_sign_flipped)),
+        broken("model expectation forgotten", _bad(exact_gradient=exact_gradient_data_term_only)),
+        broken("model term not divided by Z", _bad(exact_gradient=exact_gradient_unnormalised_model)),
+        broken("log_likelihood without log Z", _bad(log_likelihood=log_likelihood_without_log_z)),
+        broken("exact gradient sign flipped (float32)", _bad(exact_gradient=exact_gradient_sign_flipped), dtype="float32"),
+    ],
+    "rbm_gibbs_gradient_expectation": [
+        broken("chains start at the data", _bad(gibbs_gradient=gibbs_gradient_from_data), k=0, r=1),
+        broken("burn-in skipped", _bad(gibbs_gradient=gibbs_gradient_no_burn_in), k=3, r=2),
+        broken("last state only, no average over r", _bad(gibbs_gradient=gibbs_gradient_last_state_only), k=0, r=3),
+        broken("sign flipped", _bad(gibbs_gradient=gibbs_gradient_sign_flipped)),
+    ],
+    "rbm_sampled_gradient_approaches_exact": [
+        broken("notes' estimator, sign flipped", _bad(gibbs_gradient=gibbs_gradient_sign_flipped)),
+        broken("notes' estimator without the average over r", _bad(gibbs_gradient=gibbs_gradient_last_state_only)),
+        broken("CD-k that always runs one step", _bad(cd_k_gradient=cd_k_gradient_always_one_step), method="cd",
+               settings=[[1, 1], [4, 1], [16, 1]]),
+    ],
+    "rbm_reconstruct_is_mean_field": [
+        broken("sampled hiddens", replaced(REF, SampledReconstructionRBM, PARAMS)),
+        broken("no sigmoid on the visible side", replaced(REF, PreSigmoidReconstructionRBM, PARAMS)),
+    ],
+})

@@ -97,3 +97,27 @@ MUTANTS = {
         broken("attends over a pooled grid", replaced(ref(**CAPTIONER), factory(CoarseRegionCaptioner))),
     ],
 }
+
+
+# --- token accuracy -------------------------------------------------------------------------------
+def accuracy_counts_padding(predicted, targets, pad_id=0):
+    return float((predicted == targets).float().mean())
+
+
+def accuracy_over_all_positions(predicted, targets, pad_id=0):
+    """Hits on real positions divided by every position."""
+    keep = torch.ones_like(targets, dtype=torch.bool) if pad_id is None else targets != pad_id
+    return float(((predicted == targets) & keep).float().sum() / targets.numel())
+
+
+def accuracy_pad_none_as_zero(predicted, targets, pad_id=0):
+    """pad_id=None read as 0: padding never counted."""
+    return S.token_accuracy(predicted, targets, 0)
+
+
+_MOD = subject_from("reference_impls.seq2seq", PARAMS)
+MUTANTS["seq2seq_token_accuracy_definition"] = [
+    broken("padding counted", _MOD.with_namespace(token_accuracy=accuracy_counts_padding)),
+    broken("divided by every position", _MOD.with_namespace(token_accuracy=accuracy_over_all_positions)),
+    broken("pad_id=None ignored", _MOD.with_namespace(token_accuracy=accuracy_pad_none_as_zero)),
+]

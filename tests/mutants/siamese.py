@@ -130,3 +130,27 @@ MUTANTS = {
         broken("Hadsell labels (y = 0 similar)", patched(net(), contrastive_loss=hadsell_loss)),
     ],
 }
+
+
+# --- N-way one-shot prediction and accuracy -----------------------------------------------------------
+def predict_farthest(distance_fn, query, support):
+    """argmax where argmin belongs: the most dissimilar support example."""
+    return distance_fn(query.unsqueeze(1).expand_as(support), support).argmax(dim=-1)
+
+
+def accuracy_as_count(distance_fn, query, support, target):
+    """The number of hits, not their fraction."""
+    return (ref.one_shot_predict(distance_fn, query, support) == target).to(query.dtype).sum()
+
+
+def accuracy_farthest(distance_fn, query, support, target):
+    return (predict_farthest(distance_fn, query, support) == target).to(query.dtype).mean()
+
+
+MUTANTS["siamese_one_shot_accuracy_definition"] = [
+    broken("prediction by argmax", patched(MOD, PARAMS, one_shot_predict=predict_farthest)),
+    broken("accuracy as a count", patched(MOD, PARAMS, n_way_one_shot_accuracy=accuracy_as_count)),
+    broken("accuracy of the farthest example", patched(MOD, PARAMS, n_way_one_shot_accuracy=accuracy_farthest)),
+    broken("accuracy as a count (float32)", patched(MOD, PARAMS, n_way_one_shot_accuracy=accuracy_as_count),
+           dtype="float32"),
+]

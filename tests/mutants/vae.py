@@ -122,3 +122,42 @@ MUTANTS = {
     "vae_trains_beyond_latent_free_baseline": [
         broken("decoder ignores z", replaced(MODEL.with_params(sigma2=0.05), IgnoresLatentVAE), steps=60)],
 }
+
+
+# --- sampling the prior ----------------------------------------------------------------------------
+class WidePriorVAE(V.VAE):
+    """z ~ N(0, 2² I): the prior's scale wrong."""
+
+    def sample(self, n, generator=None):
+        w = self.dec.weight
+        return self.decode(2.0 * torch.randn(n, self.config.latent, generator=generator, device=w.device, dtype=w.dtype))
+
+
+class GlobalRngSampleVAE(V.VAE):
+    def sample(self, n, generator=None):
+        return super().sample(n, generator=None)
+
+
+class LogitSampleVAE(V.VAE):
+    """Bernoulli samples returned as logits (the sigmoid forgotten)."""
+
+    def sample(self, n, generator=None):
+        w = self.dec.weight
+        return self.decode(torch.randn(n, self.config.latent, generator=generator, device=w.device, dtype=w.dtype))
+
+
+class UniformPriorVAE(V.VAE):
+    """z ~ U[0, 1)^K drawn with the same generator: the right API, the wrong prior."""
+
+    def sample(self, n, generator=None):
+        w = self.dec.weight
+        return self.decode(torch.rand(n, self.config.latent, generator=generator, device=w.device, dtype=w.dtype))
+
+
+MUTANTS["vae_sample_decodes_prior"] = [
+    broken("prior N(0, 4I)", replaced(MODEL, WidePriorVAE)),
+    broken("prior U[0, 1)", replaced(MODEL, UniformPriorVAE)),
+    broken("global RNG", replaced(MODEL, GlobalRngSampleVAE)),
+    broken("Bernoulli logits, not means", replaced(MODEL.with_params(likelihood="bernoulli"), LogitSampleVAE)),
+    broken("prior N(0, 4I) (float32)", replaced(MODEL, WidePriorVAE), dtype="float32"),
+]
