@@ -19,9 +19,14 @@ Conventions people get wrong:
 * One-sided label smoothing (Salimans et al. 2016, §3.4) replaces the real target 1 by α
   (0.9 by default when used) and keeps the fake target 0; it moves the optimum to
   D*(x) = α·p_data/(p_data + p_g).
-* Virtual batch norm here normalises with a reference batch's statistics only (the
-  reference activations are recomputed with the current weights and passed in);
-  Salimans et al. also mix the example itself into the statistics with weight 1/(n+1).
+* Virtual batch norm normalises each example x with the statistics of the reference batch
+  *plus x itself* (weights N/(N+1) and 1/(N+1); Salimans et al. 2016 §3.5, notes 003: "based
+  on the statistics collected on a reference batch ... and on x itself"); the reference
+  activations are recomputed with the current weights and passed in, and the reference batch
+  is normalised with its own statistics.
+* The noise prior p_z is N(0, I) by default or U[low, high) per coordinate
+  (``sample_noise(..., prior="uniform")``; notes 003: "Z is some random noise
+  (Gaussian/Uniform)").
 
 References
 1. Goodfellow, Pouget-Abadie, Mirza, Xu, Warde-Farley, Ozair, Courville, Bengio (2014),
@@ -45,7 +50,7 @@ from torch import nn
 __all__ = [
     "GANConfig", "Generator", "Discriminator", "GAN", "VirtualBatchNorm",
     "value_function", "discriminator_loss", "generator_loss_minimax", "generator_loss_nonsaturating",
-    "optimal_discriminator", "jensen_shannon", "virtual_batch_norm", "sample_noise", "train_step",
+    "optimal_discriminator", "jensen_shannon", "virtual_batch_norm", "batch_norm_reference", "sample_noise", "train_step",
     "VBN_EPS",
 ]
 
@@ -122,11 +127,22 @@ def jensen_shannon(p: torch.Tensor, q: torch.Tensor, dim: int = -1) -> torch.Ten
 
 def virtual_batch_norm(x: torch.Tensor, reference: torch.Tensor, weight: torch.Tensor | None = None,
                        bias: torch.Tensor | None = None, eps: float = VBN_EPS) -> torch.Tensor:
-    """y = γ (x − μ_ref) / √(σ²_ref + ε) + β, with μ_ref, σ²_ref the mean and biased variance of
-    the reference batch over its batch axis (shape (R, C)); x is (B, C). Each output row depends
-    on its own input row and the reference batch only."""
-    mu = reference.mean(0)
-    var = reference.var(0, unbiased=False)
+    """y_i = γ (x_i − μ_i) / √(σ²_i + ε) + β, where μ_i, σ²_i are the mean and biased variance of
+    the reference batch (shape (N, C)) *together with x_i itself* (Salimans et al. 2016, §3.5; the
+    authors' code): with weights 1/(N+1) for x_i and N/(N+1) for the reference batch,
+
+        μ_i = (N μ_ref + x_i) / (N + 1),   σ²_i = (N m2_ref + x_i²) / (N + 1) − μ_i²,
+
+    m2_ref the reference batch's mean of squares. x is (B, C). Each output row depends on its own
+    input row and the reference batch only. The reference batch itself is normalised with its own
+    statistics (pass ``x = reference`` through :class:`VirtualBatchNorm`, which does that)."""
+    n = reference.shape[0]
+    w_new = 1.0 / (n + 1)
+    w_ref = 1.0 - w_new
+    mu_ref = reference.mean(0)
+    mu = w_ref * mu_ref + w_new * x
+    # the same σ²_i as a mixture of the two parts' spreads about μ_i (no cancellation of m2 − μ²)
+    var = w_ref * (reference.var(0, unbiased=False) + (mu_ref - mu) ** 2) + w_new * (x - mu) ** 2
     y = (x - mu) * torch.rsqrt(var + eps)
     if weight is not None:
         y = y * weight
@@ -135,9 +151,33 @@ def virtual_batch_norm(x: torch.Tensor, reference: torch.Tensor, weight: torch.T
     return y
 
 
-def sample_noise(n: int, latent_dim: int, *, like: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """z ~ N(0, I), shape (n, latent_dim), on ``like``'s device and dtype."""
-    return torch.randn(n, latent_dim, generator=generator, device=like.device, dtype=like.dtype)
+def batch_norm_reference(reference: torch.Tensor, weight: torch.Tensor | None = None,
+                         bias: torch.Tensor | None = None, eps: float = VBN_EPS) -> torch.Tensor:
+    """The reference batch (N, C) normalised with its own mean and biased variance."""
+    mu = reference.mean(0)
+    var = reference.var(0, unbiased=False)
+    y = (reference - mu) * torch.rsqrt(var + eps)
+    if weight is not None:
+        y = y * weight
+    if bias is not None:
+        y = y + bias
+    return y
+
+
+def sample_noise(n: int, latent_dim: int, *, like: torch.Tensor, generator: torch.Generator | None = None,
+                 prior: Literal["gaussian", "uniform"] = "gaussian", low: float = -1.0, high: float = 1.0) -> torch.Tensor:
+    """The noise prior p_z: z ~ N(0, I) (``prior="gaussian"``) or z ~ U[low, high)^latent_dim
+    (``prior="uniform"``, each coordinate independent), shape (n, latent_dim), on ``like``'s
+    device and dtype. Every random number comes from ``generator`` when one is given (the global
+    RNG is then left untouched), so a seeded generator reproduces the batch."""
+    if prior == "gaussian":
+        return torch.randn(n, latent_dim, generator=generator, device=like.device, dtype=like.dtype)
+    if prior == "uniform":
+        if not high > low:
+            raise ValueError(f"uniform prior needs low < high, got [{low}, {high})")
+        u = torch.rand(n, latent_dim, generator=generator, device=like.device, dtype=like.dtype)
+        return low + (high - low) * u
+    raise ValueError(f"unknown noise prior {prior!r}: expected 'gaussian' or 'uniform'")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -188,7 +228,8 @@ class Discriminator(nn.Module):
 
 
 class VirtualBatchNorm(nn.Module):
-    """Virtual batch norm over features (B, C): see :func:`virtual_batch_norm`.
+    """Virtual batch norm over features (B, C): see :func:`virtual_batch_norm` (each example
+    normalised with the statistics of the reference batch plus itself).
 
     ``forward(x, reference)`` returns ``(y, y_ref)`` so that a network can carry the reference
     batch's activations through its layers alongside the minibatch.
@@ -202,7 +243,7 @@ class VirtualBatchNorm(nn.Module):
 
     def forward(self, x: torch.Tensor, reference: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         y = virtual_batch_norm(x, reference, self.weight, self.bias, self.eps)
-        y_ref = virtual_batch_norm(reference, reference, self.weight, self.bias, self.eps)
+        y_ref = batch_norm_reference(reference, self.weight, self.bias, self.eps)
         return y, y_ref
 
 

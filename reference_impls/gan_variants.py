@@ -9,6 +9,8 @@ point.
 
 * Conditional GAN (Mirza & Osindero 2014): G(z | y) and D(x | y), the label entering both as a
   one-hot vector concatenated to the input; V = E[log D(x|y)] + E[log(1 − D(G(z|y)|y))].
+  ``conditional_discriminator_loss`` is D's cost −V with the fakes judged under the labels they
+  were generated with and G(z|y) detached (it trains D only).
 * CycleGAN (Zhu et al. 2017, eq. 2): G: X -> Y, F: Y -> X and
   L_cyc(G, F) = E_x ‖F(G(x)) − x‖₁ + E_y ‖G(F(y)) − y‖₁, the L1 norm summed over features and
   averaged over the batch (the paper's expectation of a norm; the authors' code averages over
@@ -40,7 +42,7 @@ from torch import nn
 from reference_impls.gan import discriminator_loss, generator_loss_nonsaturating
 
 __all__ = [
-    "ConditionalGANConfig", "ConditionalGAN", "CycleGANConfig", "CycleGAN", "InfoGANConfig", "InfoGAN",
+    "ConditionalGANConfig", "ConditionalGAN", "conditional_discriminator_loss", "CycleGANConfig", "CycleGAN", "InfoGANConfig", "InfoGAN",
     "one_hot_condition", "cycle_consistency_loss", "cyclegan_generator_loss", "mutual_information_lower_bound",
     "categorical_entropy", "discriminator_loss", "generator_loss_nonsaturating",
 ]
@@ -91,6 +93,19 @@ class ConditionalGAN(nn.Module):
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v}" for k, v in asdict(self.config).items())
+
+
+def conditional_discriminator_loss(model: ConditionalGAN, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor,
+                                   real_label: float = 1.0) -> torch.Tensor:
+    """The conditional discriminator's cost J_D = −E[log D(x | y)] − E[log(1 − D(G(z | y) | y))]
+    (real pairs (x, y), fake pairs (G(z | y), y) with the *same* labels; BCE with targets 1 and 0).
+
+    G(z | y) is detached: the discriminator's loss trains the discriminator only (G is its
+    static adversary, Algorithm 1). ``real_label`` < 1 is one-sided label smoothing.
+    Args: x (B, data_dim), y (B,) integer labels, z (B, latent_dim).
+    """
+    fake = model.generate(z, y).detach()
+    return discriminator_loss(model.discriminate(x, y), model.discriminate(fake, y), real_label=real_label)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
 """Checks for the generative adversarial network (suite ``gan``): the value function and its losses,
 the optimal discriminator, the Jensen–Shannon divergence, one-sided label smoothing, virtual batch
-norm and the k-discriminator-step training loop of Goodfellow et al. (2014).
+norm (reference batch plus the example itself), the Gaussian and uniform noise priors and the
+k-discriminator-step training loop of Goodfellow et al. (2014).
 
 Oracles: autograd (stationarity of V, generator gradients), torch's BCE-with-logits,
-``F.batch_norm``, scipy (``minimize_scalar``, ``jensenshannon``, ``wasserstein_distance``) and the
+``F.batch_norm``, scipy (``minimize_scalar``, ``jensenshannon``, ``wasserstein_distance``, ``kstest``) and the
 closed forms of Goodfellow et al. (2014) computed here, independently of the subject.
 
 The GAN variants have their own modules (``dcgan``, ``gan_conditional``, ``gan_cycle``,
@@ -246,9 +247,11 @@ def gan_label_smoothing_one_sided(subject, case, batch: int = 32, alpha: float =
 
 @check(requires=("VirtualBatchNorm",))
 def gan_virtual_batch_norm_reference_statistics(subject, case, batch: int = 16, ref: int = 32, features: int = 5) -> Outcome:
-    """Virtual batch norm normalises each example with the fixed reference batch's mean and biased variance:
-    VBN(x; ref) = F.batch_norm(x, mean(ref), var(ref), γ, β) in eval form; an example's output does not depend on the
-    rest of its minibatch; the reference batch itself is batch-normalised with its own statistics.
+    """Virtual batch norm normalises each example x with the statistics of the fixed reference batch *plus x itself*
+    (Salimans et al. 2016 §3.5): μ = (N μ_ref + x)/(N + 1) and σ² the biased variance of the N + 1 rows (weights
+    N/(N+1), 1/(N+1)), computed here in closed form and, independently, as the last row of training-mode
+    F.batch_norm on [ref; x]; an example's output does not depend on the rest of its minibatch; the reference
+    batch itself is batch-normalised with its own statistics.
 
     The check builds its own VirtualBatchNorm layer with ``features`` channels (a test-data size,
     not one of the GAN's sizes)."""
@@ -265,13 +268,69 @@ def gan_virtual_batch_norm_reference_statistics(subject, case, batch: int = 16, 
         y_one, _ = vbn(x[:1], r)
     x64, r64 = f64(x), f64(r)
     w, b = f64(vbn.weight), f64(vbn.bias)
-    oracle = F.batch_norm(x64, r64.mean(0), r64.var(0, unbiased=False), w, b, training=False, eps=eps)
+    n = ref
+    # closed form: moments of the reference batch and x mixed with weights N/(N+1), 1/(N+1)
+    mu = (n * r64.mean(0) + x64) / (n + 1)
+    m2 = (n * (r64 ** 2).mean(0) + x64 ** 2) / (n + 1)
+    closed = (x64 - mu) / torch.sqrt(m2 - mu ** 2 + eps) * w + b
+    # torch built-in: each example batch-normalised together with the reference batch
+    stacked = torch.stack([F.batch_norm(torch.cat([r64, x64[i:i + 1]]), None, None, w, b, training=True, eps=eps)[-1]
+                           for i in range(batch)])
     oracle_ref = F.batch_norm(r64, None, None, w, b, training=True, eps=eps)
     return all_of(
-        case.close("VBN(x; ref) vs F.batch_norm with the reference statistics", y, oracle),
+        case.close("VBN(x; ref) vs closed form with weights N/(N+1), 1/(N+1)", y, closed),
+        case.close("VBN(x; ref) vs last row of F.batch_norm([ref; x_i])", y, stacked),
         case.close("VBN(x[0:1]; ref) vs VBN(x; ref)[0]", y_one, f64(y[:1])),
         case.close("VBN(ref; ref) vs training-mode F.batch_norm(ref)", y_ref, oracle_ref),
     )
+
+
+@check(requires=("sample_noise",))
+def gan_uniform_noise_prior(subject, case, n: int = 4000, latent_dim: int = 3, low: float = -2.0, high: float = 3.0,
+                            alpha: float = 1e-3) -> Outcome:
+    """The uniform noise prior z ~ U[a, b) (notes: "Z is some random noise (Gaussian/Uniform)"): sample_noise(...,
+    prior="uniform", low=a, high=b) returns (n, latent_dim) samples in the case's dtype and device, all within
+    [a, b], whose pooled coordinates pass scipy.stats.kstest against U(a, b) at level alpha (as does each coordinate,
+    Bonferroni-corrected), while the default prior passes kstest against N(0, 1); sampling draws from the given
+    generator only: the same seed gives the same batch and the global RNG state is untouched.
+
+    ``n`` and ``latent_dim`` are test-data sizes, not the GAN's; alpha is the false-alarm rate of each test."""
+    from scipy.stats import kstest
+
+    sample = subject.fn("sample_noise")
+    like = torch.zeros(1, dtype=case.dtype, device=case.device)
+    cuda = case.device == "cuda" and torch.cuda.is_available()
+
+    def rng_states():
+        return [torch.get_rng_state()] + ([torch.cuda.get_rng_state()] if cuda else [])
+
+    before = rng_states()
+    z = sample(n, latent_dim, like=like, generator=case.gen(stream=1), prior="uniform", low=low, high=high)
+    again = sample(n, latent_dim, like=like, generator=case.gen(stream=1), prior="uniform", low=low, high=high)
+    after = rng_states()
+    other = sample(n, latent_dim, like=like, generator=case.gen(stream=2), prior="uniform", low=low, high=high)
+    g = sample(n, latent_dim, like=like, generator=case.gen(stream=3))
+    z64, g64 = f64(z), f64(g)
+    flat = z64.flatten().numpy()
+    ks = kstest(flat, "uniform", args=(low, high - low))
+    per_coord = [kstest(z64[:, j].numpy(), "uniform", args=(low, high - low)).pvalue for j in range(latent_dim)]
+    ks_g = kstest(g64.flatten().numpy(), "norm")
+    outs = [
+        exact("shape of the uniform noise", tuple(z.shape), (n, latent_dim)),
+        exact("dtype and device of the noise", (str(z.dtype), z.device.type), (str(case.dtype), torch.device(case.device).type)),
+        bound("min z (uniform prior)", float(z64.min()), low, op=">=", detail=f"U[{low:g}, {high:g})"),
+        bound("max z (uniform prior)", float(z64.max()), high, op="<=", detail=f"U[{low:g}, {high:g})"),
+        bound("kstest(pooled z, U(a, b)) p-value", float(ks.pvalue), alpha, op=">=",
+              detail=f"KS statistic {ks.statistic:.4g}, n = {flat.size}, U[{low:g}, {high:g})"),
+        bound("min over coordinates of the kstest p-value × latent_dim (Bonferroni)", min(per_coord) * latent_dim, alpha,
+              op=">=", detail=f"p-values {[round(p, 4) for p in per_coord]}"),
+        bound("kstest(default-prior z, N(0, 1)) p-value", float(ks_g.pvalue), alpha, op=">=",
+              detail=f"KS statistic {ks_g.statistic:.4g}, n = {g.numel()}"),
+        holds("the same seeded generator gives the same batch", torch.equal(z, again)),
+        holds("another seed gives another batch", not torch.equal(z, other)),
+        holds("the global RNG state is untouched (every draw from the given generator)", all(torch.equal(a, b) for a, b in zip(before, after))),
+    ]
+    return all_of(outs)
 
 
 @check(requires=("train_step",))

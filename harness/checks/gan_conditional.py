@@ -1,18 +1,21 @@
 """Checks for the conditional GAN (suite ``gan_conditional``, Mirza & Osindero 2014): the label is an
-input of the generator, each sample is conditioned on its own label, and training moves every
-class-conditional p_g(x | y) toward p_data(x | y).
+input of the generator and of the discriminator (whose loss trains the discriminator only), each
+sample is conditioned on its own label, and training moves every class-conditional p_g(x | y)
+toward p_data(x | y).
 
 ``gan_condition_changes_output`` is shared with the InfoGAN suite (``gan_info``), whose
 categorical code plays the label's part.
 
-Oracles: ``scipy.stats.wasserstein_distance``; permutation and relabelling identities.
+Oracles: ``scipy.stats.wasserstein_distance``; torch's BCE-with-logits on the model's own logits; autograd
+(gradient routing); permutation and relabelling identities.
 """
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from harness.contract import load_contract
-from harness.outcome import Outcome, all_of, bound, exact, f64
+from harness.outcome import Outcome, all_of, bound, exact, f64, holds
 from harness.registry import check
 
 
@@ -63,6 +66,60 @@ def cgan_conditioning_is_per_sample(subject, case, batch: int = 12) -> Outcome:
         case.close("G(z[π], y[π]) vs G(z, y)[π]", xp, f64(x)[perm.cpu()]),
         case.close("rows 1.. after relabelling sample 0", x2[1:], f64(x[1:])),
         bound("change of sample 0 after relabelling", float((f64(x2[0]) - f64(x[0])).abs().max()), 0.0, op=">"),
+    )
+
+
+def _split_parameters(model, case, latent_dim: int):
+    """(G's parameters, the discriminator's): G's are those the output of G(z | y) depends on
+    (autograd), the rest are the discriminator's (the contract's convention)."""
+    probe = model.generate(case.randn(2, latent_dim), torch.zeros(2, dtype=torch.long, device=case.device))
+    params = list(model.named_parameters())
+    grads = torch.autograd.grad(probe.sum(), [p for _, p in params], allow_unused=True)
+    g = [(n, p) for (n, p), gr in zip(params, grads) if gr is not None]
+    d = [(n, p) for (n, p), gr in zip(params, grads) if gr is None]
+    return g, d
+
+
+@check(requires=("discriminate", "conditional_discriminator_loss"))
+def cgan_discriminator_conditioned(subject, case, batch: int = 16, alpha: float = 0.9) -> Outcome:
+    """The conditional discriminator D(x | y) depends on the label: for the same x every pair of labels y ≠ y′ gives
+    different logits for every sample (the same (x, y) twice gives the same logits); its loss equals
+    BCE(D(x | y), 1) + BCE(D(G(z | y) | y), 0) (torch's binary_cross_entropy_with_logits on the model's own logits,
+    fakes paired with the real labels; with real target α under one-sided label smoothing); and that loss trains
+    the discriminator only: every parameter G(z | y) depends on gets no gradient (None or zero), while the
+    discriminator's gradient is non-zero."""
+    K, latent_dim = subject.size("num_classes"), subject.size("latent_dim")
+    model = subject.build(case)
+    x = case.randn(batch, subject.size("data_dim"))
+    z, y = CONTRACT.example_inputs(subject, case, batch)
+    with torch.no_grad():
+        logits = [f64(model.discriminate(x, torch.full((batch,), k, dtype=torch.long, device=case.device)))
+                  for k in range(K)]
+        again = f64(model.discriminate(x, torch.zeros(batch, dtype=torch.long, device=case.device)))
+        real_l, fake_l = f64(model.discriminate(x, y)), f64(model.discriminate(model.generate(z, y), y))
+    min_gap = min(float((logits[a] - logits[b]).abs().min()) for a in range(K) for b in range(a + 1, K))
+
+    def bce(l, t):
+        return F.binary_cross_entropy_with_logits(l, torch.full_like(l, float(t)))
+
+    J = subject.fn("conditional_discriminator_loss")
+    g_params, d_params = _split_parameters(model, case, latent_dim)
+    model.zero_grad(set_to_none=True)
+    loss = J(model, x, y, z)
+    loss.backward()
+    with torch.no_grad():
+        smoothed = J(model, x, y, z, real_label=alpha)
+    reached_g = [n for n, p in g_params if p.grad is not None and bool(p.grad.abs().sum() > 0)]
+    d_norm = sum(float(p.grad.abs().sum()) for _, p in d_params if p.grad is not None)
+    return all_of(
+        bound("min over samples and label pairs of |D(x | y) − D(x | y′)|", min_gap, 0.0, op=">", detail=f"K = {K}"),
+        exact("D(x | y) computed twice", again, logits[0]),
+        case.close("J_D vs BCE(D(x | y), 1) + BCE(D(G(z | y) | y), 0)", loss, bce(real_l, 1) + bce(fake_l, 0)),
+        case.close("J_D(real_label = α) vs BCE(D(x | y), α) + BCE(D(G(z | y) | y), 0)", smoothed,
+                   bce(real_l, alpha) + bce(fake_l, 0)),
+        holds("the discriminator's loss reaches none of G's parameters", not reached_g and bool(g_params),
+              f"G parameters with a gradient: {reached_g[:6]}; {len(g_params)} G parameters"),
+        bound("|∇_D J_D|₁", d_norm, 0.0, op=">"),
     )
 
 

@@ -40,6 +40,51 @@ class UnbiasedVBN(gan.VirtualBatchNorm):
         return f(x), f(reference)
 
 
+class ReferenceOnlyVBN(gan.VirtualBatchNorm):
+    """The reference batch's statistics alone (the example itself left out)."""
+
+    def forward(self, x, reference):
+        mu, var = reference.mean(0), reference.var(0, unbiased=False)
+        f = lambda v: (v - mu) * torch.rsqrt(var + self.eps) * self.weight + self.bias  # noqa: E731
+        return f(x), f(reference)
+
+
+class HalfWeightVBN(gan.VirtualBatchNorm):
+    """The example mixed in with weight 1/2 instead of 1/(N+1)."""
+
+    def forward(self, x, reference):
+        mu = 0.5 * reference.mean(0) + 0.5 * x
+        var = 0.5 * (reference.var(0, unbiased=False) + (reference.mean(0) - mu) ** 2) + 0.5 * (x - mu) ** 2
+        y = (x - mu) * torch.rsqrt(var + self.eps) * self.weight + self.bias
+        return y, gan.batch_norm_reference(reference, self.weight, self.bias, self.eps)
+
+
+def _unit_uniform(n, latent_dim, *, like, generator=None, prior="gaussian", low=-1.0, high=1.0):
+    """The uniform prior ignores its bounds: always U[0, 1)."""
+    if prior == "uniform":
+        return torch.rand(n, latent_dim, generator=generator, device=like.device, dtype=like.dtype)
+    return gan.sample_noise(n, latent_dim, like=like, generator=generator)
+
+
+def _scaled_not_shifted(n, latent_dim, *, like, generator=None, prior="gaussian", low=-1.0, high=1.0):
+    """low + high·u instead of low + (high − low)·u."""
+    if prior == "uniform":
+        return low + high * torch.rand(n, latent_dim, generator=generator, device=like.device, dtype=like.dtype)
+    return gan.sample_noise(n, latent_dim, like=like, generator=generator)
+
+
+def _gaussian_always(n, latent_dim, *, like, generator=None, prior="gaussian", low=-1.0, high=1.0):
+    """The prior argument ignored: Gaussian noise whatever is asked."""
+    return gan.sample_noise(n, latent_dim, like=like, generator=generator)
+
+
+def _global_rng_uniform(n, latent_dim, *, like, generator=None, prior="gaussian", low=-1.0, high=1.0):
+    """The uniform draws come from the global RNG, not the generator passed in."""
+    if prior == "uniform":
+        return low + (high - low) * torch.rand(n, latent_dim, device=like.device, dtype=like.dtype)
+    return gan.sample_noise(n, latent_dim, like=like, generator=generator)
+
+
 def _one_d_step(model, real_batches, opt_d, opt_g, **kw):
     """Only the first of the k discriminator steps."""
     return gan.train_step(model, list(real_batches)[:1], opt_d, opt_g, **kw)
@@ -134,6 +179,15 @@ MUTANTS = {
     "gan_virtual_batch_norm_reference_statistics": [
         broken("minibatch statistics", patched(REAL, VirtualBatchNorm=OwnStatsVBN)),
         broken("unbiased reference variance", patched(REAL, VirtualBatchNorm=UnbiasedVBN)),
+        broken("reference batch alone", patched(REAL, VirtualBatchNorm=ReferenceOnlyVBN), dtype="float64"),
+        broken("reference batch alone float32", patched(REAL, VirtualBatchNorm=ReferenceOnlyVBN), dtype="float32"),
+        broken("example weighted 1/2", patched(REAL, VirtualBatchNorm=HalfWeightVBN)),
+    ],
+    "gan_uniform_noise_prior": [
+        broken("bounds ignored (U[0, 1))", patched(REAL, sample_noise=_unit_uniform)),
+        broken("scaled, not shifted", patched(REAL, sample_noise=_scaled_not_shifted)),
+        broken("Gaussian whatever the prior", patched(REAL, sample_noise=_gaussian_always), dtype="float32"),
+        broken("global RNG", patched(REAL, sample_noise=_global_rng_uniform)),
     ],
     "gan_k_discriminator_steps": [
         broken("one discriminator step", patched(REAL, train_step=_one_d_step)),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 import reference_impls.gan_variants as gv
-from harness.testing import broken, replaced, subject_from
+from harness.testing import broken, patched, replaced, subject_from
 
 REAL = subject_from("reference_impls.gan_variants:ConditionalGAN",
                     {"latent_dim": 4, "data_dim": 2, "num_classes": 3, "hidden": 32})
@@ -29,7 +29,46 @@ class BatchMixingGAN(gv.ConditionalGAN):
         return self.g_net(h)
 
 
+class LabelBlindDiscriminator(gv.ConditionalGAN):
+    """The discriminator ignores the label (its one-hot is zeroed)."""
+
+    def discriminate(self, x, y):
+        return self.d_net(torch.cat(
+            [x, torch.zeros(x.shape[0], self.num_classes, dtype=x.dtype, device=x.device)], -1)).squeeze(-1)
+
+
+def _undetached_d_loss(model, x, y, z, real_label=1.0):
+    """G(z | y) not detached: the discriminator's loss also trains the generator."""
+    return gv.discriminator_loss(model.discriminate(x, y), model.discriminate(model.generate(z, y), y),
+                                 real_label=real_label)
+
+
+def _mismatched_fake_labels(model, x, y, z, real_label=1.0):
+    """The fakes are generated and judged with shifted labels, not the real pairs' labels."""
+    y2 = (y + 1) % model.num_classes
+    fake = model.generate(z, y2).detach()
+    return gv.discriminator_loss(model.discriminate(x, y), model.discriminate(fake, y2), real_label=real_label)
+
+
+def _swapped_targets(model, x, y, z, real_label=1.0):
+    """Real pairs labelled 0 and fake pairs 1."""
+    fake = model.generate(z, y).detach()
+    return gv.discriminator_loss(model.discriminate(fake, y), model.discriminate(x, y), real_label=real_label)
+
+
+def _smoothing_ignored(model, x, y, z, real_label=1.0):
+    """real_label dropped: the real target stays 1."""
+    return gv.conditional_discriminator_loss(model, x, y, z)
+
+
 MUTANTS = {
+    "cgan_discriminator_conditioned": [
+        broken("label-blind discriminator", replaced(REAL, LabelBlindDiscriminator)),
+        broken("generator not detached", patched(REAL, conditional_discriminator_loss=_undetached_d_loss)),
+        broken("fakes with other labels", patched(REAL, conditional_discriminator_loss=_mismatched_fake_labels)),
+        broken("swapped targets", patched(REAL, conditional_discriminator_loss=_swapped_targets), dtype="float32"),
+        broken("label smoothing ignored", patched(REAL, conditional_discriminator_loss=_smoothing_ignored)),
+    ],
     "gan_condition_changes_output": [
         broken("label-blind generator", replaced(REAL, LabelBlindGAN)),
     ],

@@ -41,7 +41,22 @@ def _detached(G, F_, x, y):
     return (F_(G(x)).detach() - x).abs().sum(-1).mean() + (G(F_(y).detach()) - y).abs().sum(-1).mean()
 
 
+def _adversarial_only(model, x, y, lambda_cyc=None):
+    """The cycle term dropped (λ = 0 whatever is asked)."""
+    return gv.cyclegan_generator_loss(model, x, y, 0.0)
+
+
+def _cycle_ascended(model, x, y, lambda_cyc=None):
+    """The cycle term enters with the wrong sign (ascended)."""
+    lam = model.config.lambda_cyc if lambda_cyc is None else lambda_cyc
+    return gv.cyclegan_generator_loss(model, x, y, 0.0) - lam * gv.cycle_consistency_loss(model.G, model.F, x, y)
+
+
 MUTANTS = {
+    "cyclegan_training_reduces_cycle_loss": [
+        broken("adversarial terms only", patched(REAL, cyclegan_generator_loss=_adversarial_only)),
+        broken("cycle term ascended", patched(REAL, cyclegan_generator_loss=_cycle_ascended)),
+    ],
     "cyclegan_cycle_loss_zero_for_inverse_maps": [
         broken("squared L2 cycle", patched(REAL, cycle_consistency_loss=_l2_cycle)),
         broken("forward cycle only", patched(REAL, cycle_consistency_loss=_forward_cycle_only)),

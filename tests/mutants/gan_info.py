@@ -52,6 +52,11 @@ MUTANTS = {
     "gan_condition_changes_output": [
         broken("code-blind generator", replaced(REAL, CodeBlindInfoGAN), condition_size="num_codes"),
     ],
+    "infogan_training_raises_mi_bound": [
+        broken("sign of log Q flipped", patched(
+            REAL, mutual_information_lower_bound=lambda q, c: -_log_q(q, c) + math.log(q.shape[-1]))),
+        broken("code-blind generator", replaced(REAL, CodeBlindInfoGAN)),
+    ],
     "infogan_q_shares_discriminator_body": [
         broken("separate Q network", replaced(REAL, SeparateQ)),
     ],
