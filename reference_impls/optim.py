@@ -50,9 +50,16 @@ References
    quasi-Newton methods" (the bisection/doubling weak-Wolfe search).
 10. Notes 001, "How do you train a GAN?": the number of training iterations from the data-set
     size, the batch size and the epochs (:func:`iterations`).
+11. Notes 003, "Magnitude hyperparameters": "schedule learning rates to decrease over time according
+    to some rule" (no rule named): the standard schedules :func:`step_decay_lr`,
+    :func:`exponential_lr`, :func:`cosine_annealing_lr` (Loshchilov, Hutter (2017), "SGDR:
+    Stochastic Gradient Descent with Warm Restarts", without restarts) and :func:`linear_warmup_lr`
+    (Goyal et al. (2017), "Accurate, Large Minibatch SGD", gradual warm-up), defined as
+    torch.optim.lr_scheduler's StepLR, ExponentialLR, CosineAnnealingLR and LinearLR.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -63,7 +70,7 @@ __all__ = [
     "sgd_step", "adagrad_step", "rmsprop_step", "adam_step", "adadelta_step",
     "SGD", "AdaGrad", "RMSProp", "Adam", "AdaDelta", "STEPS",
     "conjugate_gradient", "CGResult", "lbfgs_direction", "wolfe_line_search", "lbfgs", "LBFGSResult",
-    "iterations",
+    "iterations", "step_decay_lr", "exponential_lr", "cosine_annealing_lr", "linear_warmup_lr",
 ]
 
 State = dict[str, Any]
@@ -406,3 +413,42 @@ def iterations(n_samples: int, batch_size: int, epochs: int, drop_last: bool = T
                          f"got {n_samples}, {batch_size}, {epochs}")
     per_epoch = n_samples // batch_size if drop_last else -(-n_samples // batch_size)
     return per_epoch * epochs
+
+
+# ---------------------------------------------------------------------------------------------
+# learning-rate schedules: lr(t) after t scheduler steps (t = 0 is the initial rate)
+# ---------------------------------------------------------------------------------------------
+# Notes 003 ("Magnitude hyperparameters"): "schedule learning rates to decrease over time according to
+# some rule", naming no rule; these are the standard ones, with torch.optim.lr_scheduler's names and
+# definitions (StepLR, ExponentialLR, CosineAnnealingLR, LinearLR), written in closed form.
+def step_decay_lr(t: int, *, lr: float, step_size: int, gamma: float = 0.1) -> float:
+    """Step decay: lr·γ^⌊t/step_size⌋ (the rate drops by γ every ``step_size`` steps)."""
+    if step_size < 1 or t < 0:
+        raise ValueError(f"step_decay_lr: need step_size >= 1 and t >= 0, got {step_size}, {t}")
+    return lr * gamma ** (t // step_size)
+
+
+def exponential_lr(t: int, *, lr: float, gamma: float) -> float:
+    """Exponential decay: lr·γ^t."""
+    if t < 0:
+        raise ValueError(f"exponential_lr: need t >= 0, got {t}")
+    return lr * gamma ** t
+
+
+def cosine_annealing_lr(t: int, *, lr: float, T_max: int, eta_min: float = 0.0) -> float:
+    """Cosine annealing (Loshchilov & Hutter 2017, without restarts): η_min + (lr − η_min)(1 + cos(πt/T_max))/2.
+
+    It falls from lr at t = 0 to η_min at t = T_max; past T_max the formula (like torch's
+    CosineAnnealingLR) rises again with period 2·T_max."""
+    if T_max < 1 or t < 0:
+        raise ValueError(f"cosine_annealing_lr: need T_max >= 1 and t >= 0, got {T_max}, {t}")
+    return eta_min + (lr - eta_min) * (1 + math.cos(math.pi * t / T_max)) / 2
+
+
+def linear_warmup_lr(t: int, *, lr: float, total_iters: int = 5, start_factor: float = 1.0 / 3,
+                     end_factor: float = 1.0) -> float:
+    """Linear warm-up (torch's LinearLR): lr·(s + (e − s)·min(t, total_iters)/total_iters), from s·lr at
+    t = 0 to e·lr at t = total_iters, constant after."""
+    if total_iters < 1 or t < 0:
+        raise ValueError(f"linear_warmup_lr: need total_iters >= 1 and t >= 0, got {total_iters}, {t}")
+    return lr * (start_factor + (end_factor - start_factor) * min(t, total_iters) / total_iters)

@@ -1,4 +1,6 @@
-"""Encoder-decoder with attention (translation) and image captioning with attention over regions.
+"""Encoder-decoder with attention (translation) and image captioning with attention over regions;
+and the encoder-decoder *without* attention they are compared against (:class:`FixedContextSeq2Seq`:
+the decoder sees the source only through the encoder's final state, one fixed-length vector).
 
 Translation: an RNN encoder (GRU or LSTM) reads the source x_1..x_S into hidden states
 h_1..h_S (the *memory*); the decoder RNN starts from the encoder's final state and at each step
@@ -54,7 +56,7 @@ from reference_impls.attention import make_attention
 
 __all__ = [
     "Seq2SeqConfig", "CaptionerConfig", "AttentionTrace", "AttentionDecoder", "Seq2Seq", "ImageCaptioner",
-    "make_model", "teacher_forcing_inputs", "sequence_cross_entropy", "token_accuracy", "conv_grid_size",
+    "FixedContextSeq2Seq", "make_model", "teacher_forcing_inputs", "sequence_cross_entropy", "token_accuracy", "conv_grid_size",
 ]
 
 
@@ -220,9 +222,65 @@ class ImageCaptioner(nn.Module):
 
 def make_model(model: str = "translation", **params) -> nn.Module:
     """``"translation"`` -> :class:`Seq2Seq` (:class:`Seq2SeqConfig` fields), ``"captioning"`` ->
-    :class:`ImageCaptioner` (:class:`CaptionerConfig` fields)."""
+    :class:`ImageCaptioner` (:class:`CaptionerConfig` fields), ``"fixed_context"`` ->
+    :class:`FixedContextSeq2Seq` (the encoder-decoder without attention; :class:`Seq2SeqConfig` fields)."""
     if model == "translation":
         return Seq2Seq(**params)
     if model == "captioning":
         return ImageCaptioner(**params)
-    raise ValueError(f"make_model: unknown model {model!r}; allowed: translation, captioning")
+    if model == "fixed_context":
+        return FixedContextSeq2Seq(**params)
+    raise ValueError(f"make_model: unknown model {model!r}; allowed: translation, captioning, fixed_context")
+
+
+# ---------------------------------------------------------------------------------------------
+# the encoder-decoder without attention: a fixed-length context vector
+# ---------------------------------------------------------------------------------------------
+class FixedContextSeq2Seq(nn.Module):
+    """The encoder-decoder the notes compare attention against (Sutskever et al. 2014): the encoder
+    reads the source into one fixed-length vector, its state at the last real token, and the
+    decoder RNN starts from that state and sees nothing else of the source (no memory, no
+    attention): s_t = RNN(E y_{t−1}, s_{t−1}), s_0 = encoder state, logits_t = W_o s_t.
+
+    forward(src (B, S), tgt_in (B, T), src_mask=None) -> logits (B, T, V); ``encode`` returns the
+    encoder outputs (B, S, H) and the final state (GRU: (1, B, H); LSTM: (h, c)); ``decode(tgt_in,
+    state)`` takes only the state, so the bottleneck is in the signature."""
+
+    def __init__(self, **params):
+        super().__init__()
+        params.pop("score", None)  # no attention: the attention score is meaningless here
+        c = self.config = Seq2SeqConfig(**params)
+        if c.src_vocab_size is None:
+            c = self.config = replace(c, src_vocab_size=c.vocab_size)
+        rnn = nn.GRU if c.cell == "gru" else nn.LSTM
+        self.embed = nn.Embedding(c.src_vocab_size, c.embed_dim)
+        self.encoder = rnn(c.embed_dim, c.hidden, batch_first=True)
+        self.tgt_embed = nn.Embedding(c.vocab_size, c.embed_dim)
+        self.decoder = rnn(c.embed_dim, c.hidden, batch_first=True)
+        self.W_o = nn.Linear(c.hidden, c.vocab_size)
+
+    encode = Seq2Seq.encode
+
+    def decode(self, tgt_in: torch.Tensor, state):
+        """logits (B, T, V) of the decoder started from ``state`` (the context) under teacher forcing."""
+        return self.decode_step(tgt_in, state)[0]
+
+    def decode_step(self, tgt_in: torch.Tensor, state):
+        s, state = self.decoder(self.tgt_embed(tgt_in), state)
+        return self.W_o(s), state
+
+    def forward(self, src: torch.Tensor, tgt_in: torch.Tensor, src_mask: torch.Tensor | None = None):
+        _, state = self.encode(src, src_mask)
+        return self.decode(tgt_in, state)
+
+    @torch.no_grad()
+    def generate(self, src: torch.Tensor, steps: int, src_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Greedy decoding from BOS: y_t = argmax p(y | y_<t, context), fed back. -> (B, steps)."""
+        _, state = self.encode(src, src_mask)
+        y = torch.full_like(src[:, :1], self.config.bos_id)
+        out = []
+        for _ in range(steps):
+            logits, state = self.decode_step(y, state)
+            y = logits.argmax(-1)
+            out.append(y)
+        return torch.cat(out, dim=1)

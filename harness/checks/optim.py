@@ -453,3 +453,87 @@ def optim_notes_iterations(subject, case, sizes: list = [1, 7, 10, 99, 100, 101,
     out.append(exact(statement, bad[0][1], bad[0][2], detail=f"{len(bad)} of {grid} points differ; first at {bad[0][0]}")
                if bad else holds(statement, True, f"all {grid} points agree"))
     return all_of(out)
+
+
+# --- learning-rate schedules ------------------------------------------------------------------------
+SCHEDULES = {  # schedule -> (the subject's core, torch.optim.lr_scheduler class with the same settings)
+    "step": ("step_decay_lr", "StepLR"),
+    "exponential": ("exponential_lr", "ExponentialLR"),
+    "cosine": ("cosine_annealing_lr", "CosineAnnealingLR"),
+    "warmup": ("linear_warmup_lr", "LinearLR"),
+}
+SCHEDULE_CORES = tuple(core for core, _ in SCHEDULES.values())
+
+
+def _schedule(subject, schedule: str, hparams: dict):
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule {schedule!r}; allowed: {', '.join(SCHEDULES)}")
+    fn = subject.fn(SCHEDULES[schedule][0])
+    return lambda t: float(fn(t, **hparams))
+
+
+@check(requires=SCHEDULE_CORES)
+def lr_schedule_matches_torch(subject, case, schedule: str = "step", hparams: dict | None = None,
+                              steps: int = 60) -> Outcome:
+    """A learning-rate schedule lr(t) equals torch.optim.lr_scheduler's (StepLR, ExponentialLR,
+    CosineAnnealingLR, LinearLR) with the same settings at every step t = 0..steps: the rate torch's
+    SGD holds after t calls of scheduler.step() (torch updates it recursively, the subject may use a
+    closed form)."""
+    h = dict(hparams or {"lr": 0.1, "step_size": 7, "gamma": 0.5})
+    lr_of = _schedule(subject, schedule, h)
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=h["lr"])
+    sched = getattr(torch.optim.lr_scheduler, SCHEDULES[schedule][1])(opt, **{k: v for k, v in h.items() if k != "lr"})
+    expected = []
+    for _ in range(steps + 1):
+        expected.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    observed = [lr_of(t) for t in range(steps + 1)]
+    return case.close(f"lr(t) for t = 0..{steps} vs torch.optim.lr_scheduler.{SCHEDULES[schedule][1]}",
+                      torch.tensor(observed, dtype=torch.float64), torch.tensor(expected, dtype=torch.float64),
+                      detail=f"settings {h}")
+
+
+@check(requires=SCHEDULE_CORES)
+def lr_schedule_shape(subject, case, schedule: str = "step", hparams: dict | None = None, steps: int = 60) -> Outcome:
+    """Each schedule has its defining shape, from its closed form: step decay is lr on [0, step_size),
+    lr·γ on [step_size, 2·step_size), …, constant within each block and never rising; exponential decay
+    starts at lr and has ratio lr(t+1)/lr(t) = γ at every step; cosine annealing starts at lr, passes
+    (lr + η_min)/2 at T_max/2, ends at η_min at T_max, never rises on [0, T_max], is symmetric
+    (lr(t) + lr(T_max − t) = lr + η_min) and stays in [η_min, lr]; linear warm-up goes from s·lr to e·lr
+    in equal increments over total_iters steps and is constant after."""
+    h = dict(hparams or {"lr": 0.1, "step_size": 7, "gamma": 0.5})
+    lr_of = _schedule(subject, schedule, h)
+    lr = float(h["lr"])
+    v = torch.tensor([lr_of(t) for t in range(steps + 1)], dtype=torch.float64)
+    d = v[1:] - v[:-1]
+    slack = case.tolerance.atol + case.tolerance.rtol * lr
+    out = []
+    if schedule == "step":
+        s, g = int(h["step_size"]), float(h.get("gamma", 0.1))
+        blocks = torch.tensor([lr * g ** (t // s) for t in range(steps + 1)], dtype=torch.float64)
+        out += [case.close("lr(0), lr(step_size − 1)", v[[0, s - 1]], torch.tensor([lr, lr], dtype=torch.float64)),
+                case.close("lr(step_size), lr(2·step_size)", v[[s, 2 * s]], torch.tensor([lr * g, lr * g * g], dtype=torch.float64)),
+                case.close("lr(t) vs lr·γ^⌊t/step_size⌋ (constant within blocks)", v, blocks),
+                bound("max rise lr(t+1) − lr(t)", float(d.max()), slack)]
+    elif schedule == "exponential":
+        g = float(h["gamma"])
+        out += [case.close("lr(0)", v[0], lr),
+                case.close("lr(t+1)/lr(t) at every step", v[1:] / v[:-1], torch.full((steps,), g, dtype=torch.float64)),
+                bound("max rise lr(t+1) − lr(t)", float(d.max()), slack)]
+    elif schedule == "cosine":
+        T, m = int(h["T_max"]), float(h.get("eta_min", 0.0))
+        ts = torch.arange(T + 1)
+        out += [case.close("lr(0), lr(T_max)", v[[0, T]], torch.tensor([lr, m], dtype=torch.float64)),
+                case.close("lr(t) + lr(T_max − t) on [0, T_max]", v[ts] + v[T - ts], torch.full((T + 1,), lr + m, dtype=torch.float64)),
+                bound("max rise lr(t+1) − lr(t) on [0, T_max]", float(d[:T].max()), slack),
+                bound("max lr(t) over every step", float(v.max()), lr + slack),
+                bound("min lr(t) over every step", float(v.min()), m - slack, op=">=")]
+        if T % 2 == 0:
+            out.append(case.close("lr(T_max/2)", v[T // 2], (lr + m) / 2))
+    elif schedule == "warmup":
+        n, s, e = int(h.get("total_iters", 5)), float(h.get("start_factor", 1 / 3)), float(h.get("end_factor", 1.0))
+        out += [case.close("lr(0), lr(total_iters)", v[[0, n]], torch.tensor([s * lr, e * lr], dtype=torch.float64)),
+                case.close("increments lr(t+1) − lr(t) on [0, total_iters]", d[:n], torch.full((n,), (e - s) * lr / n, dtype=torch.float64)),
+                case.close("lr(t) after total_iters", v[n:], torch.full((steps + 1 - n,), e * lr, dtype=torch.float64))]
+    return all_of(out)

@@ -1,7 +1,10 @@
-"""Checks for the seq2seq suite: an encoder-decoder with attention (translation) and an image
-captioner attending over a CNN's grid of regions (notes 000, 001, 004).
+"""Checks for the seq2seq suite: an encoder-decoder with attention (translation), the encoder-decoder
+without attention (a fixed-length context vector, the baseline of notes 000), and an image captioner
+attending over a CNN's grid of regions (notes 000, 001, 004).
 
-Oracles: the context vector recomputed from the returned weights and memory, exact equality of
+Oracles: the context vector recomputed from the returned weights and memory, the fixed-context
+decoder's logits with the encoder outputs replaced by noise and autograd's gradient with respect to
+them, teacher forcing re-scoring the greedy output, exact equality of
 logits under changed future decoder inputs and under added source padding, the conv arithmetic
 formula for the grid size, and held-out accuracy of a trained model.
 """
@@ -12,7 +15,7 @@ from torch import nn
 
 from harness.checks.attention import _prefix_mask
 from harness.contract import load_contract
-from harness.outcome import Outcome, all_of, bound, exact, f64
+from harness.outcome import Outcome, all_of, bound, exact, f64, holds
 from harness.registry import check
 
 PAD, BOS = 0, 1  # the contract's reserved token ids; data tokens are drawn from 2..V−1
@@ -191,4 +194,84 @@ def seq2seq_token_accuracy_definition(subject, case, batch: int = 16, length: in
                    accuracy_score(t.ravel(), p.ravel())),
         case.close("right only on the padding", acc(only_pad, targets), 0.0),
         case.close("prediction = targets", acc(targets.clone(), targets), 1.0),
+    )
+
+
+# --- the encoder-decoder without attention (a fixed-length context vector) ----------------------
+def _last_real(mask: torch.Tensor) -> torch.Tensor:
+    """Index of each row's last real source token (padding only after the real tokens)."""
+    return mask.long().sum(-1) - 1
+
+
+@check()
+def seq2seq_fixed_context_bottleneck(subject, case, batch: int = 4, src_len: int = 7, tgt_len: int = 5) -> Outcome:
+    """Without attention the decoder sees the source only through one fixed-length vector, the
+    encoder's state at each row's last real token: that state equals the encoder output there, the
+    logits equal decode(tgt_in, state), replacing every other encoder output by noise leaves them
+    unchanged (and autograd gives them zero gradient), while the gradient with respect to the state
+    is non-zero; logits are (B, T, V), the encoder outputs (B, S, H) and the state (1, B, H)."""
+    model = subject.build(case)
+    src, tgt_in, mask = _inputs(subject, case, batch, src_len, tgt_len)
+    V, H = subject.size("vocab_size"), subject.size("hidden")
+    with torch.no_grad():
+        memory, state = model.encode(src, mask)
+        logits = model(src, tgt_in, mask)
+        decoded = model.decode(tgt_in, state)
+    h = state[0] if isinstance(state, tuple) else state
+    last = _last_real(mask)
+    rows = torch.arange(batch, device=memory.device)
+    at_last = torch.zeros(batch, src_len, 1, dtype=torch.bool, device=memory.device)
+    at_last[rows, last] = True
+    noise = case.randn(*memory.shape).to(memory.dtype)
+
+    def noisy_encode(src_, src_mask=None, _encode=model.encode):
+        mem, st = _encode(src_, src_mask)
+        return torch.where(at_last, mem, noise), st
+
+    def leaf_encode(src_, src_mask=None, _encode=model.encode):
+        mem, st = _encode(src_, src_mask)
+        leaf = mem.detach().requires_grad_(True)
+        leaves.append(leaf)
+        return leaf, st
+
+    model.encode = noisy_encode
+    with torch.no_grad():
+        perturbed = model(src, tgt_in, mask)
+    leaves: list = []
+    model.encode = leaf_encode
+    weights = case.randn(batch, tgt_len, V).to(logits.dtype)
+    out = (model(src, tgt_in, mask) * weights).sum()
+    g_mem = torch.autograd.grad(out, leaves[0], allow_unused=True)[0] if out.requires_grad else None
+    g_mem = torch.zeros(memory.shape, dtype=torch.float64) if g_mem is None else f64(g_mem)
+    del model.encode
+    h_leaf = h.detach().requires_grad_(True)
+    st = (h_leaf, state[1].detach()) if isinstance(state, tuple) else h_leaf
+    g_state = torch.autograd.grad((model.decode(tgt_in, st) * weights).sum(), h_leaf)[0]
+    return all_of(
+        exact("logits shape", tuple(logits.shape), (batch, tgt_len, V)),
+        exact("encoder outputs shape", tuple(memory.shape), (batch, src_len, H)),
+        exact("final (hidden) state shape", tuple(h.shape), (1, batch, H)),
+        case.close("final state vs the encoder output at each row's last real token", h[0], memory[rows, last]),
+        case.close("logits vs decode(tgt_in, final state)", logits, decoded),
+        case.close("logits after every encoder output but the last real one is replaced by noise", perturbed, logits),
+        exact("autograd: gradient of the logits w.r.t. the encoder outputs", g_mem, torch.zeros_like(g_mem)),
+        bound("autograd: max |gradient of the logits w.r.t. the final state|", float(g_state.abs().max()), 0.0, op=">"),
+    )
+
+
+@check(requires=("teacher_forcing_inputs",))
+def seq2seq_greedy_equals_teacher_forcing(subject, case, batch: int = 16, src_len: int = 7, steps: int = 8) -> Outcome:
+    """Greedy decoding and teacher forcing are the same decoder: when the targets are the greedy output
+    y (each y_t the argmax given y_<t), the teacher-forced logits on [BOS, y_1..y_{T−1}] have argmax y at
+    every step; generate returns (B, steps) integer tokens."""
+    model = subject.build(case)
+    src, _, mask = _inputs(subject, case, batch, src_len, 1)
+    model.eval()
+    with torch.no_grad():
+        y = model.generate(src, steps, src_mask=mask)
+        logits = model(src, subject.fn("teacher_forcing_inputs")(y, BOS), mask)
+    return all_of(
+        exact("generate shape", tuple(y.shape), (batch, steps)),
+        holds("generate returns integer tokens", not y.is_floating_point(), str(y.dtype)),
+        exact("argmax of the teacher-forced logits on the greedy output", logits.argmax(-1), y),
     )

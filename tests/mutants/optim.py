@@ -1,6 +1,8 @@
 """Broken variants of the optimisers (harness/checks/optim.py)."""
 from __future__ import annotations
 
+import math
+
 import torch
 
 from harness.testing import broken, patched
@@ -210,5 +212,72 @@ MUTANTS.update({
         broken("epochs forgotten", _bad(iterations=iterations_without_epochs)),
         broken("partial batches always counted", _bad(iterations=iterations_rounded_up)),
         broken("partial batches carried across epochs", _bad(iterations=iterations_total_samples)),
+    ],
+})
+
+
+# --- learning-rate schedules ------------------------------------------------------------------------
+def step_decay_off_by_one(t, *, lr, step_size, gamma=0.1):
+    """Drops one step early: γ^⌊(t + 1)/step_size⌋."""
+    return lr * gamma ** ((t + 1) // step_size)
+
+
+def step_decay_continuous(t, *, lr, step_size, gamma=0.1):
+    """γ^(t/step_size): exponential decay at the same average rate, no steps."""
+    return lr * gamma ** (t / step_size)
+
+
+def exponential_one_ahead(t, *, lr, gamma):
+    """lr·γ^(t+1): starts below lr."""
+    return lr * gamma ** (t + 1)
+
+
+def cosine_full_period(t, *, lr, T_max, eta_min=0.0):
+    """cos(2πt/T_max): back at lr by T_max instead of at η_min."""
+    return eta_min + (lr - eta_min) * (1 + math.cos(2 * math.pi * t / T_max)) / 2
+
+
+def cosine_without_eta_min(t, *, lr, T_max, eta_min=0.0):
+    """Anneals to 0 and adds η_min on top."""
+    return eta_min + lr * (1 + math.cos(math.pi * t / T_max)) / 2
+
+
+def cosine_clamped(t, *, lr, T_max, eta_min=0.0):
+    """Stays at η_min after T_max (a reasonable schedule, but not torch's CosineAnnealingLR)."""
+    return O.cosine_annealing_lr(min(t, T_max), lr=lr, T_max=T_max, eta_min=eta_min)
+
+
+def warmup_one_late(t, *, lr, total_iters=5, start_factor=1 / 3, end_factor=1.0):
+    """Reaches the end factor one step late (divides by total_iters + 1)."""
+    n = total_iters + 1
+    return lr * (start_factor + (end_factor - start_factor) * min(t, n) / n)
+
+
+def warmup_from_zero(t, *, lr, total_iters=5, start_factor=1 / 3, end_factor=1.0):
+    """Ignores start_factor: warms up from 0."""
+    return lr * end_factor * min(t, total_iters) / total_iters
+
+
+STEP = {"schedule": "step", "hparams": {"lr": 0.1, "step_size": 7, "gamma": 0.5}}
+EXP = {"schedule": "exponential", "hparams": {"lr": 0.1, "gamma": 0.95}}
+COS = {"schedule": "cosine", "hparams": {"lr": 0.1, "T_max": 20, "eta_min": 0.001}}
+WARM = {"schedule": "warmup", "hparams": {"lr": 0.1, "total_iters": 10, "start_factor": 0.1}}
+
+MUTANTS.update({
+    "lr_schedule_matches_torch": [
+        broken("step decay one step early", _bad(step_decay_lr=step_decay_off_by_one), **STEP),
+        broken("exponential one step ahead", _bad(exponential_lr=exponential_one_ahead), **EXP),
+        broken("cosine clamped after T_max", _bad(cosine_annealing_lr=cosine_clamped), **COS),
+        broken("cosine without η_min in the amplitude", _bad(cosine_annealing_lr=cosine_without_eta_min), **COS),
+        broken("warm-up one step late", _bad(linear_warmup_lr=warmup_one_late), **WARM),
+    ],
+    "lr_schedule_shape": [
+        broken("step decay without steps", _bad(step_decay_lr=step_decay_continuous), **STEP),
+        broken("step decay one step early", _bad(step_decay_lr=step_decay_off_by_one), **STEP),
+        broken("exponential one step ahead", _bad(exponential_lr=exponential_one_ahead), **EXP),
+        broken("cosine over a full period", _bad(cosine_annealing_lr=cosine_full_period), **COS),
+        broken("cosine without η_min in the amplitude", _bad(cosine_annealing_lr=cosine_without_eta_min), **COS),
+        broken("warm-up from zero", _bad(linear_warmup_lr=warmup_from_zero), **WARM),
+        broken("warm-up one step late", _bad(linear_warmup_lr=warmup_one_late), **WARM),
     ],
 })

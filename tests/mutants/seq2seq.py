@@ -78,7 +78,96 @@ class CoarseRegionCaptioner(S.ImageCaptioner):
         return F.max_pool2d(self.cnn(images), 2).flatten(2).transpose(1, 2)
 
 
+class _FixedAttends(S.FixedContextSeq2Seq):
+    """Adds a dot-attention read of the encoder outputs to each decoder state (not a fixed context)."""
+
+    def forward(self, src, tgt_in, src_mask=None):
+        memory, state = self.encode(src, src_mask)
+        s, _ = self.decoder(self.tgt_embed(tgt_in), state)
+        scores = s @ memory.transpose(1, 2)
+        if src_mask is not None:
+            scores = scores.masked_fill(~src_mask.unsqueeze(1), float("-inf"))
+        return self.W_o(s + scores.softmax(-1) @ memory)
+
+
+class _FixedMeanContext(S.FixedContextSeq2Seq):
+    """The context is the mean of the encoder outputs over the real tokens, not the final state."""
+
+    def encode(self, src, src_mask=None):
+        memory, state = S.Seq2Seq.encode(self, src, src_mask)
+        m = torch.ones_like(src, dtype=memory.dtype) if src_mask is None else src_mask.to(memory.dtype)
+        mean = ((memory * m.unsqueeze(-1)).sum(1) / m.sum(1, keepdim=True)).unsqueeze(0)
+        return memory, ((mean, state[1]) if isinstance(state, tuple) else mean)
+
+
+class _FixedIgnoresContext(S.FixedContextSeq2Seq):
+    """The decoder starts from zeros: it never sees the context."""
+
+    def decode_step(self, tgt_in, state):
+        zero = tuple(s * 0 for s in state) if isinstance(state, tuple) else state * 0
+        return super().decode_step(tgt_in, zero)
+
+
+class _FixedGreedyForgets(S.FixedContextSeq2Seq):
+    """Greedy decoding restarts every step from the encoder state (the decoder state is not carried)."""
+
+    @torch.no_grad()
+    def generate(self, src, steps, src_mask=None):
+        _, state = self.encode(src, src_mask)
+        y = torch.full_like(src[:, :1], self.config.bos_id)
+        out = []
+        for _ in range(steps):
+            logits, _ = self.decode_step(y, state)
+            y = logits.argmax(-1)
+            out.append(y)
+        return torch.cat(out, dim=1)
+
+
+class _FixedGreedySecondBest(S.FixedContextSeq2Seq):
+    """Greedy decoding feeds back the runner-up token instead of the argmax."""
+
+    @torch.no_grad()
+    def generate(self, src, steps, src_mask=None):
+        _, state = self.encode(src, src_mask)
+        y = torch.full_like(src[:, :1], self.config.bos_id)
+        out = []
+        for _ in range(steps):
+            logits, state = self.decode_step(y, state)
+            y = logits.topk(2, -1).indices[..., 1]
+            out.append(y)
+        return torch.cat(out, dim=1)
+
+
+class _AttentionGreedyForgets(S.Seq2Seq):
+    """Attention model whose greedy decoding restarts each step from the encoder state."""
+
+    @torch.no_grad()
+    def generate(self, src, steps, src_mask=None):
+        memory, state = self.encode(src, src_mask)
+        y = torch.full_like(src[:, :1], self.config.bos_id)
+        out = []
+        for _ in range(steps):
+            logits, _, _ = self.decoder(y, memory, state, src_mask)
+            y = logits.argmax(-1)
+            out.append(y)
+        return torch.cat(out, dim=1)
+
+
+FIXED = {"model": "fixed_context"}
+
 MUTANTS = {
+    "seq2seq_fixed_context_bottleneck": [
+        broken("decoder also attends over the encoder outputs", replaced(ref(**FIXED), factory(_FixedAttends))),
+        broken("context is the mean of the encoder outputs", replaced(ref(**FIXED), factory(_FixedMeanContext))),
+        broken("LSTM context is the mean of the encoder outputs",
+               replaced(ref(**FIXED, cell="lstm"), factory(_FixedMeanContext))),
+        broken("decoder never sees the context", replaced(ref(**FIXED), factory(_FixedIgnoresContext))),
+    ],
+    "seq2seq_greedy_equals_teacher_forcing": [
+        broken("greedy state not carried (fixed context)", replaced(ref(**FIXED), factory(_FixedGreedyForgets))),
+        broken("greedy feeds back the runner-up", replaced(ref(**FIXED), factory(_FixedGreedySecondBest))),
+        broken("greedy state not carried (attention)", replaced(ref(), factory(_AttentionGreedyForgets))),
+    ],
     "seq2seq_context_in_convex_hull": [
         broken("unnormalised weights (translation)", replaced(ref(), factory(UnnormalisedSeq2Seq))),
         broken("unnormalised weights (captioner)", replaced(ref(**CAPTIONER), factory(UnnormalisedCaptioner))),
