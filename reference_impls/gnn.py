@@ -26,6 +26,28 @@ the N given nodes (each node linked both ways to its ``ring_neighbours`` nearest
 each side), so ``model(x)`` with x (N, F) is a forward pass over one fixed graph of N nodes; a
 benchmark's "batch" is then the number of nodes.
 
+Graphs from other data (notes 002, "Graphs and where to find them"):
+
+- images (:func:`image_graph`, :func:`image_to_graph`): one node per pixel, numbered row-major
+  (pixel (r, c) of an H×W image is node r·W + c), linked both ways to the pixels at Chebyshev
+  distance 1 (the 8-neighbourhood: horizontal, vertical and diagonal), so each non-border pixel has
+  exactly 8 neighbours (the notes' figure), a border pixel 5 and a corner 3 (for H, W ≥ 2); the node
+  features are the pixel's channel vector (RGB: 3 values). There are 8HW − 6H − 6W + 4 directed edges.
+- text (:func:`text_graph`): one node per token, and a directed edge from each token to the one that
+  follows it, t → t + 1 (T − 1 edges, none backwards): with this convention a message flows
+  forward, so token t hears token t − 1.
+
+Edge and global features (:func:`graph_net`, the GraphNet block of Battaglia et al. 2018; notes 002:
+"information loaded into its nodes, edges and global-context", update by concatenation): with edge
+attributes e_k on edge k = (s_k → t_k) and a global vector u_g per graph g,
+
+    edge    e'_k = φ(W_e [e_k, x_{s_k}, x_{t_k}, u_{g(s_k)}] + b_e)
+    node    x'_i = φ(W_v [x_i, Σ_{k: t_k = i} e'_k, u_{g(i)}] + b_v)
+    global  u'_g = φ(W_u [u_g, Σ_{i ∈ g} x'_i, Σ_{k: s_k ∈ g} e'_k] + b_u)
+
+in that order: the node update sums the *updated* incoming edges and the global update the
+*updated* nodes and edges (Battaglia et al.'s Algorithm 1). φ is relu, tanh or the identity.
+
 References
 1. Gilmer, Schoenholz, Riley, Vinyals, Dahl (2017), "Neural Message Passing for Quantum Chemistry".
 2. Morris, Ritzert, Fey, Hamilton, Lenssen, Rattan, Grohe (2019), "Weisfeiler and Leman Go Neural:
@@ -35,6 +57,8 @@ References
 4. Sanchez-Lengeling, Reif, Pearce, Wiltschko (2021), "A Gentle Introduction to Graph Neural
    Networks", Distill; course notes 002, "Graph Neural Network - GNN" (message passing,
    aggregation, update, stacking layers; node-, edge- and graph-level tasks).
+5. Battaglia et al. (2018), "Relational inductive biases, deep learning, and graph networks" (the
+   GN block: edge, node and global updates by concatenation, Algorithm 1).
 """
 from __future__ import annotations
 
@@ -46,6 +70,7 @@ from torch import nn
 __all__ = [
     "GNNConfig", "GraphConv", "GNN",
     "message", "aggregate", "update", "graph_conv", "readout", "ring_graph",
+    "image_graph", "image_to_graph", "text_graph", "graph_net",
     "AGGREGATIONS", "READOUTS",
 ]
 
@@ -123,6 +148,69 @@ def ring_graph(num_nodes: int, neighbours: int = 1, device: torch.device | str |
             src.append(i)
             dst.append((i + sign * d) % num_nodes)
     return torch.stack([torch.cat(src), torch.cat(dst)])
+
+
+def image_graph(height: int, width: int, device: torch.device | str | None = None) -> torch.Tensor:
+    """edge_index of the pixel graph of an H×W image: pixel (r, c) is node r·W + c, linked both ways
+    to every pixel (r + dr, c + dc) inside the image with max(|dr|, |dc|) = 1 (8-neighbourhood).
+    Returns (2, 8HW − 6H − 6W + 4) int64 (no self-loops, no repeated edges)."""
+    r = torch.arange(height, device=device).repeat_interleave(width)
+    c = torch.arange(width, device=device).repeat(height)
+    src, dst = [], []
+    for dr in (-1, 0, 1):
+        for dc in (-1, 0, 1):
+            if dr == 0 and dc == 0:
+                continue
+            r2, c2 = r + dr, c + dc
+            ok = (r2 >= 0) & (r2 < height) & (c2 >= 0) & (c2 < width)
+            src.append((r * width + c)[ok])
+            dst.append((r2 * width + c2)[ok])
+    if not src:
+        return torch.zeros(2, 0, dtype=torch.long, device=device)
+    return torch.stack([torch.cat(src), torch.cat(dst)])
+
+
+def image_to_graph(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """An image (C, H, W) as a graph: node features x (H·W, C), x[r·W + c] = image[:, r, c], and
+    :func:`image_graph` (H, W)."""
+    c, h, w = image.shape
+    return image.reshape(c, h * w).T.contiguous(), image_graph(h, w, device=image.device)
+
+
+def text_graph(num_tokens: int, device: torch.device | str | None = None) -> torch.Tensor:
+    """edge_index (2, T − 1) of a text of T tokens: token t → token t + 1, for t = 0..T−2."""
+    t = torch.arange(max(num_tokens - 1, 0), device=device)
+    return torch.stack([t, t + 1])
+
+
+_ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "none": lambda t: t}
+
+
+def graph_net(x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor, u: torch.Tensor,
+              w_edge: torch.Tensor, b_edge: torch.Tensor, w_node: torch.Tensor, b_node: torch.Tensor,
+              w_global: torch.Tensor, b_global: torch.Tensor, batch: torch.Tensor | None = None,
+              activation: str = "relu") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One GraphNet block (edge, then node, then global update, each φ(W [concatenation] + b)).
+
+    Args: x (N, Fv), edge_index (2, E), edge_attr (E, Fe), u (G, Fu); w_edge (Fe', Fe + 2Fv + Fu),
+    w_node (Fv', Fv + Fe' + Fu), w_global (Fu', Fu + Fv' + Fe') and biases of the output widths;
+    batch (N,) graph ids (None: one graph, G = 1). An edge belongs to its source node's graph.
+    Returns: (x' (N, Fv'), e' (E, Fe'), u' (G, Fu')).
+    """
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f"activation must be one of {tuple(_ACTIVATIONS)}, got {activation!r}")
+    act = _ACTIVATIONS[activation]
+    n, g = x.shape[0], u.shape[0]
+    if batch is None:
+        batch = torch.zeros(n, dtype=torch.long, device=x.device)
+    src, dst = edge_index[0], edge_index[1]
+    e_new = act(torch.cat([edge_attr, x[src], x[dst], u[batch[src]]], -1) @ w_edge.T + b_edge)
+    incoming = e_new.new_zeros(n, e_new.shape[-1]).index_add(0, dst, e_new)
+    x_new = act(torch.cat([x, incoming, u[batch]], -1) @ w_node.T + b_node)
+    node_sum = x_new.new_zeros(g, x_new.shape[-1]).index_add(0, batch, x_new)
+    edge_sum = e_new.new_zeros(g, e_new.shape[-1]).index_add(0, batch[src], e_new)
+    u_new = act(torch.cat([u, node_sum, edge_sum], -1) @ w_global.T + b_global)
+    return x_new, e_new, u_new
 
 
 @dataclass(frozen=True)

@@ -222,3 +222,151 @@ MUTANTS["gnn_notes_node6_neighbourhood"] = [
     broken("update without the self term", patched(MOD, graph_conv=graph_conv_without_self)),
     broken("messages from the target node (float32)", patched(MOD, message=message_from_target), dtype="float32"),
 ]
+
+
+# --- graphs from images and text --------------------------------------------------------------------
+def _grid(height, width, offsets, wrap=False, device=None):
+    r = torch.arange(height, device=device).repeat_interleave(width)
+    c = torch.arange(width, device=device).repeat(height)
+    src, dst = [], []
+    for dr, dc in offsets:
+        r2, c2 = r + dr, c + dc
+        if wrap:
+            r2, c2, ok = r2 % height, c2 % width, torch.ones_like(r, dtype=torch.bool)
+        else:
+            ok = (r2 >= 0) & (r2 < height) & (c2 >= 0) & (c2 < width)
+        src.append((r * width + c)[ok])
+        dst.append((r2 * width + c2)[ok])
+    return torch.stack([torch.cat(src), torch.cat(dst)])
+
+
+_KING = [(dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1) if (dr, dc) != (0, 0)]
+
+
+def four_neighbour_graph(height, width, device=None):
+    """The 4-neighbourhood (no diagonals)."""
+    return _grid(height, width, [(-1, 0), (1, 0), (0, -1), (0, 1)], device=device)
+
+
+def torus_graph(height, width, device=None):
+    """Neighbours wrap around the image borders (a torus): every pixel gets 8."""
+    return _grid(height, width, _KING, wrap=True, device=device)
+
+
+def forward_half_graph(height, width, device=None):
+    """Each neighbouring pair listed once (one direction only)."""
+    return _grid(height, width, [(0, 1), (1, -1), (1, 0), (1, 1)], device=device)
+
+
+def graph_with_self_loops(height, width, device=None):
+    return _grid(height, width, _KING + [(0, 0)], device=device)
+
+
+def image_to_graph_column_major(image):
+    """Node features read column by column (x[c·H + r]) while the edges number pixels row-major."""
+    c, h, w = image.shape
+    return image.permute(0, 2, 1).reshape(c, h * w).T.contiguous(), ref.image_graph(h, w, device=image.device)
+
+
+def image_to_graph_four_neighbours(image):
+    c, h, w = image.shape
+    return image.reshape(c, h * w).T.contiguous(), four_neighbour_graph(h, w, device=image.device)
+
+
+def text_graph_both_ways(num_tokens, device=None):
+    ei = ref.text_graph(num_tokens, device)
+    return torch.cat([ei, ei.flip(0)], 1)
+
+
+def text_graph_backwards(num_tokens, device=None):
+    return ref.text_graph(num_tokens, device).flip(0)
+
+
+def text_graph_cyclic(num_tokens, device=None):
+    """The last token linked back to the first (a ring, not a chain)."""
+    t = torch.arange(num_tokens, device=device)
+    return torch.stack([t, (t + 1) % max(num_tokens, 1)])
+
+
+MUTANTS["gnn_image_graph_8_neighbours"] = [
+    broken("4-neighbourhood (no diagonals)", patched(MOD, image_graph=four_neighbour_graph)),
+    broken("neighbours wrap around the borders", patched(MOD, image_graph=torus_graph)),
+    broken("each pair listed one way only", patched(MOD, image_graph=forward_half_graph)),
+    broken("self-loops included", patched(MOD, image_graph=graph_with_self_loops)),
+    broken("image_to_graph reads pixels column-major", patched(MOD, image_to_graph=image_to_graph_column_major)),
+]
+MUTANTS["gnn_image_graph_sum_is_convolution"] = [
+    broken("image_to_graph reads pixels column-major", patched(MOD, image_to_graph=image_to_graph_column_major)),
+    broken("image_to_graph with the 4-neighbourhood", patched(MOD, image_to_graph=image_to_graph_four_neighbours)),
+]
+MUTANTS["gnn_text_graph_directed_chain"] = [
+    broken("undirected chain (both ways)", patched(MOD, text_graph=text_graph_both_ways)),
+    broken("edges t + 1 → t", patched(MOD, text_graph=text_graph_backwards)),
+    broken("last token linked to the first", patched(MOD, text_graph=text_graph_cyclic)),
+]
+
+
+# --- GraphNet block -----------------------------------------------------------------------------------
+def _gn(x, edge_index, edge_attr, u, w_edge, b_edge, w_node, b_node, w_global, b_global, batch=None,
+        activation="relu", *, node_from="dst", node_reduce="sum", swap=False, global_batch=True, use_u=True,
+        node_leak=0.0, edge_leak=0.0):
+    act = {"relu": torch.relu, "tanh": torch.tanh, "none": lambda t: t}[activation]
+    n, g = x.shape[0], u.shape[0]
+    batch = torch.zeros(n, dtype=torch.long, device=x.device) if batch is None else batch
+    x = x + node_leak * torch.arange(n, dtype=x.dtype, device=x.device)[:, None]
+    edge_attr = edge_attr + edge_leak * torch.arange(edge_attr.shape[0], dtype=x.dtype, device=x.device)[:, None]
+    src, dst = (edge_index[1], edge_index[0]) if swap else (edge_index[0], edge_index[1])
+    uu = u if use_u else torch.zeros_like(u)
+    e_new = act(torch.cat([edge_attr, x[src], x[dst], uu[batch[src]]], -1) @ w_edge.T + b_edge)
+    tgt = edge_index[1] if node_from == "dst" else edge_index[0]
+    inc = ref.aggregate(e_new, tgt, n, node_reduce)
+    x_new = act(torch.cat([x, inc, uu[batch]], -1) @ w_node.T + b_node)
+    gb = batch if global_batch else torch.zeros_like(batch)
+    node_sum = x_new.new_zeros(g, x_new.shape[-1]).index_add(0, gb, x_new)
+    edge_sum = e_new.new_zeros(g, e_new.shape[-1]).index_add(0, gb[edge_index[0]], e_new)
+    return x_new, e_new, act(torch.cat([u, node_sum, edge_sum], -1) @ w_global.T + b_global)
+
+
+def _gn_variant(**kw):
+    def fn(*args, **kwargs):
+        return _gn(*args, **kwargs, **kw)
+    return fn
+
+
+MUTANTS["gnn_graph_net_matches_loop"] = [
+    broken("nodes sum their outgoing edges", patched(MOD, graph_net=_gn_variant(node_from="src"))),
+    broken("nodes average their incoming edges", patched(MOD, graph_net=_gn_variant(node_reduce="mean"))),
+    broken("edge update with source and target swapped", patched(MOD, graph_net=_gn_variant(swap=True))),
+    broken("global sums over the whole batch", patched(MOD, graph_net=_gn_variant(global_batch=False))),
+    broken("edge and node updates ignore u", patched(MOD, graph_net=_gn_variant(use_u=False))),
+    broken("nodes sum their outgoing edges (tanh)", patched(MOD, graph_net=_gn_variant(node_from="src")),
+           activation="tanh"),
+]
+MUTANTS["gnn_graph_net_permutation_symmetry"] = [
+    broken("node ids leak into the node features", patched(MOD, graph_net=_gn_variant(node_leak=0.01))),
+    broken("edge positions leak into the edge features", patched(MOD, graph_net=_gn_variant(edge_leak=0.01))),
+]
+
+
+# --- semi-supervised node classification ------------------------------------------------------------
+class IgnoresEdges(ref.GNN):
+    """Message passing over no edges: a per-node MLP on the features alone."""
+
+    def embed(self, x, edge_index=None):
+        return super().embed(x, torch.zeros(2, 0, dtype=torch.long, device=x.device))
+
+
+class ShuffledTargets(ref.GNN):
+    """Messages delivered to the wrong nodes (targets relabelled by a fixed random permutation)."""
+
+    def embed(self, x, edge_index=None):
+        edge_index = ref.ring_graph(x.shape[0]) if edge_index is None else edge_index
+        g = torch.Generator().manual_seed(1234)
+        perm = torch.randperm(x.shape[0], generator=g).to(x.device)
+        return super().embed(x, torch.stack([edge_index[0], perm[edge_index[1]]]))
+
+
+MUTANTS["gnn_semi_supervised_beats_feature_baseline"] = [
+    broken("message passing over no edges", replaced(model(), IgnoresEdges)),
+    broken("messages delivered to the wrong nodes", replaced(model(), ShuffledTargets)),
+]
