@@ -31,6 +31,10 @@ References
 5. Ng (2011), "Sparse autoencoder", CS294A lecture notes (the KL-ρ sparsity penalty).
 6. Masci, Meier, Cireşan, Schmidhuber (2011), "Stacked Convolutional Auto-Encoders for
    Hierarchical Feature Extraction", ICANN.
+7. Notes 002 ("How to train an autoencoder": MSE, L1 or binary cross-entropy reconstruction losses;
+   "Regularisation in overcomplete autoencoders": an L2 term; "Visualising autoencoders": the inputs
+   that maximally activate each hidden unit); notes 003 ("Denoising autoencoders": "some features are
+   removed randomly", Vincent et al.'s masking noise).
 """
 from __future__ import annotations
 
@@ -45,7 +49,8 @@ from torch.nn import functional as F
 __all__ = [
     "AutoencoderConfig", "ConvAutoencoderConfig", "Autoencoder", "ConvAutoencoder", "build_autoencoder",
     "reconstruction_error", "l1_activity_penalty", "bernoulli_kl", "kl_sparsity_penalty", "corrupt",
-    "contractive_penalty", "ACTIVATIONS",
+    "contractive_penalty", "ACTIVATIONS", "mask_corrupt", "l1_reconstruction_error", "bce_reconstruction_error",
+    "l2_weight_penalty", "max_activating_inputs",
 ]
 
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
@@ -96,6 +101,54 @@ def corrupt(x: torch.Tensor, noise_factor: float, generator: torch.Generator | N
         noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     y = x + noise_factor * noise
     return y.clamp(0.0, 1.0) if clip else y
+
+
+def mask_corrupt(x: torch.Tensor, p: float, generator: torch.Generator | None = None,
+                 keep: torch.Tensor | None = None) -> torch.Tensor:
+    """Masking noise (Vincent et al. 2008; notes 003: "some features are removed randomly"):
+    x̃ = m ⊙ x with m_i ~ Bernoulli(1 − p) independently per entry, so each feature is zeroed with
+    probability p and the surviving features are left *unchanged* (no 1/(1 − p) rescaling: this is
+    not inverted dropout).
+
+    ``keep`` injects the 0/1 mask m (same shape as x); otherwise u ~ U[0, 1) is drawn from
+    ``generator`` (on x's device; torch's global RNG when None) and m = 1[u ≥ p].
+    """
+    if keep is None:
+        u = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        keep = u >= p
+    return torch.where(keep.to(torch.bool), x, torch.zeros_like(x))
+
+
+def l1_reconstruction_error(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+    """L(x, x') = ‖x − x'‖₁ = Σ_i |x_i − x'_i| per sample (summed over non-batch axes). (B, ...) -> (B,)."""
+    return (x - x_hat).abs().reshape(x.shape[0], -1).sum(-1)
+
+
+def bce_reconstruction_error(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+    """L(x, x') = −Σ_i [x_i log x'_i + (1 − x_i) log(1 − x'_i)] per sample, for targets x in [0, 1]
+    and reconstructions x' in (0, 1) (a sigmoid output). Each log is clamped at −100, as
+    torch.nn.functional.binary_cross_entropy does, so x' = 0 or 1 gives a finite loss. (B, ...) -> (B,)."""
+    log_p = torch.log(x_hat).clamp_min(-100.0)
+    log_q = torch.log1p(-x_hat).clamp_min(-100.0)
+    return -(x * log_p + (1.0 - x) * log_q).reshape(x.shape[0], -1).sum(-1)
+
+
+def l2_weight_penalty(weights, lam: float) -> torch.Tensor:
+    """Ω(W) = λ Σ_W ‖W‖²_F = λ Σ_W Σ_ij W_ij² over the given weight tensors (weight decay; notes 002's
+    "L2-regularization term" for overcomplete autoencoders; no ½, so ∂Ω/∂W = 2λW). A tensor listed
+    twice counts twice: pass each parameter once (a tied weight once). Returns a scalar."""
+    weights = list(weights)
+    total = weights[0].pow(2).sum()
+    for W in weights[1:]:
+        total = total + W.pow(2).sum()
+    return lam * total
+
+
+def max_activating_inputs(W: torch.Tensor) -> torch.Tensor:
+    """The unit-norm inputs that maximally activate each hidden unit of a layer h = a(Wx + b) with a
+    monotone increasing a (sigmoid, tanh, relu): x*_j = argmax_{‖x‖₂ = 1} w_jᵀx = w_j / ‖w_j‖₂
+    (Cauchy–Schwarz), w_j the j-th row of W. (k, d) -> (k, d), one input per row."""
+    return W / torch.linalg.vector_norm(W, dim=1, keepdim=True)
 
 
 def contractive_penalty(h: torch.Tensor, W: torch.Tensor) -> torch.Tensor:

@@ -17,8 +17,12 @@ silently trains the network backwards.
 
 Shapes: inputs are batch-first ``(B, in_features)`` (any leading dims work: the encoder is
 applied to the last axis); embeddings ``(..., embed_dim)``; distances reduce the last axis,
-``(...,)``. Distances are fixed functions (no parameters): the notes' optional learned θ2 of
-the distance g is not used.
+``(...,)``. The fixed distances have no parameters. The notes' learned g(h1, h2; θ2) is
+``distance="learned"``: p = σ(wᵀ|h1 − h2| + b), θ2 = (w, b) a Linear(embed_dim, 1) head (Koch et
+al. 2015's weighted L1 distance) — the probability that the pair is SIMILAR (the notes: "a SN
+takes two images, and output a probability of how similar they are"), so larger means closer.
+Fine-tuning "only the final layers ... keeping the shared representation fixed" (notes 002, Meta
+Learning) is :func:`freeze_encoder`.
 
 References
 1. Bromley, Guyon, LeCun, Säckinger, Shah (1993), "Signature Verification using a 'Siamese'
@@ -44,7 +48,7 @@ from reference_impls.losses import reduce_loss
 __all__ = [
     "SiameseConfig", "SiameseNetwork", "DISTANCES", "COSINE_EPS",
     "euclidean_distance", "manhattan_distance", "cosine_distance", "contrastive_loss",
-    "one_shot_predict", "n_way_one_shot_accuracy",
+    "one_shot_predict", "n_way_one_shot_accuracy", "learned_similarity", "freeze_encoder",
 ]
 
 COSINE_EPS = 1e-12  # floor on ‖a‖·‖b‖ in the cosine distance (zero vectors)
@@ -80,6 +84,24 @@ DISTANCES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "manhattan": manhattan_distance,
     "cosine": cosine_distance,
 }
+
+
+def learned_similarity(h1: torch.Tensor, h2: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """The learned g(h1, h2; θ2) = σ(Σ_i w_i |h1_i − h2_i| + b), θ2 = (w, b): the probability that the
+    pair is similar (Koch et al. 2015). Symmetric in (h1, h2) and in [0, 1].
+
+    Args: h1, h2 (..., D); weight (1, D); bias (1,). Returns (...,).
+    """
+    return torch.sigmoid(torch.nn.functional.linear((h1 - h2).abs(), weight, bias)).squeeze(-1)
+
+
+def freeze_encoder(model: nn.Module) -> list[nn.Parameter]:
+    """Freeze the shared encoder θ1 (``requires_grad = False``, so its gradients stay None and no
+    optimiser moves it) for fine-tuning only the final layers; returns the parameters still trainable
+    (the head θ2 of a ``distance="learned"`` model)."""
+    for p in model.encoder.parameters():
+        p.requires_grad_(False)
+    return [p for p in model.parameters() if p.requires_grad]
 
 
 def contrastive_loss(d: torch.Tensor, y: torch.Tensor, margin: float = 1.0,
@@ -133,7 +155,7 @@ class SiameseConfig:
     in_features: int = 64  # 8×8 digits
     hidden: int = 64
     embed_dim: int = 32
-    distance: str = "euclidean"  # one of DISTANCES
+    distance: str = "euclidean"  # one of DISTANCES, or "learned" (a similarity probability)
 
 
 class SiameseNetwork(nn.Module):
@@ -147,16 +169,21 @@ class SiameseNetwork(nn.Module):
         super().__init__()
         self.config = replace(config or SiameseConfig(), **overrides)
         c = self.config
-        if c.distance not in DISTANCES:
-            raise ValueError(f"distance must be one of {sorted(DISTANCES)}, got {c.distance!r}")
+        if c.distance not in DISTANCES and c.distance != "learned":
+            raise ValueError(f"distance must be one of {sorted(DISTANCES) + ['learned']}, got {c.distance!r}")
         self.encoder = nn.Sequential(nn.Linear(c.in_features, c.hidden), nn.ReLU(), nn.Linear(c.hidden, c.embed_dim))
+        if c.distance == "learned":
+            self.head = nn.Linear(c.embed_dim, 1)  # θ2 of g(h1, h2; θ2)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """h = f(x; θ): (..., in_features) -> (..., embed_dim)."""
         return self.encoder(x)
 
     def distance(self, h1: torch.Tensor, h2: torch.Tensor) -> torch.Tensor:
-        """d = g(h1, h2) with the configured distance: (..., embed_dim) x2 -> (...,)."""
+        """d = g(h1, h2) with the configured distance: (..., embed_dim) x2 -> (...,); for
+        ``distance="learned"`` the similarity probability σ(wᵀ|h1 − h2| + b)."""
+        if self.config.distance == "learned":
+            return learned_similarity(h1, h2, self.head.weight, self.head.bias)
         return DISTANCES[self.config.distance](h1, h2)
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:

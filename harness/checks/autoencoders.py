@@ -8,8 +8,13 @@ a model take every size and architecture parameter from the subject's params
 (:meth:`Subject.size`); see :data:`CONTRACT`. The training checks fit scikit-learn's 8x8 digits,
 so they need ``in_features: 64``.
 
+Also: masking noise ("some features are removed randomly", notes 003), the L1 and binary
+cross-entropy reconstruction losses, the L2 (weight-decay) term of an overcomplete autoencoder (and
+why it rules out the identity), and the unit-norm input that maximally activates a hidden unit.
+
 Oracles: torch.nn built-ins with copied weights, torch.nn.functional, torch.distributions,
-numpy, autograd (gradients, Jacobians), scikit-learn's PCA with scipy's subspace angles.
+numpy, autograd (gradients, Jacobians), scikit-learn's PCA with scipy's subspace angles, binomial
+standard errors, closed forms (Cauchy–Schwarz for the maximally activating input).
 """
 from __future__ import annotations
 
@@ -427,3 +432,216 @@ def ae_denoising_beats_identity(subject, case, noise_factor: float = 0.2, steps:
     return bound("held-out error reduction vs the identity map, in s.e.", z_score(mean, se), 5.0, op=">",
                  detail=f"identity {float(e_id.mean()):.4g}, DAE {float(e_model.mean()):.4g} per image "
                         f"(s.e. of difference {se:.3g}, n={len(diff)}), noise factor {noise_factor}, {steps} Adam steps")
+
+
+# --------------------------------------------------------------------------------------------
+# masking noise ("some features are removed randomly", notes 003)
+# --------------------------------------------------------------------------------------------
+@check("ae_mask_corrupt_fraction", requires=("mask_corrupt",), marks=("statistical",))
+def ae_mask_corrupt_fraction(subject, case, rows: int = 500, features: int = 400, p: float = 0.3) -> Outcome:
+    """Masking noise removes each feature independently with probability p: on inputs bounded away
+    from 0, the fraction of entries zeroed is within 5 s.e. (√(p(1 − p)/n), binomial) of p, overall
+    and for p and 1 − p swapped; p = 0 removes nothing and p = 1 removes everything. Two-sided
+    false-alarm rate 5.7e-7 per comparison."""
+    from harness.outcome import within_se
+
+    cor = subject.fn("mask_corrupt")
+    x = case.rand(rows, features) + 0.5  # no zeros of its own
+    n = rows * features
+    outs = []
+    for q in (p, 1.0 - p):
+        frac = float(f64(cor(x, q, generator=case.gen(stream=int(q * 1000)))).eq(0).double().mean())
+        outs.append(within_se(f"fraction of features removed at p={q:g}", frac, q, math.sqrt(q * (1 - q) / n), n))
+    outs.append(exact("p = 0 removes nothing", f64(cor(x, 0.0, generator=case.gen())), f64(x)))
+    outs.append(exact("p = 1 removes every feature", f64(cor(x, 1.0, generator=case.gen())), torch.zeros(rows, features, dtype=F64)))
+    return all_of(outs)
+
+
+@check("ae_mask_corrupt_keeps_survivors", requires=("mask_corrupt",))
+def ae_mask_corrupt_keeps_survivors(subject, case, rows: int = 32, features: int = 64, p: float = 0.4) -> Outcome:
+    """Features that survive masking are unchanged (no 1/(1 − p) rescaling): with an injected 0/1 mask m,
+    mask_corrupt(x, p, keep=m) = numpy.where(m, x, 0) exactly; with a drawn mask every entry of x̃ is
+    either exactly x_i or exactly 0, and some of each occur."""
+    cor = subject.fn("mask_corrupt")
+    x = case.rand(rows, features) + 0.5
+    m = case.bernoulli(1.0 - p, rows, features)
+    want = np.where(f64(m).numpy() > 0, f64(x).numpy(), 0.0)
+    xt = f64(cor(x, p, generator=case.gen()))
+    kept, removed = xt.eq(f64(x)), xt.eq(0)
+    return all_of(
+        exact("mask_corrupt(x, p, keep=m) vs numpy.where(m, x, 0)", f64(cor(x, p, keep=m)), torch.from_numpy(want)),
+        holds("every drawn x̃_i is x_i or 0", bool((kept | removed).all()),
+              detail=f"{int((~(kept | removed)).sum())} entries are neither"),
+        holds("some features survive and some are removed", bool(kept.any()) and bool(removed.any())),
+    )
+
+
+@check("ae_mask_corrupt_uses_generator", requires=("mask_corrupt",))
+def ae_mask_corrupt_uses_generator(subject, case, rows: int = 32, features: int = 64, p: float = 0.3) -> Outcome:
+    """The mask is drawn only from the given generator: equally seeded generators give identical masked
+    inputs, different seeds differ, and torch's global RNG state is left untouched."""
+    cor = subject.fn("mask_corrupt")
+    x = case.rand(rows, features) + 0.5
+    return draws_only_from_generator(case, lambda g: cor(x, p, generator=g), "masked input", "mask_corrupt(generator=g)")
+
+
+# --------------------------------------------------------------------------------------------
+# L1 and binary cross-entropy reconstruction losses (notes 002, "How to train an autoencoder")
+# --------------------------------------------------------------------------------------------
+@check("ae_l1_reconstruction_matches_torch", requires=("l1_reconstruction_error",))
+def ae_l1_reconstruction_matches_torch(subject, case, rows: int = 16, features: int = 64) -> Outcome:
+    """The L1 reconstruction loss ‖x − x'‖₁ per sample equals torch.nn.functional.l1_loss(reduction='none')
+    summed over non-batch axes (for (B, d) and (B, C, H, W) inputs), and its gradient with respect to
+    x' is sign(x' − x) (autograd)."""
+    from torch.nn import functional as F
+
+    rec = subject.fn("l1_reconstruction_error")
+    x, y = case.randn(rows, features), case.randn(rows, features).requires_grad_(True)
+    xi, yi = case.rand(rows, 1, 8, 8), case.rand(rows, 1, 8, 8)
+    val = rec(x, y)
+    (g,) = torch.autograd.grad(val.sum(), y)
+    return all_of(
+        exact("shape of the per-sample L1 loss", tuple(val.shape), (rows,)),
+        case.close("‖x − x'‖₁ vs F.l1_loss(reduction='none').sum(-1)", val, F.l1_loss(f64(y), f64(x), reduction="none").sum(-1)),
+        case.close("‖x − x'‖₁ on images vs F.l1_loss summed over (C, H, W)", rec(xi, yi),
+                   F.l1_loss(f64(yi), f64(xi), reduction="none").sum((1, 2, 3))),
+        case.close("∂‖x − x'‖₁/∂x' (autograd) vs sign(x' − x)", g, torch.sign(f64(y) - f64(x))),
+    )
+
+
+@check("ae_bce_reconstruction_matches_torch", requires=("bce_reconstruction_error",))
+def ae_bce_reconstruction_matches_torch(subject, case, rows: int = 16, features: int = 64) -> Outcome:
+    """The binary cross-entropy reconstruction loss −Σ_i [x_i log x'_i + (1 − x_i) log(1 − x'_i)] per sample,
+    for targets x in [0, 1] (not only 0/1) and x' in (0, 1), equals
+    torch.nn.functional.binary_cross_entropy(reduction='none') summed over non-batch axes, its gradient
+    with respect to x' is (x' − x)/(x'(1 − x')) (closed form), it is minimised over x' at x' = x (where
+    the gradient vanishes), and x' = 0 or 1 gives torch's finite value (logs clamped at −100)."""
+    from torch.nn import functional as F
+
+    rec = subject.fn("bce_reconstruction_error")
+    x = case.rand(rows, features)
+    y = torch.sigmoid(case.randn(rows, features) * 2.0).requires_grad_(True)
+    val = rec(x, y)
+    (g,) = torch.autograd.grad(val.sum(), y)
+    X, Y = f64(x), f64(y)
+    xi, yi = case.rand(rows, 1, 8, 8), torch.sigmoid(case.randn(rows, 1, 8, 8))
+    xe = case.bernoulli(0.5, 2, features)
+    ye = case.bernoulli(0.5, 2, features)  # reconstructions exactly 0 or 1
+    at_x = x.clone().clamp(1e-3, 1 - 1e-3).requires_grad_(True)
+    (g_x,) = torch.autograd.grad(rec(at_x.detach(), at_x).sum(), at_x)
+    return all_of(
+        exact("shape of the per-sample BCE loss", tuple(val.shape), (rows,)),
+        case.close("BCE vs F.binary_cross_entropy(reduction='none').sum(-1)", val,
+                   F.binary_cross_entropy(Y, X, reduction="none").sum(-1)),
+        case.close("BCE on images vs F.binary_cross_entropy summed over (C, H, W)", rec(xi, yi),
+                   F.binary_cross_entropy(f64(yi), f64(xi), reduction="none").sum((1, 2, 3))),
+        case.close("∂BCE/∂x' (autograd) vs (x' − x)/(x'(1 − x'))", g, (Y - X) / (Y * (1 - Y))),
+        case.close("∂BCE/∂x' at x' = x", g_x, torch.zeros(rows, features, dtype=F64)),
+        case.close("BCE at x' ∈ {0, 1} vs F.binary_cross_entropy (clamped logs)", rec(xe, ye),
+                   F.binary_cross_entropy(f64(ye), f64(xe), reduction="none").sum(-1)),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# overcomplete autoencoder with an L2 (weight-decay) term (notes 002)
+# --------------------------------------------------------------------------------------------
+def _weights(model) -> list:
+    """The model's distinct weight matrices (parameters with ≥ 2 dims; a tied weight once)."""
+    return [p for p in model.parameters() if p.dim() >= 2]
+
+
+@check("ae_l2_weight_penalty", requires=("l2_weight_penalty",))
+def ae_l2_weight_penalty(subject, case, lam: float = 0.01) -> Outcome:
+    """The L2 (weight-decay) penalty of an autoencoder's weights is λ Σ_W ‖W‖²_F
+    (torch.linalg.matrix_norm, Frobenius) and its gradient with respect to each weight is 2λW (autograd)."""
+    model = subject.build(case)
+    Ws = _weights(model)
+    val = subject.fn("l2_weight_penalty")(Ws, lam)
+    grads = torch.autograd.grad(val, Ws)
+    want = lam * sum(float(torch.linalg.matrix_norm(f64(W), "fro") ** 2) for W in Ws)
+    outs = [case.close(f"λ Σ‖W‖²_F over {len(Ws)} weight matrices vs torch.linalg.matrix_norm", val, want)]
+    for i, (W, g) in enumerate(zip(Ws, grads)):
+        outs.append(case.close(f"∂Ω/∂W (weight {i}, shape {tuple(W.shape)}) vs 2λW", g, 2 * lam * f64(W)))
+    return all_of(outs)
+
+
+@check("ae_l2_penalty_rules_out_identity", requires=("reconstruction_error", "l2_weight_penalty"))
+def ae_l2_penalty_rules_out_identity(subject, case, lam: float = 0.01, rows: int = 64, eps: float = 1e-3) -> Outcome:
+    """An overcomplete linear autoencoder (k ≥ d) can copy its input: W_enc = [I; 0], W_dec = [I 0], zero
+    biases give zero reconstruction error. The L2 term stops this being a solution: there the penalty is
+    λ·2d > 0 (closed form), the gradient of J = mean ‖x − x'‖² + λΣ‖W‖²_F is 2λW ≠ 0, and shrinking both
+    weights by (1 − ε) strictly lowers J (so the identity is not a minimiser), while without the penalty
+    it raises it."""
+    d, hidden = subject.size("in_features"), list(subject.size("hidden"))
+    if len(hidden) != 1 or hidden[0] < d or subject.size("activation") != "linear" or subject.size("output_activation") != "linear":
+        return holds("subject is a one-layer overcomplete linear autoencoder (hidden [k], k ≥ d, linear)", False,
+                     detail=f"hidden {hidden}, d {d}, activation {subject.size('activation')}")
+    k = hidden[0]
+    model = subject.build(case, tied=False)
+    eye = torch.eye(k, d, dtype=case.dtype, device=case.device)
+    with torch.no_grad():
+        model.encoder_weight(0).copy_(eye)
+        model.decoder_weight(0).copy_(eye.T)
+        model.b_enc[0].zero_()
+        model.b_dec[0].zero_()
+    (x,) = CONTRACT.example_inputs(subject, case, rows)
+    rec, pen = subject.fn("reconstruction_error"), subject.fn("l2_weight_penalty")
+    Ws = _weights(model)
+
+    def objective(with_penalty: bool = True):
+        r = rec(x, model(x)).mean()
+        return (r + pen(_weights(model), lam)) if with_penalty else r
+
+    r0 = objective(False)
+    p0 = pen(Ws, lam)
+    J0 = r0 + p0
+    grads = torch.autograd.grad(J0, Ws)
+    W0 = [f64(W).clone() for W in Ws]
+    with torch.no_grad():
+        for W in Ws:
+            W.mul_(1 - eps)
+        J1, r1 = float(objective()), float(objective(False))
+    return all_of(
+        case.close("reconstruction error of the identity solution", r0, 0.0),
+        case.close("L2 penalty of the identity solution vs λ·2d", p0, lam * 2 * d),
+        bound("L2 penalty of the identity solution", float(p0.detach()), 0.0, op=">"),
+        *[case.close(f"∂J/∂W at the identity (weight {i}) vs 2λW", g, 2 * lam * W)
+          for i, (W, g) in enumerate(zip(W0, grads))],
+        bound(f"J after shrinking the weights by 1 − ε (ε = {eps:g}) vs J at the identity", J1, float(J0.detach()), op="<"),
+        bound("reconstruction error alone after shrinking vs at the identity", r1, float(r0.detach()), op=">"),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# visualising autoencoders: the input that maximally activates a hidden unit (notes 002)
+# --------------------------------------------------------------------------------------------
+@check("ae_max_activating_input", requires=("max_activating_inputs",))
+def ae_max_activating_input(subject, case, probes: int = 4096) -> Outcome:
+    """Among unit-norm inputs, hidden unit j of a one-layer encoder h = a(Wx + b) (a increasing) is maximised
+    by x*_j = w_j/‖w_j‖ (Cauchy–Schwarz): max_activating_inputs(W) equals the rows of W divided by their
+    numpy.linalg.norm, each has norm 1, unit j reaches a(‖w_j‖ + b_j) there (closed form with torch.nn's
+    activation), and no random unit-norm probe activates unit j more."""
+    hidden = list(subject.size("hidden"))
+    if len(hidden) != 1:
+        return holds("subject has a one-layer encoder (hidden [k])", False, detail=f"hidden {hidden}")
+    model = subject.build(case)
+    W, b = model.encoder_weight(0).detach(), model.b_enc[0].detach()
+    xs = subject.fn("max_activating_inputs")(W)
+    Wn = f64(W).numpy()
+    want = Wn / np.linalg.norm(Wn, axis=1, keepdims=True)
+    k, d = W.shape
+    act = _ACT[subject.size("activation")]()
+    with torch.no_grad():
+        h = f64(model.encode(xs))  # (k, k): row j is the code of x*_j
+        u = case.randn(probes, d)
+        u = u / torch.linalg.vector_norm(u, dim=1, keepdim=True)
+        hp = f64(model.encode(u))  # (probes, k)
+    diag = torch.diagonal(h)
+    return all_of(
+        exact("shape of max_activating_inputs(W)", tuple(xs.shape), (k, d)),
+        case.close("max_activating_inputs(W) vs W_j / numpy.linalg.norm(W_j)", xs, torch.from_numpy(want)),
+        case.close("‖x*_j‖₂", torch.linalg.vector_norm(f64(xs), dim=1), torch.ones(k, dtype=F64)),
+        case.close("h_j(x*_j) vs a(‖w_j‖ + b_j)", diag, act(torch.from_numpy(np.linalg.norm(Wn, axis=1)) + f64(b))),
+        bound(f"max over units of (best of {probes} random unit probes) − h_j(x*_j)",
+              float((hp.max(0).values - diag).max()), 0.0, op="<="),
+    )

@@ -5,6 +5,10 @@ Label convention under test: y = 1 means SIMILAR (the notes'); a loss written wi
 al.'s convention (Y = 0 similar) fails :func:`contrastive_similar_half_square` and
 :func:`contrastive_dissimilar_beyond_margin`. The distance and loss checks size their own test
 vectors (check parameters); the twin-network checks use the suite's sizes.
+
+The learned distance g(h1, h2; θ2) = σ(wᵀ|h1 − h2| + b) (the subject param ``distance: learned``)
+makes the network output a similarity probability; fine-tuning only that head on a frozen encoder
+is :func:`siamese_fine_tune_frozen_encoder`.
 """
 from __future__ import annotations
 
@@ -373,3 +377,107 @@ def siamese_one_shot_accuracy_definition(subject, case, episodes: int = 200, n_w
         out.append(case.close(f"n_way_one_shot_accuracy, {label}", acc(dist, query, support, t), want,
                               detail=f"{episodes} episodes, {n_way}-way"))
     return all_of(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# learned distance g(h1, h2; θ2), probability output, fine-tuning the final layers
+# ---------------------------------------------------------------------------------------------
+@check(requires=("learned_similarity",))
+def siamese_learned_similarity_matches_torch(subject, case, rows: int = 64, dim: int = 12) -> Outcome:
+    """The learned distance g(h1, h2; θ2) = σ(wᵀ|h1 − h2| + b) equals torch.sigmoid(torch.nn.functional.linear)
+    of the absolute difference, lies in [0, 1], is symmetric in (h1, h2) bitwise, gives σ(b) at h1 = h2,
+    and its gradient with respect to w is p(1 − p)|h1 − h2| (closed form vs autograd)."""
+    from torch.nn import functional as F
+
+    g = subject.fn("learned_similarity")
+    h1, h2 = case.randn(rows, dim) * 2.0, case.randn(rows, dim) * 2.0
+    w = (case.randn(1, dim) * 0.5).requires_grad_(True)
+    b = case.randn(1)
+    p = g(h1, h2, w, b)
+    (gw,) = torch.autograd.grad(p.sum(), w)
+    H1, H2, W, B = f64(h1), f64(h2), f64(w), f64(b)
+    want = torch.sigmoid(F.linear((H1 - H2).abs(), W, B)).squeeze(-1)
+    P = f64(p)
+    return all_of(
+        exact("shape of g(h1, h2; θ2)", tuple(p.shape), (rows,)),
+        case.close("g vs torch.sigmoid(F.linear(|h1 − h2|, w, b))", p, want),
+        holds("0 ≤ g ≤ 1", bool(((P >= 0) & (P <= 1)).all())),
+        exact("g(h1, h2) = g(h2, h1) (bitwise)", p, g(h2, h1, w, b)),
+        case.close("g(h, h) = σ(b)", g(h1, h1, w, b), torch.sigmoid(B).expand(rows)),
+        case.close("∂Σg/∂w (autograd) vs Σ p(1 − p)|h1 − h2|", gw, ((P * (1 - P)).unsqueeze(-1) * (H1 - H2).abs()).sum(0, keepdim=True)),
+    )
+
+
+@check(requires=("embed",))
+def siamese_probability_output(subject, case, batch: int = 32) -> Outcome:
+    """A Siamese network with a learned distance outputs the probability that a pair is similar:
+    model(x1, x2) = σ(head(|embed(x1) − embed(x2)|)) (torch.nn.Linear with the head's weights copied,
+    torch.sigmoid), in [0, 1], symmetric in (x1, x2) bitwise, σ(b) for x1 = x2, and a binary
+    cross-entropy loss on it sends a nonzero gradient to both θ2 (the head) and θ1 (the encoder)."""
+    from torch import nn
+
+    model = subject.build(case)
+    x1, x2 = CONTRACT.example_inputs(subject, case, batch)
+    head = model.head
+    twin = nn.Linear(head.in_features, 1, dtype=torch.float64)
+    with torch.no_grad():
+        twin.weight.copy_(f64(head.weight))
+        twin.bias.copy_(f64(head.bias))
+    p = model(x1, x2)
+    with torch.no_grad():
+        want = torch.sigmoid(twin((f64(model.embed(x1)) - f64(model.embed(x2))).abs())).squeeze(-1)
+        p21, pxx = model(x2, x1), model(x1, x1)
+    y = case.bernoulli(0.5, batch)
+    loss = -(y * torch.log(p) + (1 - y) * torch.log1p(-p)).mean()  # BCE, written out (no range assertion)
+    enc = list(model.encoder.parameters())
+    grads = torch.autograd.grad(loss, list(head.parameters()) + enc, allow_unused=True)
+    nonzero = [g is not None and bool(g.abs().sum() > 0) for g in grads]
+    P = f64(p)
+    return all_of(
+        exact("output shape", tuple(p.shape), (batch,)),
+        case.close("model(x1, x2) vs torch.sigmoid(nn.Linear(|f(x1) − f(x2)|)) with the head copied", p, want),
+        holds("0 ≤ model(x1, x2) ≤ 1", bool(((P >= 0) & (P <= 1)).all())),
+        exact("model(x1, x2) = model(x2, x1) (bitwise)", p.detach(), p21),
+        case.close("model(x, x) = σ(b)", pxx, torch.sigmoid(f64(head.bias)).expand(batch)),
+        holds("BCE gradient reaches the head θ2 (weight, bias)", all(nonzero[:2])),
+        holds("BCE gradient reaches the encoder θ1 (its first layer)", nonzero[2]),
+    )
+
+
+@check(requires=("freeze_encoder", "embed"))
+def siamese_fine_tune_frozen_encoder(subject, case, batch: int = 32, lr: float = 0.5) -> Outcome:
+    """Fine-tuning only the final layers: after freeze_encoder(model), one SGD step over all of
+    model.parameters() on a binary cross-entropy loss leaves every encoder parameter (θ1) bitwise
+    unchanged with gradient None (and embed(x) unchanged), while every head parameter (θ2) gets the same
+    gradient as in the unfrozen model (autograd on a copy) and moves."""
+    from torch.nn import functional as F
+
+    model = subject.build(case)
+    full = copy.deepcopy(model)
+    x1, x2 = CONTRACT.example_inputs(subject, case, batch)
+    y = case.bernoulli(0.5, batch)
+    subject.fn("freeze_encoder")(model)
+    enc_before = [f64(p).clone() for p in model.encoder.parameters()]
+    head_before = [f64(p).clone() for p in model.head.parameters()]
+    with torch.no_grad():
+        e_before = f64(model.embed(x1))
+    F.binary_cross_entropy(full(x1, x2), y).backward()
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    opt.zero_grad()
+    F.binary_cross_entropy(model(x1, x2), y).backward()
+    head_grads = [f64(p.grad) if p.grad is not None else None for p in model.head.parameters()]
+    enc_grads_none = all(p.grad is None for p in model.encoder.parameters())
+    opt.step()
+    with torch.no_grad():
+        e_after = f64(model.embed(x1))
+    outs = [holds("every encoder gradient is None after backward", enc_grads_none,
+                  detail=f"{len(enc_before)} encoder tensors")]
+    outs += [exact(f"encoder parameter {i} after the step", f64(p), b)
+             for i, (p, b) in enumerate(zip(model.encoder.parameters(), enc_before))]
+    outs.append(exact("embed(x) after the step", e_after, e_before))
+    for i, (p, b, g, gf) in enumerate(zip(model.head.parameters(), head_before, head_grads, full.head.parameters())):
+        outs.append(holds(f"head parameter {i} has a gradient", g is not None))
+        if g is not None:
+            outs.append(case.close(f"head gradient {i} vs the unfrozen model's (autograd)", g, f64(gf.grad)))
+        outs.append(holds(f"head parameter {i} moved", not torch.equal(f64(p), b)))
+    return all_of(outs)

@@ -134,6 +134,89 @@ def corrupt_nothing(x, noise_factor, generator=None, noise=None, clip=True):
     return x.clone()
 
 
+def mask_inverted_dropout(x, p, generator=None, keep=None):
+    """Inverted dropout: survivors rescaled by 1/(1 − p)."""
+    return A.mask_corrupt(x, p, generator=generator, keep=keep) / (1.0 - p) if p < 1 else x * 0
+
+
+def mask_keep_prob_swapped(x, p, generator=None, keep=None):
+    """p read as the keep probability."""
+    return A.mask_corrupt(x, 1.0 - p, generator=generator, keep=keep)
+
+
+def mask_global_rng(x, p, generator=None, keep=None):
+    return A.mask_corrupt(x, p, generator=None, keep=keep)
+
+
+def mask_per_feature(x, p, generator=None, keep=None):
+    """One mask per feature, shared by the whole batch (the fraction is right, only in expectation)."""
+    if keep is None:
+        keep = (torch.rand(x.shape[1:], generator=generator, device=x.device, dtype=x.dtype) >= p).expand_as(x)
+    return A.mask_corrupt(x, p, keep=keep)
+
+
+def mask_gaussian_not_zero(x, p, generator=None, keep=None):
+    """Removed features replaced by the clipped Gaussian corruption, not zeros."""
+    if keep is None:
+        keep = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) >= p
+    return torch.where(keep.to(torch.bool), x, A.corrupt(x, 0.2, generator=generator))
+
+
+def l1_mean_not_sum(x, x_hat):
+    return (x - x_hat).abs().reshape(x.shape[0], -1).mean(-1)
+
+
+def l1_squared(x, x_hat):
+    return A.reconstruction_error(x, x_hat)
+
+
+def bce_swapped(x, x_hat):
+    """Target and reconstruction swapped: −Σ x' log x + (1 − x') log(1 − x)."""
+    return A.bce_reconstruction_error(x_hat, x)
+
+
+def bce_no_complement(x, x_hat):
+    """Only the x log x' term."""
+    return -(x * torch.log(x_hat).clamp_min(-100.0)).reshape(x.shape[0], -1).sum(-1)
+
+
+def bce_unclamped(x, x_hat):
+    return -(x * torch.log(x_hat) + (1 - x) * torch.log1p(-x_hat)).reshape(x.shape[0], -1).sum(-1)
+
+
+def l2_half(weights, lam):
+    return 0.5 * A.l2_weight_penalty(weights, lam)
+
+
+def l2_frobenius_not_squared(weights, lam):
+    return lam * sum(torch.linalg.matrix_norm(W) for W in weights)
+
+
+def l2_zero(weights, lam):
+    return 0.0 * sum(W.sum() for W in weights)
+
+
+def l2_detached(weights, lam):
+    """The right value, but no gradient reaches the weights."""
+    return A.l2_weight_penalty([W.detach() for W in weights], lam) + 0.0 * sum(W.sum() for W in weights)
+
+
+def maxact_unnormalised(W):
+    return W.clone()
+
+
+def maxact_column_normalised(W):
+    return W / torch.linalg.vector_norm(W, dim=0, keepdim=True)
+
+
+def maxact_minimiser(W):
+    return -A.max_activating_inputs(W)
+
+
+def maxact_global_norm(W):
+    return W / torch.linalg.vector_norm(W)
+
+
 _DAE = {"hidden": [64], "activation": "relu", "output_activation": "sigmoid"}
 
 MUTANTS = {
@@ -163,6 +246,41 @@ MUTANTS = {
     "ae_corrupt_formula": [broken("no clip", patched(AE, corrupt=corrupt_no_clip))],
     "ae_corrupt_noise_moments": [broken("uniform noise", patched(AE, corrupt=corrupt_uniform))],
     "ae_corrupt_uses_generator": [broken("global RNG", patched(AE, corrupt=corrupt_global_rng))],
+    "ae_mask_corrupt_fraction": [
+        broken("p is the keep probability", patched(AE, mask_corrupt=mask_keep_prob_swapped), p=0.3),
+        broken("one mask per feature, shared by the batch", patched(AE, mask_corrupt=mask_per_feature)),
+    ],
+    "ae_mask_corrupt_keeps_survivors": [
+        broken("inverted dropout (rescaled survivors)", patched(AE, mask_corrupt=mask_inverted_dropout)),
+        broken("removed features get Gaussian noise", patched(AE, mask_corrupt=mask_gaussian_not_zero)),
+    ],
+    "ae_mask_corrupt_uses_generator": [
+        broken("global RNG", patched(AE, mask_corrupt=mask_global_rng)),
+    ],
+    "ae_l1_reconstruction_matches_torch": [
+        broken("mean, not sum", patched(AE, l1_reconstruction_error=l1_mean_not_sum)),
+        broken("squared error", patched(AE, l1_reconstruction_error=l1_squared)),
+    ],
+    "ae_bce_reconstruction_matches_torch": [
+        broken("target and reconstruction swapped", patched(AE, bce_reconstruction_error=bce_swapped)),
+        broken("no (1 − x) log(1 − x') term", patched(AE, bce_reconstruction_error=bce_no_complement)),
+        broken("logs not clamped", patched(AE, bce_reconstruction_error=bce_unclamped)),
+    ],
+    "ae_l2_weight_penalty": [
+        broken("½λΣ‖W‖²", patched(AE, l2_weight_penalty=l2_half)),
+        broken("Frobenius norm, not squared", patched(AE, l2_weight_penalty=l2_frobenius_not_squared)),
+        broken("detached weights", patched(AE, l2_weight_penalty=l2_detached)),
+    ],
+    "ae_l2_penalty_rules_out_identity": [
+        broken("zero penalty", patched(ae(hidden=[96], activation="linear"), l2_weight_penalty=l2_zero)),
+        broken("detached weights", patched(ae(hidden=[96], activation="linear"), l2_weight_penalty=l2_detached)),
+    ],
+    "ae_max_activating_input": [
+        broken("rows not normalised", patched(AE, max_activating_inputs=maxact_unnormalised)),
+        broken("columns normalised", patched(ae(hidden=[64]), max_activating_inputs=maxact_column_normalised)),
+        broken("the minimiser −w/‖w‖", patched(AE, max_activating_inputs=maxact_minimiser)),
+        broken("divided by ‖W‖_F", patched(AE, max_activating_inputs=maxact_global_norm)),
+    ],
     # trained properties: the smallest budgets at which the reference passes (the old per-variant tests' max_iter=100
     # and steps=5/30 were too small for it); the broken variants fail by a wide margin
     "ae_linear_spans_pca_subspace": [

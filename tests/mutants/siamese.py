@@ -154,3 +154,90 @@ MUTANTS["siamese_one_shot_accuracy_definition"] = [
     broken("accuracy as a count (float32)", patched(MOD, PARAMS, n_way_one_shot_accuracy=accuracy_as_count),
            dtype="float32"),
 ]
+
+
+# --- learned distance, probability output, fine-tuning -------------------------------------------------
+def similarity_signed(h1, h2, weight, bias):
+    """Signed difference: not symmetric."""
+    return torch.sigmoid(torch.nn.functional.linear(h1 - h2, weight, bias)).squeeze(-1)
+
+
+def similarity_no_sigmoid(h1, h2, weight, bias):
+    return torch.nn.functional.linear((h1 - h2).abs(), weight, bias).squeeze(-1)
+
+
+def similarity_squared(h1, h2, weight, bias):
+    return torch.sigmoid(torch.nn.functional.linear((h1 - h2).square(), weight, bias)).squeeze(-1)
+
+
+def similarity_detached_weight(h1, h2, weight, bias):
+    """The head's weight enters without its gradient."""
+    return ref.learned_similarity(h1, h2, weight.detach(), bias)
+
+
+class ConcatHeadNet(ref.SiameseNetwork):
+    """Head on the concatenation [f(x1), f(x2)]: neither symmetric nor |difference|."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.head2 = torch.nn.Linear(self.config.embed_dim, 1)
+
+    def distance(self, h1, h2):
+        return torch.sigmoid(self.head(h1) + self.head2(h2)).squeeze(-1)
+
+
+class LogitNet(ref.SiameseNetwork):
+    """Returns the logit wᵀ|h1 − h2| + b, not the probability."""
+
+    def distance(self, h1, h2):
+        return torch.nn.functional.linear((h1 - h2).abs(), self.head.weight, self.head.bias).squeeze(-1)
+
+
+class DetachedEncoderNet(ref.SiameseNetwork):
+    """The embeddings are detached: θ1 never learns."""
+
+    def embed(self, x):
+        return self.encoder(x).detach()
+
+
+def freeze_nothing(model):
+    return list(model.parameters())
+
+
+def freeze_head(model):
+    """Freezes the final layer instead of the encoder."""
+    for p in model.head.parameters():
+        p.requires_grad_(False)
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def freeze_first_layer_only(model):
+    for p in model.encoder[0].parameters():
+        p.requires_grad_(False)
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def freeze_by_eval(model):
+    """model.encoder.eval() does not freeze anything."""
+    model.encoder.eval()
+    return list(model.parameters())
+
+
+_LEARNED = net(distance="learned")
+
+MUTANTS["siamese_learned_similarity_matches_torch"] = [
+    broken("signed difference", patched(MOD, PARAMS, learned_similarity=similarity_signed)),
+    broken("no sigmoid", patched(MOD, PARAMS, learned_similarity=similarity_no_sigmoid)),
+    broken("squared difference", patched(MOD, PARAMS, learned_similarity=similarity_squared)),
+]
+MUTANTS["siamese_probability_output"] = [
+    broken("head on the concatenation", replaced(_LEARNED, ConcatHeadNet)),
+    broken("logit, not probability", replaced(_LEARNED, LogitNet)),
+    broken("embeddings detached", replaced(_LEARNED, DetachedEncoderNet)),
+]
+MUTANTS["siamese_fine_tune_frozen_encoder"] = [
+    broken("freezes nothing", patched(_LEARNED, freeze_encoder=freeze_nothing)),
+    broken("freezes the head", patched(_LEARNED, freeze_encoder=freeze_head)),
+    broken("freezes the first encoder layer only", patched(_LEARNED, freeze_encoder=freeze_first_layer_only)),
+    broken("encoder.eval() only", patched(_LEARNED, freeze_encoder=freeze_by_eval)),
+]
