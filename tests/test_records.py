@@ -360,3 +360,135 @@ def test_env_int_minimum(monkeypatch):
     assert env_int("DLH_X", 5, minimum=0) == 0
     with pytest.raises(EnvError, match=r"DLH_X='0' is not valid: expected a whole number >= 1 \(unset means 5\)"):
         env_int("DLH_X", 5)
+
+
+# --------------------------------------------------------------------------------------------
+# compact records: short text for what did not fail, rows stored relative to each other
+# --------------------------------------------------------------------------------------------
+COMMITTED = sorted(p for p in (Path(__file__).resolve().parents[1] / "results" / "runs").glob("*.json")
+                   if not p.name.startswith("local-"))  # local-* records are git-ignored, not committed
+DETAIL = "a long detail: " + "statistic 0.123 " * 40
+SAMPLES = [0.001234, 0.001245, 0.001301, 0.001199, 0.00125, 0.001262]
+
+
+def _row(prop: str, device: str, dtype: str, status: str, subject: str = "reference_impls.tiny (reference)") -> dict:
+    return {"nodeid": f"suites/tiny.yaml::{prop}[{device}-{dtype}]", "suite": "tiny", "property": prop, "check": prop,
+            "device": device, "dtype": dtype, "seed": 7, "status": status,
+            "line": (f"{prop}: observed 1 vs expected 2; error 0.5 > 1e-10; {DETAIL}" if status == "failed"
+                     else "CUDA not available here" if status == "skipped" else f"{prop} holds: error 1e-17; {DETAIL}"),
+            "subject": subject, "location": "suites/tiny.yaml:4", "seconds": 0.0123456, "marks": ["cuda"] if device == "cuda" else [],
+            "outcome": None if status == "skipped" else
+            {"passed": status == "passed", "statement": f"{prop} holds " + "word " * 30, "observed": "o" * 100,
+             "expected": "e" * 100, "error": 0.123456789 if status == "failed" else 1.23456789e-17,
+             "tolerance": "atol 1e-10 + rtol 1e-10 (float64 default)", "detail": DETAIL}}
+
+
+def _suite_record() -> dict:
+    props = []
+    for prop in ("p1", "p2", "p3"):
+        for device in ("cpu", "cuda"):
+            for dtype in ("float32", "float64"):
+                status = "skipped" if device == "cuda" else ("failed" if (prop, dtype) == ("p2", "float64") else "passed")
+                props.append(_row(prop, device, dtype, status))
+    props.append({**_row("p4", "cpu", "float64", "passed"), "subject": "lib (third-party)", "check": "other_check"})
+    bench = [{"suite": "tiny", "benchmark": "fwd", "workload": "forward", "device": "cpu", "dtype": "float32",
+              "batch": b, "subject": "reference_impls.tiny (reference)", "nodeid": f"suites/tiny.yaml::bench_fwd[cpu-float32-b{b}]",
+              "line": 9, "status": "ok", "reason": "", "median_s": 0.00123456789 * b, "samples_s": SAMPLES,
+              "builtin": None, "builtin_ratio_ci": None, "unstable": False, "repeat": 0} for b in (8, 64)]
+    return {**GOOD, "suites": {"tiny": {"path": "suites/tiny.yaml", "subject": "reference_impls.tiny"}},
+            "properties": props, "benchmarks": bench}
+
+
+def test_compact_record_round_trips_through_a_file(tmp_path):
+    rec = _suite_record()
+    compact = records.compact_record(rec)
+    assert set(compact["compact"]) == {"properties", "benchmarks"}
+    raw = json.loads(records.record_json(compact))
+    # the second row: only what differs from the rows before it (its status, line and seconds
+    # are the first one's; its tolerance is the first of its dtype)
+    assert raw["properties"][1] == {"dtype": "float64",
+                                    "outcome": {"error": 1.235e-17, "tolerance": "atol 1e-10 + rtol 1e-10 (float64 default)"}}
+    assert raw["benchmarks"][1]["samples_s"] == {"e": -6, "m": [1234, 1245, 1301, 1199, 1250, 1262]}
+    path = atomic_write_json(tmp_path / "r.json", compact)
+    back = load_record(path)
+    assert "_dropped" not in back and "compact" not in back
+    props = back["properties"]
+    assert len(props) == len(rec["properties"]) and [p["nodeid"] for p in props] == [p["nodeid"] for p in rec["properties"]]
+    for got, orig in zip(props, rec["properties"]):
+        assert {k: got[k] for k in ("suite", "property", "check", "device", "dtype", "seed", "status", "subject",
+                                    "location", "marks")} == {k: orig[k] for k in ("suite", "property", "check", "device",
+                                                                                   "dtype", "seed", "status", "subject",
+                                                                                   "location", "marks")}
+        if orig["status"] == "failed":  # a failure keeps everything, word for word
+            assert got == {**orig, "seconds": 0.0123}
+        elif orig["status"] == "passed":  # a pass keeps its numbers and a short line
+            assert got["outcome"] == {"passed": True, "error": 1.235e-17, "tolerance": orig["outcome"]["tolerance"]}
+            assert got["line"] == orig["line"][:records.SHORT_LINE - 1] + "…"
+        else:
+            assert got["outcome"] is None and got["line"] == orig["line"] and got["seconds"] == 0.0
+    assert [b["median_s"] for b in back["benchmarks"]] == [0.00987654, 0.0790123]  # 6 significant digits
+    assert [b["nodeid"] for b in back["benchmarks"]] == [b["nodeid"] for b in rec["benchmarks"]]
+    assert all(b["builtin"] is None and b["reason"] == "" and b["repeat"] == 0 and b["samples_s"] == SAMPLES
+               for b in back["benchmarks"])
+    P, B = frames([back])
+    assert len(P) == len(props) and set(P["subject"]) == {"reference_impls.tiny (reference)", "lib (third-party)"}
+
+
+def test_records_without_a_suites_table_keep_whole_rows_with_short_text():
+    """The pytest plugin's records (rows in any order, under xdist): text shortened, no row
+    left relative to another."""
+    rec = records.make_record(properties=[_row("p1", "cpu", "float64", "passed"), _row("p1", "cpu", "float32", "failed")],
+                              runner="pytest")
+    assert "compact" not in rec
+    passed, failed = rec["properties"]
+    assert set(passed) == set(_row("p1", "cpu", "float64", "passed"))  # every field is there
+    assert passed["outcome"]["statement"].startswith("p1 holds") and len(passed["outcome"]["statement"]) <= 80
+    assert len(passed["outcome"]["observed"]) <= 48 and "detail" not in passed["outcome"]
+    assert failed["outcome"]["detail"] == DETAIL and failed["line"] == _row("p1", "cpu", "float32", "failed")["line"]
+
+
+def test_rows_read_later_come_back_whole(tmp_path):
+    """Reading many records, the report checks property rows only of the records it shows."""
+    path = atomic_write_json(tmp_path / "r.json", records.compact_record(_suite_record()))
+    lazy = load_record(path, rows=("benchmarks",))
+    assert lazy["_pending"] == ["properties"] and "suite" not in lazy["properties"][1]  # as stored
+    assert lazy["benchmarks"] == load_record(path)["benchmarks"]
+    whole = records.complete_record(lazy)
+    assert "_pending" not in whole and "compact" not in whole and whole["_file"] == str(path)
+    assert whole["properties"] == load_record(path)["properties"]
+    assert records.complete_record(whole) is whole
+
+
+@pytest.mark.parametrize("status", ["failed", "error", "xpassed", "timeout"])
+def test_failures_keep_their_whole_text(status):
+    row = {**_row("p", "cpu", "float64", "failed"), "status": status}
+    assert records.short_property_row(row) == {**row, "seconds": 0.0123}
+
+
+def test_rows_of_uneven_fields_are_stored_whole():
+    rec = _suite_record()
+    rec["properties"][3] = {k: v for k, v in rec["properties"][3].items() if k != "location"}
+    compact = records.compact_record(rec)
+    assert set(compact["compact"]) == {"benchmarks"}  # "absent" cannot be said: the property rows stay whole
+    back, dropped = validate_record(json.loads(records.record_json(compact)))
+    assert not dropped and "location" not in back["properties"][3] and back["properties"][4]["location"]
+
+
+def test_a_malformed_row_encoding_skips_the_record_with_a_reason(tmp_path):
+    compact = records.compact_record(_suite_record())
+    (tmp_path / "bad.json").write_text(json.dumps({**compact, "compact": {"properties": {"chains": "x"}}}))
+    skipped: list[SkippedRecord] = []
+    assert load_records(tmp_path, skipped) == []
+    assert skipped[0].reason == "'compact.properties' is not a row encoding this harness reads"
+
+
+@pytest.mark.skipif(not COMMITTED, reason="no committed record under results/runs")
+@pytest.mark.parametrize("path", COMMITTED, ids=lambda p: p.name)
+def test_a_committed_full_run_record_compacts_to_at_most_300_kb(path):
+    raw, _ = validate_record(json.loads(path.read_text()))  # whole rows, whichever way it was written
+    text = records.record_json(records.compact_record(raw))
+    assert len(text.encode()) <= 300_000, len(text.encode())
+    back, dropped = validate_record(json.loads(text))
+    assert not dropped and len(back["properties"]) == len(raw["properties"])
+    expected = [records._numbers_only(records.short_property_row(p)) for p in raw["properties"]]
+    assert back["properties"] == expected
