@@ -29,11 +29,14 @@ from harness.cases import PropertyCase
 from harness.executor import PropertyResult
 
 DEFAULT_TIMEOUT = 300.0  # seconds per case; the slowest shipped property takes ~10 s on 2 cores
+LOAD_TIMEOUT = 300.0  # seconds for a worker to start, import torch and the implementation, load a suite
 
 
 def serve(result_fd: int) -> None:
     """The child's loop: read ``{"path", "case", "impl", "root"}`` lines from stdin, write one
-    result dict per line to ``result_fd``."""
+    result dict per line to ``result_fd``. A request without ``case`` only loads the suite (so
+    that starting the worker and importing the implementation never count against a case's
+    timeout) and is answered ``{"loaded": true}``."""
     from harness.cases import property_cases
     from harness.executor import crashed, run_property
     from harness.suite import SuiteError, load_suite
@@ -47,7 +50,7 @@ def serve(result_fd: int) -> None:
             if path not in suites:
                 s = load_suite(path, msg["impl"], Path(msg["root"]) if msg["root"] else None)
                 suites[path] = {c.id: c for c in property_cases(s)}
-            res = run_property(suites[path][msg["case"]]).to_dict()
+            res = run_property(suites[path][msg["case"]]).to_dict() if msg.get("case") else {"loaded": True}
         except SuiteError as e:
             res = {"status": "error", "line": f"suite failed to load in the worker: {e}"}
         except BaseException as e:  # noqa: BLE001 - SystemExit/KeyboardInterrupt from an implementation
@@ -64,6 +67,7 @@ class Worker:
         self.root = str(root) if root else None
         self.proc: subprocess.Popen | None = None
         self.results: Any = None
+        self.loaded: set[str] = set()
         self._buf = b""
 
     def _start(self) -> None:
@@ -74,6 +78,7 @@ class Worker:
         os.close(w)
         self.results = r
         self._buf = b""
+        self.loaded = set()
 
     def _kill(self) -> None:
         if self.proc is not None:
@@ -120,8 +125,12 @@ class Worker:
             self._kill()
             self._start()
         assert self.proc is not None and self.proc.stdin is not None
-        t0 = time.monotonic()
         path = str((Path(self.root or os.getcwd()) / case.suite.path).resolve())
+        if path not in self.loaded:
+            problem = self._load(path)
+            if problem:
+                return case_result(case, "error", problem)
+        t0 = time.monotonic()
         msg = {"path": path, "case": case.id, "impl": self.impl, "root": self.root}
         try:
             self.proc.stdin.write((json.dumps(msg) + "\n").encode())
@@ -142,6 +151,28 @@ class Worker:
         how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
         return case_result(case, "error", f"the worker process {how} while running this case "
                                           f"(a crash, os._exit or sys.exit inside the implementation?)", seconds)
+
+    def _load(self, path: str) -> str:
+        """Have the child load the suite (outside any case's timeout): "" or the problem."""
+        assert self.proc is not None and self.proc.stdin is not None
+        msg = {"path": path, "case": None, "impl": self.impl, "root": self.root}
+        try:
+            self.proc.stdin.write((json.dumps(msg) + "\n").encode())
+            self.proc.stdin.flush()
+            line = self._read_line(time.monotonic() + LOAD_TIMEOUT)
+        except TimeoutError:
+            self._kill()
+            return f"the worker did not start or load the suite within {LOAD_TIMEOUT:g} s (an import that hangs?)"
+        except (BrokenPipeError, OSError):
+            line = None
+        if line is None:
+            self._kill()
+            return "the worker process ended while importing the implementation or loading the suite"
+        reply = json.loads(line)
+        if not reply.get("loaded"):
+            return str(reply.get("line", "the suite did not load in the worker"))
+        self.loaded.add(path)
+        return ""
 
     def __enter__(self) -> "Worker":
         return self

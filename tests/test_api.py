@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_check_implementation_returns_a_dataframe():
     df = harness.check_implementation("reference_impls.losses", suite="losses", devices=("cpu",))
-    assert set(df.status) == {"passed"} and len(df) == 36
+    assert set(df.status) == {"passed"} and len(df) >= 36
     assert {"property", "check", "device", "dtype", "status", "line", "seed", "subject"} <= set(df.columns)
     with pytest.raises(ValueError, match="did you mean 'losses'"):
         harness.check_implementation("reference_impls.losses", suite="loses")
