@@ -10,8 +10,9 @@ class ``<suite>__<benchmark id>`` with
   ``NotImplementedError`` with its reason in ``setup``, which asv shows as n/a: the same skip
   as in every other runner;
 - a memoised ``setup``: asv-runner >= 0.3 calls ``setup()`` before every timed call, so the model
-  and inputs are built once per parameter set and cached in this process; an out-of-memory
-  error or an unsupported dtype raises ``NotImplementedError`` (asv shows n/a);
+  and inputs are built once per parameter set and cached in this process (one per parameter
+  cell, forked from asv's server, which imported the benchmarks: ``harness/asv_bench/suites.py``);
+  an out-of-memory error or an unsupported dtype raises ``NotImplementedError`` (asv shows n/a);
 - an explicit ``version`` (a hash of the benchmark's definition): generated classes share
   source code, so asv's default source-hash version would not notice a changed benchmark;
 - on CUDA ``time_step`` synchronises before returning, so asv's clock sees finished work.

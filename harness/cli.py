@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn, Sequence
 
@@ -103,6 +105,70 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
+def _on_terminal() -> bool:
+    """Progress as tqdm bars on a terminal; off one (a pipe, a log, CI), one line per suite."""
+    return sys.stderr.isatty()
+
+
+def _reason(text: str) -> str:
+    """A skip reason without its parenthesised detail: ``CUDA not available here``."""
+    return text.split(" (", 1)[0].strip() or "no reason given"
+
+
+def _tally(pairs: Sequence[tuple[str, str]]) -> str:
+    """``20 passed, 603 skipped (CUDA not available here)``: (status, reason) pairs counted,
+    the skips broken down by reason."""
+    counts = Counter(status for status, _ in pairs)
+    why = Counter(_reason(r) for status, r in pairs if status == "skipped")
+    parts = []
+    for status, n in sorted(counts.items()):
+        if status == "skipped" and why:
+            reasons = [w if len(why) == 1 else f"{m} {w}" for w, m in why.most_common()]
+            parts.append(f"{n} skipped ({'; '.join(reasons)})")
+        else:
+            parts.append(f"{n} {status}")
+    return ", ".join(parts)
+
+
+def _bench_status(status: str) -> str:
+    return status if status in ("ok", "skipped", "oom", "unsupported dtype") else "error"
+
+
+@contextmanager
+def _bench_suite_lines(enabled: bool):
+    """Benchmarks off a terminal: one stderr line per suite as its rows finish (on a terminal
+    :func:`harness.executor.run_benchmarks` draws its tqdm bar). Each row goes through
+    ``executor.run_bench``, which is wrapped for the duration."""
+    from harness import executor
+
+    if not enabled:
+        yield
+        return
+    inner = executor.run_bench
+    cur: dict = {"suite": None, "rows": [], "t0": 0.0}
+
+    def flush() -> None:
+        if cur["suite"] is not None:
+            pairs = [(_bench_status(r.status), r.reason) for r in cur["rows"]]
+            print(f"bench {cur['suite']}: {len(pairs)} rows in {time.perf_counter() - cur['t0']:.1f} s: "
+                  f"{_tally(pairs)}", file=sys.stderr, flush=True)
+
+    def run_bench(case, **kw):
+        if case.suite.name != cur["suite"]:
+            flush()
+            cur.update(suite=case.suite.name, rows=[], t0=time.perf_counter())
+        row = inner(case, **kw)
+        cur["rows"].append(row)
+        return row
+
+    executor.run_bench = run_bench
+    try:
+        yield
+    finally:
+        executor.run_bench = inner
+    flush()
+
+
 @subcommand("run", "run properties on every device here and write a record")
 def cmd_run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
@@ -111,33 +177,47 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.executor import run_benchmarks, run_property
     from harness.isolation import Worker, timeout_for
     from harness.records import atomic_write_json, make_record, write_new_record
+    from harness.runner import applicability
 
     suites, errors = _load(args)
     skip = set(args.skip_mark)
     cases = [c for s in suites for c in property_cases(s) if not skip & set(c.marks)]
-    print(header(suites, cases), file=sys.stderr)
+    print(header(suites, cases), file=sys.stderr, flush=True)
+    lines = not args.quiet and not _on_terminal()
+    last = {c.suite.name: i for i, c in enumerate(cases)}  # a suite's line follows its last case
+    order = list(last)
     results = []
-    bar = tqdm(cases, unit="case", disable=args.quiet or None, dynamic_ncols=True, file=sys.stderr)
+    bar = tqdm(cases, unit="case", disable=args.quiet or lines, dynamic_ncols=True, file=sys.stderr)
+    t0 = time.perf_counter()
     with Worker(_impl(args)) as worker:
-        for case in bar:
+        for i, case in enumerate(bar):
             bar.set_postfix_str(case.nodeid[-60:], refresh=False)
             results.append(run_property(case) if args.in_process else worker.run(case, args.timeout))
-    counts = Counter(r.status for r in results)
+            if lines and last[case.suite.name] == i:
+                done = [(r.status, r.line) for r in results if r.suite == case.suite.name]
+                print(f"[{order.index(case.suite.name) + 1}/{len(order)}] suite {case.suite.name}: "
+                      f"{len(done)} cases in {time.perf_counter() - t0:.1f} s: {_tally(done)}",
+                      file=sys.stderr, flush=True)
+                t0 = time.perf_counter()
     for r in results:
         if r.bad:
             print(f"{r.status.upper()} {r.nodeid} [{r.subject}]: {r.line}", file=sys.stderr)
-    bench_rows, extra = run_benchmarks(suites, quick=args.quick) if args.bench else ([], {})
+    bench_rows, extra = [], {}
+    if args.bench:
+        with _bench_suite_lines(lines):
+            bench_rows, extra = run_benchmarks(suites, quick=args.quick, progress=False if args.quiet else None)
     rec = make_record([r.to_dict() for r in results], [b.to_dict() for b in bench_rows], suites,
                       runner="harness run", invalid_suites=[str(e) for e in errors],
                       isolation="in-process" if args.in_process else "worker process",
                       timeout_s={s.name: timeout_for(property_cases(s)[0], args.timeout) for s in suites
                                  if s.properties}, **extra)
     path = atomic_write_json(Path(args.out), rec) if args.out else write_new_record(rec, label=args.label)
-    from harness.runner import applicability
-
     for line in applicability([r.to_dict() for r in results]):
         print(line)
-    print(f"{len(results)} cases: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) + f" -> {path}")
+    if args.bench:
+        print(f"{len(bench_rows)} benchmark rows: {_tally([(_bench_status(b.status), b.reason) for b in bench_rows])}"
+              f" in {extra['bench_info']['seconds']:.1f} s")
+    print(f"{len(results)} cases: {_tally([(r.status, r.line) for r in results])} -> {path}")
     if args.report:
         from harness.report import render_report
 
@@ -148,20 +228,22 @@ def cmd_run(args: argparse.Namespace) -> int:
 @subcommand("bench", "time the suites' benchmarks on every device here and write a record")
 def cmd_bench(args: argparse.Namespace) -> int:
     from harness.bench import summarise
+    from harness.cases import bench_cases
     from harness.executor import run_benchmarks
     from harness.records import atomic_write_json, make_record, write_new_record
 
     suites, errors = _load(args)
-    rows, extra = run_benchmarks(suites, quick=args.quick, repeat=args.repeat, select=args.k,
-                                 min_run_time=args.min_run_time, progress=False if args.quiet else None)
+    print(header(suites, [c for s in suites for c in bench_cases(s, args.quick, args.k)]), file=sys.stderr, flush=True)
+    with _bench_suite_lines(not args.quiet and not _on_terminal()):
+        rows, extra = run_benchmarks(suites, quick=args.quick, repeat=args.repeat, select=args.k,
+                                     min_run_time=args.min_run_time, progress=False if args.quiet else None)
     print(summarise(rows))
     rec = make_record([], [r.to_dict() for r in rows], suites, runner="harness bench",
                       invalid_suites=[str(e) for e in errors], **extra)
     path = atomic_write_json(Path(args.out), rec) if args.out else write_new_record(rec, label=args.label)
-    counts = Counter(r.status if r.status in ("ok", "skipped", "oom", "unsupported dtype") else "error" for r in rows)
-    print(f"{len(rows)} benchmark rows: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
-          + f" in {extra['bench_info']['seconds']:.1f} s -> {path}")
-    return 1 if errors or counts["error"] else 0
+    pairs = [(_bench_status(r.status), r.reason) for r in rows]
+    print(f"{len(rows)} benchmark rows: {_tally(pairs)} in {extra['bench_info']['seconds']:.1f} s -> {path}")
+    return 1 if errors or any(status == "error" for status, _ in pairs) else 0
 
 
 @subcommand("contract", "what an implementation must provide for a suite (--template: an adapter skeleton)")
@@ -222,6 +304,13 @@ def cmd_conformance(args: argparse.Namespace) -> int:
     return 0
 
 
+@subcommand("compare", "compare two records: benchmark ratios with a significance test, property status changes")
+def cmd_compare(args: argparse.Namespace) -> int:
+    from harness.compare import run
+
+    return run(args)
+
+
 @subcommand("report", "render records (and asv results) into one self-contained HTML file")
 def cmd_report(args: argparse.Namespace) -> int:
     from harness.report import render_report
@@ -235,7 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     for name, (fn, help_) in SUBCOMMANDS.items():
         sp = sub.add_parser(name, help=help_)
-        _common(sp, positional=name != "contract")
+        if name != "compare":  # compare reads two records, no suites
+            _common(sp, positional=name != "contract")
         sp.set_defaults(func=fn)
         if name == "run":
             sp.add_argument("--skip-mark", action="append", default=[], metavar="MARK",
@@ -270,6 +360,22 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--label", default="local", help="record name prefix naming the machine (default local: git-ignored)")
         elif name == "catalogue":
             sp.add_argument("--out", default="docs/catalogue.md", help="file to write (default docs/catalogue.md)")
+        elif name == "compare":
+            sp.add_argument("old", nargs="?", help="the baseline record (JSON)")
+            sp.add_argument("new", nargs="?", help="the record to judge (JSON)")
+            sp.add_argument("--runs", default=None, metavar="DIR",
+                            help="take the newest run records in DIR for the ones not given (both: the two newest)")
+            sp.add_argument("--fail-above", type=float, default=None, metavar="R",
+                            help="exit 1 if a benchmark is significantly slower with new/old > R, a timed row "
+                                 "no longer runs (oom, error), or a property newly fails")
+            sp.add_argument("--factor", type=float, default=None, metavar="F",
+                            help="ratios within [1/F, F] count as unchanged (default: --fail-above, else 1.10)")
+            sp.add_argument("--alpha", type=float, default=None,
+                            help="significance level of the two-sided Mann-Whitney U test on the raw samples "
+                                 "(default 0.01)")
+            sp.add_argument("--force", action="store_true",
+                            help="compare records from different machines, modes (--quick) or subjects anyway")
+            sp.add_argument("--only-changed", action="store_true", help="leave out unchanged benchmark pairs")
         elif name == "report":
             sp.add_argument("--runs", default="results/runs", help="directory of run records (default results/runs)")
             sp.add_argument("--asv", default="results/asv", help="asv results directory, used if present (default results/asv)")

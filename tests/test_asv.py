@@ -1,8 +1,8 @@
 """asv benchmarks generated from the suites, and the asv configuration.
 
 The classes are generated from a temporary suite (functions of reference_impls.activations),
-so these tests do not depend on which families exist yet. ``asv check`` in a subprocess is
-marked slow (it imports torch and every suite: a few seconds).
+so these tests do not depend on which families exist yet. ``asv check`` and a quick ``asv run``
+in subprocesses are marked slow (asv imports torch: a few seconds each).
 """
 from __future__ import annotations
 
@@ -98,15 +98,37 @@ def test_asv_conf():
     assert (ROOT / conf["benchmark_dir"] / "suites.py").exists()
     assert conf["matrix"] == {"req": {"torch": ["2.13.0"]}}
     assert conf["build_command"] == ["python -m pip wheel --no-deps --no-build-isolation -w {build_cache_dir} {build_dir}"]
+    assert conf["launch_method"] == "forkserver"  # torch imported once, a fork per parameter cell
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("asv") is None and not (Path(sys.executable).parent / "asv").exists(),
                     reason="asv is not installed")
-def test_asv_check_discovers_the_generated_benchmarks(suites_dir):
+def test_asv_check_and_a_quick_forkserver_run(suites_dir, tmp_path):
+    import json
+
+    from asv.util import load_json
+
     asv = shutil.which("asv") or str(Path(sys.executable).parent / "asv")
+    # the repository's configuration with results elsewhere: asv run rewrites benchmarks.json in
+    # results_dir, and the committed results/asv/ must stay as generated
+    conf = load_json(str(ROOT / "asv.conf.json"), js_comments=True)
+    conf.update(repo=str(ROOT), benchmark_dir=str(ROOT / conf["benchmark_dir"]), env_dir=str(tmp_path / "env"),
+                results_dir=str(tmp_path / "results"), html_dir=str(tmp_path / "html"))
+    (tmp_path / "asv.conf.json").write_text(json.dumps(conf))
+    cmd = [asv, "--config", str(tmp_path / "asv.conf.json")]
     env = {**os.environ, "DLH_SUITES": str(suites_dir)}
-    r = subprocess.run([asv, "check", "-E", "existing:same"], cwd=ROOT, env=env, capture_output=True, text=True,
+    r = subprocess.run([*cmd, "check", "-E", "existing:same"], cwd=ROOT, env=env, capture_output=True, text=True,
                        timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "No problems found" in r.stdout
+    # a quick run under the configured forkserver (nothing saved: no --set-commit-hash): the CPU
+    # cells are timed, the CUDA cells of a machine without CUDA are n/a, nothing fails
+    r = subprocess.run([*cmd, "run", "-E", "existing:same", "--quick", "--show-stderr"], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.count("act_bench__softmax_") >= 2 and "failed" not in r.stdout, r.stdout
+    if not torch.cuda.is_available():
+        assert "n/a" in r.stdout
+    assert sorted(json.loads((tmp_path / "results" / "benchmarks.json").read_text())) == [
+        "suites.act_bench__softmax_forward.time_step", "suites.act_bench__softmax_train_step.time_step", "version"]
