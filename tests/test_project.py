@@ -67,9 +67,11 @@ def test_catalogue_is_current():
 
 def test_nothing_cites_files_outside_the_repository():
     """Code, docs and suites cite nothing that is not in the repository."""
-    banned = ("CATALOGUE.md", "DESIGN.md", "STYLE.md", "../shared", "test_every_check_is_tested")
+    # spelled in parts so that this test does not cite them itself
+    banned = tuple(a + b for a, b in (("CATALOGUE", ".md"), ("DESIGN", ".md"), ("STYLE", ".md"), ("../", "shared"),
+                                       ("test_every_check", "_is_tested")))
     files = [f for pat in ("harness/**/*.py", "reference_impls/*.py", "tests/**/*.py", "suites/*", "docs/*.md", "*.md",
                            "asv.conf.json", ".ci/*") for f in ROOT.glob(pat)]
-    hits = [f"{f.relative_to(ROOT)}: {b}" for f in files if f.is_file() and f.name != "test_project.py"
+    hits = [f"{f.relative_to(ROOT)}: {b}" for f in files if f.is_file()
             for b in banned if b in f.read_text(encoding="utf-8", errors="replace")]
     assert not hits, hits

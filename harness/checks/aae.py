@@ -236,25 +236,19 @@ def aae_adversarial_step_direction(subject, case, rows: int = 64, lr: float = 1e
         with torch.no_grad():
             return float(f64(model.discriminate(model.encode(x))).mean())
 
+    def sgd_step(loss, module) -> None:
+        named = list(module.named_parameters())
+        grads = _grads(loss, named).values()
+        with torch.no_grad():
+            for (_, p), g in zip(named, grads):
+                if g is not None:
+                    p.sub_(lr * g)
+
     m0 = margin()
-    _, disc, _ = losses(model, x, zp)
-    d_params = list(model.discriminator.named_parameters())
-    gd = list(_grads(disc, d_params).values())
-    d_params = [p for _, p in d_params]
-    with torch.no_grad():
-        for p, g in zip(d_params, gd):
-            if g is not None:
-                p.sub_(lr * g)
+    sgd_step(losses(model, x, zp)[1], model.discriminator)
     m1 = margin()
     f0 = fake_logit()
-    _, _, gen = losses(model, x, zp)
-    e_params = list(model.encoder.named_parameters())
-    ge = list(_grads(gen, e_params).values())
-    e_params = [p for _, p in e_params]
-    with torch.no_grad():
-        for p, g in zip(e_params, ge):
-            if g is not None:
-                p.sub_(lr * g)
+    sgd_step(losses(model, x, zp)[2], model.encoder)
     f1 = fake_logit()
     return all_of(
         bound("D step: mean ℓ(prior) − mean ℓ(codes), after − before", m1 - m0, 0.0, op=">", detail=f"before {m0:.6g}, lr {lr:g}"),
