@@ -1,5 +1,5 @@
 """Attention: additive (Bahdanau), multiplicative (Luong dot / general), scaled dot-product,
-local (Luong local-m), multi-head; and the hierarchical attention network (HAN).
+local (Luong local-m and local-p), multi-head; and the hierarchical attention network (HAN).
 
 Attention maps a query and a set of key-value pairs to a weighted sum of the values: scores
 e = score(q, k_i), weights a = softmax(e) over the allowed keys, output c = Σ_i a_i v_i.
@@ -9,6 +9,9 @@ e = score(q, k_i), weights a = softmax(e) over the allowed keys, output c = Σ_i
     general (Luong)           e_i = qᵀ W k_i
     scaled dot-product        e_i = qᵀ k_i / √d_k
     local-m (Luong)           general score, keys restricted to |i − t| ≤ D for query position t
+    local-p (Luong)           general score, keys restricted to |i − p_t| ≤ D around a predicted
+                              position p_t = S·sigmoid(v_pᵀ tanh(W_p q_t)), softmax over the window
+                              times a Gaussian exp(−(i − p_t)²/(2σ²)), σ = D/2 (weights sum to < 1)
     multi-head                h heads of scaled dot-product attention on learned projections,
                               concatenated and projected: MultiHead(Q, K, V) = [head_1; …; head_h] W_O
 
@@ -21,6 +24,14 @@ to the key** (torch's ``scaled_dot_product_attention`` boolean ``attn_mask`` con
 opposite of ``nn.MultiheadAttention``'s ``key_padding_mask``, where True means "ignore"). Masked
 keys get weight exactly 0. A query row with no allowed key gets all-zero weights and a zero output,
 never NaN. Causal masks are top-left aligned, query t sees keys 0..t (as torch's ``is_causal``).
+
+LOCAL-P (Luong 3.2, eq. 9-10): source positions are 0-indexed, i = 0..S−1, and p_t = S·sigmoid(·)
+lies in [0, S] (the paper's S, not S − 1: p_t = S is one past the last key, whose window then holds
+keys S − D..S − 1). S is the number of keys query t may attend to: Tk without a mask, a sentence's
+length under a key-padding (prefix) mask. Window: the keys with |i − p_t| ≤ D that the mask allows;
+the weights are the softmax of the scores over the window times exp(−(i − p_t)²/(2σ²)), σ = D/2, so
+they do NOT sum to one (each factor lies in [e⁻², 1]); that is the paper's definition. The Gaussian
+makes the output differentiable in p_t, so W_p and v_p are trained by backpropagation.
 
 Attention weights are returned on request (``need_weights=True``), never stored on the module.
 
@@ -39,13 +50,14 @@ References
 1. Bahdanau, Cho, Bengio (2015), "Neural Machine Translation by Jointly Learning to Align and
    Translate", ICLR (additive attention).
 2. Luong, Pham, Manning (2015), "Effective Approaches to Attention-based Neural Machine
-   Translation", EMNLP (dot/general scores, section 3.1; local-m attention, section 3.2).
+   Translation", EMNLP (dot/general scores, section 3.1; local-m and local-p attention, section 3.2).
 3. Vaswani et al. (2017), "Attention Is All You Need", NeurIPS (scaled dot-product and
    multi-head attention, section 3.2).
 4. Yang, Yang, Dyer, He, Smola, Hovy (2016), "Hierarchical Attention Networks for Document
    Classification", NAACL (section 2.2).
 5. Course notes 000 ("Attention Mechanisms", "Machine translation with attention") and 001
-   ("Attention models", attention over images, local attention, hierarchical attention).
+   ("Attention models", attention over images, local attention with a predicted aligned position,
+   hierarchical attention).
 """
 from __future__ import annotations
 
@@ -59,13 +71,13 @@ from torch.nn import functional as F
 
 __all__ = [
     "AttentionConfig", "make_attention", "AdditiveAttention", "LuongAttention", "ScaledDotProductAttention",
-    "LocalAttention", "MultiHeadAttention", "HANConfig", "HANTrace", "HierarchicalAttentionNetwork", "BiGRU",
+    "LocalAttention", "LocalPAttention", "MultiHeadAttention", "HANConfig", "HANTrace", "HierarchicalAttentionNetwork", "BiGRU",
     "masked_softmax", "attend", "dot_score", "general_score", "additive_score", "scaled_dot_product_attention",
-    "causal_mask", "local_window_mask", "multi_head_attention", "split_heads", "merge_heads",
+    "causal_mask", "local_window_mask", "predicted_position", "local_p_weights", "multi_head_attention", "split_heads", "merge_heads",
     "context_vector_attention", "reverse_padded", "KINDS",
 ]
 
-KINDS = ("additive", "dot", "general", "scaled_dot", "local", "multi_head")
+KINDS = ("additive", "dot", "general", "scaled_dot", "local", "local_p", "multi_head")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -120,6 +132,33 @@ def local_window_mask(t_q: int, t_k: int, window: int, centres: torch.Tensor | N
     p = torch.arange(t_q, device=device) if centres is None else centres.to(device)
     i = torch.arange(t_k, device=device)
     return (i.unsqueeze(0) - p.unsqueeze(1)).abs() <= window
+
+
+def predicted_position(h: torch.Tensor, W_p: torch.Tensor, v_p: torch.Tensor,
+                       src_len: float | torch.Tensor) -> torch.Tensor:
+    """Luong local-p aligned position (eq. 9): p_t = S · sigmoid(v_pᵀ tanh(W_p h_t)), in [0, S].
+
+    h (B, Tq, D), W_p (A, D), v_p (A,), ``src_len`` S a number or a tensor broadcastable to
+    (B, Tq) -> p (B, Tq), real-valued and differentiable in h, W_p and v_p.
+    """
+    return src_len * torch.sigmoid(torch.tanh(h @ W_p.T) @ v_p)
+
+
+def local_p_weights(scores: torch.Tensor, p: torch.Tensor, window: int,
+                    mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Luong local-p weights (eq. 10): a_ti = softmax_{i ∈ W_t}(e_ti) · exp(−(i − p_t)²/(2σ²)),
+    σ = D/2, over the window W_t = {i allowed by ``mask`` : |i − p_t| ≤ D}; a_ti = 0 (exactly)
+    outside it.
+
+    scores (B, Tq, Tk), p (B, Tq), ``mask`` boolean broadcastable to the scores (True = allowed)
+    -> (B, Tq, Tk). Key positions are i = 0..Tk−1. The weights sum to less than one (the Gaussian
+    factor, in [e⁻², 1] inside the window); a query with no key in its window gets zeros.
+    """
+    i = torch.arange(scores.shape[-1], device=scores.device, dtype=scores.dtype)
+    dist = i - p.unsqueeze(-1)  # (B, Tq, Tk)
+    inside = _combine(mask, dist.abs() <= window)
+    sigma = window / 2
+    return masked_softmax(scores, inside) * torch.exp(-dist.square() / (2 * sigma**2))
 
 
 def _combine(mask: torch.Tensor | None, extra: torch.Tensor | None) -> torch.Tensor | None:
@@ -181,8 +220,8 @@ def multi_head_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Te
 @dataclass(frozen=True)
 class AttentionConfig:
     """``kind`` is one of :data:`KINDS`. ``embed_dim`` is the query/key/value width;
-    ``hidden`` the additive score's width A (default ``embed_dim``); ``window`` the local
-    half-width D; ``causal`` adds a causal mask to every call."""
+    ``hidden`` the additive score's width A, and local_p's position network width (default
+    ``embed_dim``); ``window`` the local half-width D (local_p: σ = D/2); ``causal`` adds a causal mask to every call."""
 
     kind: str = "multi_head"
     embed_dim: int = 16
@@ -263,6 +302,34 @@ class LocalAttention(LuongAttention):
         return _combine(super()._mask(mask, t_q, t_k, device), local_window_mask(t_q, t_k, self.window, device=device))
 
 
+class LocalPAttention(LuongAttention):
+    """Luong local-p attention: general score e_ti = q_tᵀ W k_i, predicted position
+    p_t = S·sigmoid(v_pᵀ tanh(W_p q_t)) (S = number of keys query t may attend to), weights
+    softmax over the window |i − p_t| ≤ D times exp(−(i − p_t)²/(2σ²)), σ = D/2 (they sum to
+    less than one, as in the paper); output c_t = Σ_i a_ti v_i. Parameters: ``W`` (E, E),
+    ``W_p`` (A, E), ``v_p`` (A,)."""
+
+    def __init__(self, embed_dim: int, window: int = 2, hidden: int | None = None, causal: bool = False):
+        super().__init__(embed_dim, "general", causal)
+        if window < 1:
+            raise ValueError(f"local_p window must be ≥ 1 (σ = window / 2 > 0), got {window}")
+        hidden = hidden or embed_dim
+        self.window = window
+        self.W_p = nn.Parameter(torch.empty(hidden, embed_dim).uniform_(-1 / math.sqrt(embed_dim), 1 / math.sqrt(embed_dim)))
+        self.v_p = nn.Parameter(torch.empty(hidden).uniform_(-1 / math.sqrt(hidden), 1 / math.sqrt(hidden)))
+
+    def forward(self, query: torch.Tensor, key: torch.Tensor | None = None, value: torch.Tensor | None = None,
+                mask: torch.Tensor | None = None, need_weights: bool = False):
+        key = query if key is None else key
+        value = key if value is None else value
+        mask = self._mask(mask, query.shape[-2], key.shape[-2], query.device)
+        scores = self.scores(query, key)
+        src_len = key.shape[-2] if mask is None else mask.expand_as(scores).sum(-1).to(scores.dtype)
+        p = predicted_position(query, self.W_p, self.v_p, src_len)
+        a = local_p_weights(scores, p, self.window, mask)
+        return (a @ value, a) if need_weights else a @ value
+
+
 class MultiHeadAttention(nn.Module):
     """Multi-head attention with nn.MultiheadAttention's parameter layout (``in_proj_weight``
     (3E, E), ``in_proj_bias`` (3E,), ``out_proj``), so state dicts are interchangeable.
@@ -302,6 +369,8 @@ def make_attention(**params) -> nn.Module:
         return ScaledDotProductAttention(c.causal)
     if c.kind == "local":
         return LocalAttention(c.embed_dim, c.window, c.causal)
+    if c.kind == "local_p":
+        return LocalPAttention(c.embed_dim, c.window, c.hidden, c.causal)
     if c.kind == "multi_head":
         return MultiHeadAttention(c.embed_dim, c.num_heads, causal=c.causal)
     raise ValueError(f"unknown attention kind {c.kind!r}; allowed: {', '.join(KINDS)}")

@@ -1,11 +1,13 @@
-"""Checks for the attention suite: additive, Luong dot/general, scaled dot-product, local-m and
-multi-head attention (notes 000, 001, 004).
+"""Checks for the attention suite: additive, Luong dot/general, scaled dot-product, local-m,
+local-p and multi-head attention (notes 000, 001, 004).
 
 The private mask helpers here (:func:`_prefix_mask`) are shared with :mod:`harness.checks.seq2seq`.
 
 Oracles: torch.nn.functional.scaled_dot_product_attention, nn.MultiheadAttention with copied
-weights, autograd Jacobians, explicit per-element recomputation (loops over t and i) and softmax
-renormalisation identities.
+weights, autograd Jacobians, explicit per-element recomputation (loops over t and i; for local-p,
+Luong 3.2 written out per (b, t) in float64 with the module's copied W, W_p, v_p, and autograd
+through it for the position's gradient), numpy/math closed forms and softmax renormalisation
+identities.
 """
 from __future__ import annotations
 
@@ -274,4 +276,216 @@ def attention_notes_le_weights(subject, case, weights: list = list(NOTES_LE_WEIG
         case.close("context vector vs Σ_i a_i h_i", out[0, 0], a @ f64(H[0])),
         exact("position of the largest weight", int(torch.argmax(f64(w[0, 0]))), focus,
               detail="the notes: high weight on the word being translated"),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Luong local-p attention (predicted aligned position, windowed Gaussian weights)
+# ---------------------------------------------------------------------------------------------
+def _local_p_oracle(q, k, v, W, W_p, v_p, window: int, mask=None):
+    """Luong 3.2 local-p, written out per (b, t) in float64 torch (differentiable in the weights):
+    e_i = q_tᵀ W k_i, S = #allowed keys, p = S / (1 + exp(−v_pᵀ tanh(W_p q_t))), window
+    {i allowed : |i − p| ≤ D}, a_i = exp(e_i) / Σ_window exp(e_j) · exp(−(i − p)² / (2 (D/2)²)).
+    Returns (output (B, Tq, Dv), weights (B, Tq, Tk), p (B, Tq), S (B, Tq))."""
+    B, Tq, Tk = q.shape[0], q.shape[1], k.shape[1]
+    allowed = torch.ones(B, Tq, Tk, dtype=torch.bool) if mask is None else mask.cpu().expand(B, Tq, Tk)
+    sigma = window / 2.0
+    outs, rows, ps, Ss = [], [], [], []
+    for b in range(B):
+        for t in range(Tq):
+            S = int(allowed[b, t].sum())
+            p = S / (1 + torch.exp(-torch.dot(v_p, torch.tanh(W_p @ q[b, t]))))
+            win = [i for i in range(Tk) if allowed[b, t, i] and abs(i - float(p.detach())) <= window]
+            a = [torch.zeros((), dtype=torch.float64)] * Tk
+            if win:
+                e = torch.stack([torch.dot(q[b, t], W @ k[b, i]) for i in win])
+                soft = torch.exp(e - e.max()) / torch.exp(e - e.max()).sum()
+                for j, i in enumerate(win):
+                    a[i] = soft[j] * torch.exp(-(i - p) ** 2 / (2 * sigma**2))
+            row = torch.stack(a)
+            rows.append(row)
+            outs.append(row @ v[b])
+            ps.append(p)
+            Ss.append(S)
+    return (torch.stack(outs).reshape(B, Tq, -1), torch.stack(rows).reshape(B, Tq, Tk),
+            torch.stack(ps).reshape(B, Tq), torch.tensor(Ss, dtype=torch.float64).reshape(B, Tq))
+
+
+def _local_p_mask(case, masking: str, batch: int, t_q: int, t_k: int) -> torch.Tensor | None:
+    """none, padding (a key-padding prefix mask (B, 1, Tk), lengths ≥ 2) or causal ((Tq, Tk) tril)."""
+    if masking == "none":
+        return None
+    if masking == "padding":
+        return _prefix_mask(case, batch, t_k, 2).unsqueeze(1)
+    if masking == "causal":
+        return torch.ones(t_q, t_k, dtype=torch.bool, device=case.device).tril()
+    raise ValueError(f"masking must be none, padding or causal, got {masking!r}")
+
+
+@check(requires=("predicted_position",))
+def local_p_predicted_position(subject, case, batch: int = 3, t_q: int = 4, dim: int = 5, hidden: int = 6,
+                               src_len: int = 7) -> Outcome:
+    """Luong's predicted aligned position (local-p, eq. 9) is p_t = S · sigmoid(v_pᵀ tanh(W_p h_t)),
+    elementwise (numpy in float64), for a common source length S and for per-sentence lengths
+    S_b (a (B, 1) tensor); it lies in [0, S] even where the sigmoid saturates (inputs ×100).
+    (Functional core: the widths are test data, chosen unequal so a transposed weight fails.)"""
+    import numpy as np
+
+    fn = subject.fn("predicted_position")
+    h, W_p, v_p = case.randn(batch, t_q, dim), case.randn(hidden, dim), case.randn(hidden)
+    lengths = case.randint(1, src_len + 1, (batch, 1)).to(case.dtype)
+    H, Wp, Vp = (f64(x).numpy() for x in (h, W_p, v_p))
+
+    def oracle(S, scale: float = 1.0):
+        z = np.tanh(scale * H @ Wp.T) @ (scale * Vp)
+        return np.asarray(S) / (1.0 + np.exp(-z))
+
+    p = fn(h, W_p, v_p, src_len)
+    p_rows = fn(h, W_p, v_p, lengths)
+    p_sat = fn(100 * h, 100 * W_p, 100 * v_p, src_len)
+    L = f64(lengths).numpy()
+    both = torch.cat([f64(p).flatten(), f64(p_sat).flatten()])
+    return all_of(
+        exact("shape of p", tuple(p.shape), (batch, t_q)),
+        case.close(f"p_t vs S·sigmoid(v_pᵀ tanh(W_p h_t)), S = {src_len}", p, oracle(src_len)),
+        case.close("p_t vs S_b·sigmoid(v_pᵀ tanh(W_p h_t)), per-sentence S_b", p_rows, oracle(L)),
+        case.close("p_t with saturated sigmoid (inputs ×100)", p_sat, oracle(src_len, 100.0)),
+        bound("smallest p_t (with saturated inputs)", float(both.min()), 0.0, op=">="),
+        bound(f"largest p_t (with saturated inputs), S = {src_len}", float(both.max()), float(src_len), op="<="),
+        bound("largest p_t / S_b with per-sentence S_b", float((f64(p_rows) / f64(lengths)).max()), 1.0, op="<="),
+    )
+
+
+@check(requires=("local_p_weights",))
+def local_p_weights_match_definition(subject, case, window: int = 2, masking: str = "none", batch: int = 2,
+                                     t_q: int = 6, t_k: int = 9) -> Outcome:
+    """Luong local-p weights (eq. 10) are a_ti = softmax_{i ∈ W_t}(e_ti) · exp(−(i − p_t)²/(2σ²)) with
+    σ = D/2 on the window W_t = {i allowed : |i − p_t| ≤ D}, and exactly 0 outside it (recomputed
+    element by element with math.exp); p_t includes 0, S = Tk, an integer (window edges i = p_t ± D
+    included) and a half-integer. They are not normalised: inside the window a_ti / softmax_ti is the
+    Gaussian factor, in [e⁻², 1]. ``masking``: none, or random (a query whose window holds no
+    allowed key gets zeros)."""
+    import math
+
+    fn = subject.fn("local_p_weights")
+    scores = 2 * case.randn(batch, t_q, t_k)
+    p = case.rand(batch, t_q) * t_k
+    p[0, :4] = case.tensor([0.0, float(t_k), 3.0, 4.5])
+    mask = None
+    if masking == "random":
+        mask = _random_mask(case, batch, t_q, t_k)
+        mask[0, 1] = False  # query 1 of row 0 sees no key at all
+    elif masking != "none":
+        raise ValueError(f"masking must be none or random, got {masking!r}")
+    a = fn(scores, p, window, mask) if mask is not None else fn(scores, p, window)
+    E, P = f64(scores), f64(p)
+    M = torch.ones(batch, t_q, t_k, dtype=torch.bool) if mask is None else mask.cpu()
+    ref = torch.zeros(batch, t_q, t_k, dtype=torch.float64)
+    inside = torch.zeros(batch, t_q, t_k, dtype=torch.bool)
+    sigma = window / 2
+    for b in range(batch):
+        for t in range(t_q):
+            pt = float(P[b, t])
+            win = [i for i in range(t_k) if M[b, t, i] and abs(i - pt) <= window]
+            z = math.fsum(math.exp(float(E[b, t, j])) for j in win)
+            for i in win:
+                inside[b, t, i] = True
+                ref[b, t, i] = math.exp(float(E[b, t, i])) / z * math.exp(-(i - pt) ** 2 / (2 * sigma**2))
+    A = f64(a)
+    n_out = int((~inside).sum())
+    sums = A.sum(-1)
+    return all_of(
+        exact("shape of the weights", tuple(a.shape), (batch, t_q, t_k)),
+        exact(f"weights outside the window |i − p_t| ≤ {window} or masked ({n_out})", A[~inside],
+              torch.zeros(n_out, dtype=torch.float64)),
+        case.close(f"weights vs softmax over the window × exp(−(i − p_t)²/(2σ²)), σ = {window}/2", a, ref),
+        bound("largest Σ_i a_ti (the Gaussian factor is ≤ 1)", float(sums.max()), 1.0 + case.tolerance.atol),
+    )
+
+
+@check()
+def local_p_attention_matches_definition(subject, case, masking: str = "none", batch: int = 2, t_q: int = 4,
+                                         t_k: int = 9) -> Outcome:
+    """Luong local-p attention (sec. 3.2) with the module's own parameters (``W``, ``W_p``, ``v_p``,
+    copied from its state dict) is, per query t: general score e_ti = q_tᵀ W k_i, aligned position
+    p_t = S·sigmoid(v_pᵀ tanh(W_p q_t)) with S the number of keys t may attend to, weights
+    softmax over the window {i allowed : |i − p_t| ≤ D} times exp(−(i − p_t)²/(2σ²)), σ = D/2,
+    exactly 0 elsewhere, and output c_t = Σ_i a_ti v_i; recomputed here in float64, one (b, t) at
+    a time. ``masking``: none, padding (a key-padding mask: S is each sentence's length) or causal."""
+    D = subject.size("window")
+    model = subject.build(case)
+    q, k, v = _qkv(subject, case, batch, t_q, t_k)
+    mask = _local_p_mask(case, masking, batch, t_q, t_k)
+    sd = {n: f64(x) for n, x in model.state_dict().items()}
+    with torch.no_grad():
+        out, w = model(q, k, v, mask=mask, need_weights=True)
+    ref_out, ref_w, ref_p, S = _local_p_oracle(f64(q), f64(k), f64(v), sd["W"], sd["W_p"], sd["v_p"], D, mask)
+    outside = ref_w == 0
+    W64 = f64(w)
+    return all_of(
+        holds(f"oracle: every p_t in [0, S] (S from {masking} mask)", bool(((ref_p >= 0) & (ref_p <= S)).all())),
+        exact(f"weights outside the windows |i − p_t| ≤ {D} ({int(outside.sum())})", W64[outside],
+              torch.zeros(int(outside.sum()), dtype=torch.float64)),
+        case.close(f"local-p weights vs Luong 3.2 recomputed with the module's W, W_p, v_p ({masking})", w, ref_w),
+        case.close(f"local-p output vs Σ_i a_ti v_i ({masking})", out, ref_out),
+    )
+
+
+@check()
+def local_p_position_gradient(subject, case, batch: int = 2, t_q: int = 4, t_k: int = 9) -> Outcome:
+    """The predicted position is differentiable (the point of local-p over local-m): the gradient
+    of L = Σ c ⊙ R (R fixed, random) with respect to W_p, v_p and W equals autograd's gradient of
+    Luong 3.2 recomputed here in float64 from copied weights, and the gradients of W_p and v_p are
+    not zero (p_t reaches the output through the Gaussian factor)."""
+    model = subject.build(case)
+    q, k, v = _qkv(subject, case, batch, t_q, t_k)
+    R = case.randn(batch, t_q, k.shape[-1])
+    D = subject.size("window")
+    params = dict(model.named_parameters())
+    model.zero_grad()
+    (model(q, k, v) * R).sum().backward()
+    copies = {n: f64(params[n]).requires_grad_(True) for n in ("W", "W_p", "v_p")}
+    ref_out, *_ = _local_p_oracle(f64(q), f64(k), f64(v), copies["W"], copies["W_p"], copies["v_p"], D)
+    (ref_out * f64(R)).sum().backward()
+    outs = []
+    for n in ("W_p", "v_p", "W"):
+        g = params[n].grad
+        if g is None:
+            outs.append(holds(f"∂L/∂{n} exists (the parameter is reached by backprop)", False, "grad is None"))
+            continue
+        outs.append(case.close(f"∂L/∂{n} vs autograd of the float64 recomputation", g, copies[n].grad))
+        if n != "W":
+            outs.append(bound(f"Σ|∂L/∂{n}|", float(f64(g).abs().sum()), 0.0, op=">"))
+    return all_of(outs)
+
+
+@check()
+def local_p_weights_bounded(subject, case, batch: int = 3, t_q: int = 5, t_k: int = 9) -> Outcome:
+    """Local-p weights are softmax-over-a-window weights times a Gaussian factor in [e⁻², 1]
+    (σ = D/2, |i − p_t| ≤ D), so they are NOT a distribution: for every query t with an allowed key,
+    a_ti ≥ 0, e⁻² ≤ Σ_i a_ti ≤ 1, and the keys with a_ti > 0 lie within 2D + 1 consecutive
+    positions; padded keys get weight 0. (What replaces "weights sum to one" for local-p; needs no
+    parameter names.)"""
+    import math
+
+    D = subject.size("window")
+    model = subject.build(case)
+    q, k, v = _qkv(subject, case, batch, t_q, t_k)
+    mask = _prefix_mask(case, batch, t_k, 2).unsqueeze(1)  # (B, 1, Tk)
+    with torch.no_grad():
+        _, w = model(q, k, v, mask=mask, need_weights=True)
+    W64 = f64(w)
+    sums = W64.sum(-1)
+    idx = torch.arange(t_k, dtype=torch.float64)
+    nz = W64 > 0
+    span = torch.where(nz, idx, -1.0).amax(-1) - torch.where(nz, idx, float(t_k)).amin(-1)
+    tol = case.tolerance.atol
+    padded = ~mask.cpu().expand_as(nz)
+    return all_of(
+        bound("smallest a_ti", float(W64.min()), 0.0, op=">="),
+        bound("largest Σ_i a_ti", float(sums.max()), 1.0 + tol),
+        bound("smallest Σ_i a_ti (≥ e⁻², the Gaussian factor at |i − p_t| = D)", float(sums.min()), math.exp(-2) - tol,
+              op=">="),
+        bound(f"widest span of keys with a_ti > 0 (window 2D = {2 * D})", float(span.max()), float(2 * D)),
+        exact("weights on padded keys", W64[padded], torch.zeros(int(padded.sum()), dtype=torch.float64)),
     )

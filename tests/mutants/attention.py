@@ -184,3 +184,135 @@ MUTANTS["attention_notes_le_weights"] = [
     broken("context = mean of the values", patched(ref(), attend=attend_uniform_context)),
     broken("unnormalised weights, float32", patched(ref(), attend=attend_unnormalised), dtype="float32"),
 ]
+
+
+# -- Luong local-p --------------------------------------------------------------------------------
+def position_tanh(h, W_p, v_p, src_len):
+    """tanh instead of sigmoid: p_t in [−S, S]."""
+    return src_len * torch.tanh(torch.tanh(h @ W_p.T) @ v_p)
+
+
+def position_unscaled(h, W_p, v_p, src_len):
+    """Forgets the S scale: p_t in [0, 1]."""
+    return torch.sigmoid(torch.tanh(h @ W_p.T) @ v_p)
+
+
+def position_s_minus_one(h, W_p, v_p, src_len):
+    """(S − 1)·sigmoid: the other convention, not the paper's (and not this contract's)."""
+    return (src_len - 1) * torch.sigmoid(torch.tanh(h @ W_p.T) @ v_p)
+
+
+def position_no_tanh(h, W_p, v_p, src_len):
+    """S·sigmoid(v_pᵀ W_p h): the tanh dropped."""
+    return src_len * torch.sigmoid(h @ W_p.T @ v_p)
+
+
+def _weights(scores, p, window, mask=None, *, sigma=None, half=None, gauss=True, renorm=True, strict=False):
+    """local_p_weights with one thing changed: σ, the window's half-width, the Gaussian factor, the
+    softmax's normalisation over the window, or a strict window edge (|i − p| < D)."""
+    i = torch.arange(scores.shape[-1], device=scores.device, dtype=scores.dtype)
+    dist = i - p.unsqueeze(-1)
+    half = window if half is None else half
+    win = dist.abs() < half if strict else dist.abs() <= half
+    inside = win if mask is None else win & mask
+    sigma = window / 2 if sigma is None else sigma
+    soft = A.masked_softmax(scores, inside) if renorm else A.masked_softmax(scores, mask).masked_fill(~inside, 0.0)
+    return soft * torch.exp(-dist.square() / (2 * sigma**2)) if gauss else soft
+
+
+def weights_sigma_d(scores, p, window, mask=None):
+    return _weights(scores, p, window, mask, sigma=window)
+
+
+def weights_no_window(scores, p, window, mask=None):
+    return _weights(scores, p, window, mask, half=float("inf"))
+
+
+def weights_no_gaussian(scores, p, window, mask=None):
+    return _weights(scores, p, window, mask, gauss=False)
+
+
+def weights_softmax_over_all(scores, p, window, mask=None):
+    """Softmax over all allowed keys, then cut to the window (not renormalised over it)."""
+    return _weights(scores, p, window, mask, renorm=False)
+
+
+def weights_strict_edge(scores, p, window, mask=None):
+    return _weights(scores, p, window, mask, strict=True)
+
+
+def weights_ignore_mask(scores, p, window, mask=None):
+    return _weights(scores, p, window, None)
+
+
+class BrokenLocalP(A.LocalPAttention):
+    """LocalPAttention with one step changed (class attributes set by the factories below)."""
+
+    weights = staticmethod(A.local_p_weights)
+    detach_p = False
+    p_grad_scale = 1.0
+    length_from_mask = True
+    soft_mask = False
+
+    def forward(self, query, key=None, value=None, mask=None, need_weights=False):
+        key = query if key is None else key
+        value = key if value is None else value
+        scores = self.scores(query, key)
+        if mask is not None and self.soft_mask:
+            scores, mask = scores - 20.0 * (~mask).to(scores.dtype), None
+        use_len = mask is not None and self.length_from_mask
+        src_len = mask.expand_as(scores).sum(-1).to(scores.dtype) if use_len else key.shape[-2]
+        p = A.predicted_position(query, self.W_p, self.v_p, src_len)
+        p = p.detach() + self.p_grad_scale * (p - p.detach())  # same value; gradient scaled
+        a = self.weights(scores, p.detach() if self.detach_p else p, self.window, mask)
+        return (a @ value, a) if need_weights else a @ value
+
+
+def local_p_variant(**attrs):
+    cls = type("BrokenLocalP_" + "_".join(attrs), (BrokenLocalP,), {k: staticmethod(v) if callable(v) else v
+                                                                      for k, v in attrs.items()})
+
+    def factory(**p):
+        c = A.AttentionConfig(**p)
+        return cls(c.embed_dim, c.window, c.hidden, c.causal)
+    return factory
+
+
+LP = {"kind": "local_p"}
+MUTANTS.update({
+    "local_p_predicted_position": [
+        broken("tanh instead of sigmoid", patched(ref(), predicted_position=position_tanh)),
+        broken("no S scale", patched(ref(), predicted_position=position_unscaled)),
+        broken("(S − 1)·sigmoid", patched(ref(), predicted_position=position_s_minus_one)),
+        broken("tanh dropped", patched(ref(), predicted_position=position_no_tanh)),
+        broken("tanh instead of sigmoid, float32", patched(ref(), predicted_position=position_tanh), dtype="float32"),
+    ],
+    "local_p_weights_match_definition": [
+        broken("σ = D instead of D/2", patched(ref(), local_p_weights=weights_sigma_d)),
+        broken("window not applied", patched(ref(), local_p_weights=weights_no_window)),
+        broken("no Gaussian factor", patched(ref(), local_p_weights=weights_no_gaussian)),
+        broken("softmax over all keys, not the window", patched(ref(), local_p_weights=weights_softmax_over_all)),
+        broken("window edge |i − p| = D excluded", patched(ref(), local_p_weights=weights_strict_edge)),
+        broken("mask ignored", patched(ref(), local_p_weights=weights_ignore_mask), masking="random", window=3),
+        broken("σ = D instead of D/2, float32", patched(ref(), local_p_weights=weights_sigma_d), dtype="float32"),
+    ],
+    "local_p_attention_matches_definition": [
+        broken("σ = D instead of D/2", replaced(ref(**LP), local_p_variant(weights=weights_sigma_d))),
+        broken("window not applied", replaced(ref(**LP), local_p_variant(weights=weights_no_window))),
+        broken("S = Tk under a padding mask", replaced(ref(**LP), local_p_variant(length_from_mask=False)), masking="padding"),
+        broken("S = Tk under a causal mask", replaced(ref(**LP), local_p_variant(length_from_mask=False)), masking="causal"),
+        broken("no Gaussian factor, float32", replaced(ref(**LP), local_p_variant(weights=weights_no_gaussian)), dtype="float32"),
+    ],
+    "local_p_position_gradient": [
+        broken("p_t detached", replaced(ref(**LP), local_p_variant(detach_p=True))),
+        broken("half the gradient through p_t", replaced(ref(**LP), local_p_variant(p_grad_scale=0.5))),
+        broken("p_t detached, float32", replaced(ref(**LP), local_p_variant(detach_p=True)), dtype="float32"),
+    ],
+    "local_p_weights_bounded": [
+        broken("window not applied", replaced(ref(**LP), local_p_variant(weights=weights_no_window))),
+        broken("window not applied, float32", replaced(ref(**LP), local_p_variant(weights=weights_no_window)), dtype="float32"),
+    ],
+})
+MUTANTS["attention_masked_weights_exactly_zero"] += [
+    broken("local_p: mask by -20 on the scores", replaced(ref(**LP), local_p_variant(soft_mask=True))),
+]
