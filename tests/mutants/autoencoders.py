@@ -1,5 +1,6 @@
 """Broken variants of the autoencoder checks (harness.checks.autoencoders): a copied instead of shared
-tied weight, a missing clip, a swapped KL, ..."""
+tied weight, a missing clip, a swapped KL, a contractive penalty that is zero, negated, detached or
+averaged, ..."""
 from __future__ import annotations
 
 from dataclasses import fields
@@ -80,6 +81,14 @@ class NoOutputSizeConvAE(A.ConvAutoencoder):
         return self.decode(h, None)
 
 
+class CodeIgnoredConvAE(A.ConvAutoencoder):
+    """The decoder is fed a zero code: the output cannot depend on the input."""
+
+    def forward(self, x):
+        h, sizes = self.encode(x)
+        return self.decode(0.0 * h, sizes)
+
+
 class IdentityAE(A.Autoencoder):
     def forward(self, x):
         return x + 0.0 * self.b_dec[-1].sum()
@@ -88,6 +97,10 @@ class IdentityAE(A.Autoencoder):
 # --- broken cores ------------------------------------------------------------------------------
 def rec_mean_not_sum(x, x_hat):
     return (x - x_hat).pow(2).reshape(x.shape[0], -1).mean(-1)
+
+
+def rec_zero(x, x_hat):
+    return 0.0 * A.reconstruction_error(x, x_hat)
 
 
 def rec_absolute(x, x_hat):
@@ -114,6 +127,37 @@ def kl_sparsity_feature_mean(h, rho):
 
 def contractive_no_square(h, W):
     return (h * (1.0 - h)) @ W.pow(2).sum(1)
+
+
+def contractive_zero(h, W):
+    return 0.0 * A.contractive_penalty(h, W)
+
+
+def contractive_negated(h, W):
+    """The penalty with the wrong sign: training rewards a large Jacobian."""
+    return -A.contractive_penalty(h, W)
+
+
+def contractive_detached(h, W):
+    """The right value, but no gradient reaches the code or the weight."""
+    return A.contractive_penalty(h.detach(), W.detach())
+
+
+def contractive_mean_not_sum(h, W):
+    """‖J‖²_F averaged over its k x d entries: λ scaled down by kd."""
+    return A.contractive_penalty(h, W) / (h.shape[1] * W.shape[1])
+
+
+def kl_sparsity_zero(h, rho):
+    return 0.0 * A.kl_sparsity_penalty(h, rho)
+
+
+def kl_sparsity_negated(h, rho):
+    return -A.kl_sparsity_penalty(h, rho)
+
+
+def kl_sparsity_detached(h, rho):
+    return A.kl_sparsity_penalty(h.detach(), rho)
 
 
 def corrupt_no_clip(x, noise_factor, generator=None, noise=None, clip=True):
@@ -153,6 +197,10 @@ def mask_per_feature(x, p, generator=None, keep=None):
     if keep is None:
         keep = (torch.rand(x.shape[1:], generator=generator, device=x.device, dtype=x.dtype) >= p).expand_as(x)
     return A.mask_corrupt(x, p, keep=keep)
+
+
+def mask_nothing(x, p, generator=None, keep=None):
+    return x.clone()
 
 
 def mask_gaussian_not_zero(x, p, generator=None, keep=None):
@@ -218,6 +266,8 @@ def maxact_global_norm(W):
 
 
 _DAE = {"hidden": [64], "activation": "relu", "output_activation": "sigmoid"}
+_CAE = {"hidden": [16], "activation": "sigmoid"}
+_KL = {"hidden": [32], "activation": "sigmoid"}
 
 MUTANTS = {
     "ae_forward_matches_torch_layers": [
@@ -292,5 +342,24 @@ MUTANTS = {
     "ae_denoising_beats_identity": [
         broken("identity model", replaced(ae(**_DAE), factory(IdentityAE)), steps=120),
         broken("no noise", patched(ae(**_DAE), corrupt=corrupt_nothing), steps=120),
+    ],
+    "ae_contractive_training_shrinks_jacobian": [
+        broken("zero penalty", patched(ae(**_CAE), contractive_penalty=contractive_zero)),
+        broken("penalty with the wrong sign", patched(ae(**_CAE), contractive_penalty=contractive_negated)),
+        broken("detached penalty", patched(ae(**_CAE), contractive_penalty=contractive_detached)),
+        broken("mean over J's entries (λ/kd)", patched(ae(**_CAE), contractive_penalty=contractive_mean_not_sum)),
+    ],
+    "ae_masking_denoising_beats_plain": [
+        broken("identity model", replaced(ae(**_DAE), factory(IdentityAE))),
+        broken("no masking", patched(ae(**_DAE), mask_corrupt=mask_nothing)),
+    ],
+    "ae_conv_training_beats_mean_image": [
+        broken("decoder ignores the code", replaced(ae(kind="conv"), factory(conv=CodeIgnoredConvAE))),
+        broken("trained on a zero loss", patched(ae(kind="conv"), reconstruction_error=rec_zero)),
+    ],
+    "ae_kl_sparsity_training_reaches_target": [
+        broken("zero penalty", patched(ae(**_KL), kl_sparsity_penalty=kl_sparsity_zero)),
+        broken("penalty with the wrong sign", patched(ae(**_KL), kl_sparsity_penalty=kl_sparsity_negated)),
+        broken("detached penalty", patched(ae(**_KL), kl_sparsity_penalty=kl_sparsity_detached)),
     ],
 }
