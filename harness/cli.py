@@ -4,7 +4,8 @@
     harness run [PATHS] [options]     properties on every device here -> results/runs/<record>.json
     harness bench [PATHS] [options]   the suites' benchmarks on every device here -> a record
     harness contract SUITE [--template]  what an implementation must provide (or an adapter skeleton)
-    harness catalogue                 docs/catalogue.md: every model and the properties it proves
+    harness catalogue                 docs/catalogue.md: every model and the properties it proves;
+                                      docs/notes.md: every item of the course notes, its code and checks
     harness conformance               every shipped adapter (torch, scikit-learn, PyG) vs its suite -> a matrix
     harness report [--out PATH]       records (+ asv results) -> one self-contained results/report.html
 """
@@ -271,7 +272,7 @@ def cmd_contract(args: argparse.Namespace) -> int:
     return 0
 
 
-@subcommand("catalogue", "write the catalogue of models and properties (docs/catalogue.md)")
+@subcommand("catalogue", "write the catalogue of models and properties (docs/catalogue.md) and of the notes' items (docs/notes.md)")
 def cmd_catalogue(args: argparse.Namespace) -> int:
     from harness.catalogue import catalogue
     from harness.contract import CONTRACTS
@@ -279,6 +280,18 @@ def cmd_catalogue(args: argparse.Namespace) -> int:
 
     suites, errors = _load(args)
     print(f"catalogue -> {atomic_write_text(Path(args.out), catalogue(suites, CONTRACTS))}")
+    if args.notes_items:
+        import os
+
+        from harness.catalogue import NotesItemsError, load_notes_items, notes_catalogue
+
+        try:
+            items = load_notes_items(args.notes_items, suites)
+        except NotesItemsError as e:
+            print(e, file=sys.stderr)
+            return 1
+        rel = os.path.relpath(Path(args.out).resolve(), Path(args.notes_out).resolve().parent)
+        print(f"notes -> {atomic_write_text(Path(args.notes_out), notes_catalogue(items, rel))}")
     return 1 if errors else 0
 
 
@@ -360,6 +373,11 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--label", default="local", help="record name prefix naming the machine (default local: git-ignored)")
         elif name == "catalogue":
             sp.add_argument("--out", default="docs/catalogue.md", help="file to write (default docs/catalogue.md)")
+            sp.add_argument("--notes-items", default="docs/notes_items.yaml", metavar="YAML",
+                            help="the course notes' items to validate and render (default docs/notes_items.yaml; "
+                                 "'' to skip)")
+            sp.add_argument("--notes-out", default="docs/notes.md", help="file to write the notes' items to "
+                            "(default docs/notes.md)")
         elif name == "compare":
             sp.add_argument("old", nargs="?", help="the baseline record (JSON)")
             sp.add_argument("new", nargs="?", help="the record to judge (JSON)")
