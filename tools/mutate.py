@@ -10,6 +10,7 @@ unmutated module fails, errors or times out.
     python tools/mutate.py rbm vae -j 2            # some modules
     python tools/mutate.py --write docs/mutation.md   # regenerate the committed score table
     python tools/mutate.py --list rbm              # the sampled mutants, not run
+    python tools/mutate.py rbm --only 1a2b3c4d5e   # one mutant again (ids from --list or the table)
 
 Score per module = killed / (mutants − documented equivalents). Equivalent mutants are listed in
 ``tools/mutation_equivalents.txt`` (``<id>  <one line of reasoning>``). A surviving ``.detach()``
@@ -400,6 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-n", "--sample", type=int, default=DEFAULT_SAMPLE, help="mutants per module (default %(default)s)")
     ap.add_argument("--all", action="store_true", help="every candidate, not a sample")
     ap.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--only", nargs="+", metavar="ID", help="run only these mutant ids (of the selected modules' sample)")
     ap.add_argument("--list", action="store_true", help="list the sampled mutants and exit")
     ap.add_argument("--write", metavar="MD", help="write the score table (markdown) and a JSON record beside it")
     ap.add_argument("--survivors", action="store_true", help="print every surviving mutant")
@@ -411,7 +413,8 @@ def main(argv: list[str] | None = None) -> int:
     picked = {}
     for m in mods:
         src = (ROOT / PACKAGE / f"{m}.py").read_text(encoding="utf-8")
-        picked[m] = (src, sample(candidates(m, src), None if args.all else args.sample))
+        muts = sample(candidates(m, src), None if args.all else args.sample)
+        picked[m] = (src, [mu for mu in muts if mu.id in args.only] if args.only else muts)
     if args.list:
         for m in mods:
             for mu in picked[m][1]:
