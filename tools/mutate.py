@@ -405,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--list", action="store_true", help="list the sampled mutants and exit")
     ap.add_argument("--write", metavar="MD", help="write the score table (markdown) and a JSON record beside it")
     ap.add_argument("--survivors", action="store_true", help="print every surviving mutant")
+    ap.add_argument("--baseline", metavar="JSON", help="a previous record (--write's JSON): its score per module "
+                    "becomes a column of the table")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     os.chdir(ROOT)
@@ -421,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(mu.id, mu.describe())
         return 0
 
-    import torch  # noqa: F401 - imported once, before forking
+    __import__("torch")  # imported once, before forking: each child starts with it loaded
     from harness.registry import load_checks
 
     load_checks()
@@ -464,7 +466,8 @@ def main(argv: list[str] | None = None) -> int:
                 if results[mu.id][0] == "survived":
                     print("SURVIVED", mu.id, mu.describe(), results[mu.id][1])
     if args.write:
-        write(Path(args.write), rows, picked, results, args, elapsed)
+        baseline = json.loads(Path(args.baseline).read_text(encoding="utf-8")) if args.baseline else None
+        write(Path(args.write), rows, picked, results, args, elapsed, baseline)
     return 0 if all(r["score"] >= 0.9 for r in rows) else 1
 
 
@@ -492,29 +495,46 @@ def render_summary(rows) -> str:
     return "\n".join(lines)
 
 
-def write(path: Path, rows, picked, results, args, elapsed: float) -> None:
+def _commit() -> str:
+    import subprocess
+
+    r = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", PACKAGE, "suites", "harness"], capture_output=True,
+                           text=True, cwd=ROOT).stdout.strip()
+    return r.stdout.strip() + ("+changes" if dirty else "")
+
+
+def write(path: Path, rows, picked, results, args, elapsed: float, baseline: dict | None = None) -> None:
     cmd = "python tools/mutate.py" + ("" if args.sample == DEFAULT_SAMPLE else f" -n {args.sample}") + \
-        (" --all" if args.all else "") + (" " + " ".join(args.modules) if args.modules else "") + f" --write {path}"
+        (" --all" if args.all else "") + (" " + " ".join(args.modules) if args.modules else "") + f" --write {path}" + \
+        (f" --baseline {args.baseline}" if args.baseline else "")
+    before = {r["module"]: r for r in (baseline or {}).get("rows", [])}
     today = _dt.date.today().isoformat()
+    record_commit = _commit()
     k = sum(r["killed"] for r in rows)
     d = sum(r["mutants"] - r["equivalent"] for r in rows)
     lines = ["# Mutation score of `reference_impls`", "",
-             f"Generated on {today} by `{cmd}` ({elapsed / 60:.0f} min with -j {args.jobs} on {os.cpu_count()} cores).",
+             f"Generated on {today} at commit {record_commit} by `{cmd}` ({elapsed / 60:.0f} min with -j {args.jobs} "
+             f"on {os.cpu_count()} cores).",
              "See `tools/mutate.py` for the operators, the sampling and what is not mutated. A mutant is killed when "
              "a property of its module's suites that passes on the unmutated code fails, errors or times out.", "",
              f"Overall: {k} of {d} non-equivalent mutants killed ({k / d if d else 1:.1%}).", "",
-             "| module | suite cases (CPU) | candidates | sampled | killed | equivalent | survived | score |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| module | suite cases (CPU) | candidates | sampled | killed | equivalent | survived | score |"
+             + (f" score before ({baseline['date']}: {baseline.get('commit', '')}) |" if baseline else ""),
+             "|---|---|---|---|---|---|---|---|" + ("---|" if baseline else "")]
     for r in rows:
+        b = before.get(r["module"])
         lines.append(f"| {r['module']} | {r['cases']} | {r['candidates']} | {r['mutants']} | {r['killed']} | "
-                     f"{r['equivalent']} | {r['survived']} | {r['score']:.0%} |")
+                     f"{r['equivalent']} | {r['survived']} | {r['score']:.0%} |"
+                     + ((f" {b['score']:.0%} ({b['killed']}/{b['mutants'] - b['equivalent']}) |" if b else " - |")
+                        if baseline else ""))
     for title, status in (("Surviving mutants", "survived"), ("Equivalent mutants (tools/mutation_equivalents.txt)", "equivalent")):
         items = [(mu, results[mu.id][1]) for m in picked for mu in picked[m][1] if results[mu.id][0] == status]
         lines += ["", f"## {title}", ""]
         lines += [f"- `{mu.id}` {mu.describe().replace('|', '/')}" + (f": {why}" if why else "")
                   for mu, why in items] or ["None."]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    record = {"date": today, "command": cmd, "rows": rows,
+    record = {"date": today, "commit": record_commit, "command": cmd, "rows": rows,
               "mutants": {mu.id: {"module": m, "op": mu.op, "line": mu.line, "where": mu.where, "original": mu.original,
                                   "replacement": mu.replacement, "status": results[mu.id][0], "why": results[mu.id][1]}
                           for m in picked for mu in picked[m][1]}}
