@@ -98,6 +98,41 @@ def siamese_distance_metric_axioms(subject, case, distance: str = "euclidean", n
     )
 
 
+@check(requires=("euclidean_distance", "manhattan_distance", "cosine_distance"))
+def siamese_distance_gradient_closed_form(subject, case, distance: str = "euclidean", rows: int = 32,
+                                          dim: int = 7) -> Outcome:
+    """The gradients of a distance with respect to both of its arguments (autograd of Σ_r v_r d(a_r, b_r),
+    random v) equal the closed forms written here: Euclidean ∇_a = (a − b)/‖a − b‖, Manhattan
+    ∇_a = sign(a − b), both with ∇_b = −∇_a; cosine ∇_a = −b/(‖a‖‖b‖) + (a·b) a/(‖a‖³‖b‖) and
+    symmetrically for b (rows in general position: no a = b, no zero coordinate of a − b)."""
+    fn = subject.fn(_CORE[distance])
+    a, b, v = case.randn(rows, dim), case.randn(rows, dim), case.randn(rows)
+    ar, br = a.clone().requires_grad_(True), b.clone().requires_grad_(True)
+    out = (fn(ar, br) * v).sum()
+    zeros = torch.zeros(rows, dim, dtype=torch.float64)
+    if out.requires_grad:
+        ga, gb = torch.autograd.grad(out, (ar, br), allow_unused=True)
+        ga, gb = (zeros if g is None else f64(g) for g in (ga, gb))
+    else:
+        ga, gb = zeros, zeros
+    A, B, V = f64(a), f64(b), f64(v).unsqueeze(-1)
+    if distance == "euclidean":
+        da = (A - B) / (A - B).norm(dim=-1, keepdim=True)
+        db = -da
+    elif distance == "manhattan":
+        da = torch.sign(A - B)
+        db = -da
+    else:
+        na, nb = A.norm(dim=-1, keepdim=True), B.norm(dim=-1, keepdim=True)
+        dot = (A * B).sum(-1, keepdim=True)
+        da = -B / (na * nb) + dot * A / (na ** 3 * nb)
+        db = -A / (na * nb) + dot * B / (na * nb ** 3)
+    return all_of(
+        case.close(f"∂/∂a Σ v·{distance}(a, b) (autograd) vs the closed form", ga, V * da),
+        case.close(f"∂/∂b Σ v·{distance}(a, b) (autograd) vs the closed form", gb, V * db),
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # contrastive loss L = y·½d² + (1 − y)·½max(0, m − d)², y = 1 similar
 # ---------------------------------------------------------------------------------------------
@@ -223,6 +258,35 @@ def siamese_forward_is_distance_of_embeddings(subject, case, batch: int = 32) ->
         case.close(f"model(x1, x2) vs scipy {_SCIPY_DISTANCE[name]} of the embeddings", d, ref),
         exact("output shape with leading dims (4, B/4)", tuple(d3.shape), (4, batch // 4)),
         case.close("leading dims give the same distances", d3.reshape(-1), d),
+    )
+
+
+@check(requires=("embed",))
+def siamese_encoder_architecture(subject, case, batch: int = 16) -> Outcome:
+    """The shared encoder is f(x) = W₂ relu(W₁x + b₁) + b₂ (Linear(in_features, hidden) → ReLU →
+    Linear(hidden, embed_dim)): its parameters, in order, have the shapes (hidden, in_features), (hidden,),
+    (embed_dim, hidden), (embed_dim,) of the suite's sizes, and embed(x) equals torch.nn.Sequential(Linear,
+    ReLU, Linear) with those parameters copied, on inputs whose pre-activations take both signs."""
+    from torch import nn
+
+    model = subject.build(case)
+    i, h, e = (subject.size(k) for k in ("in_features", "hidden", "embed_dim"))
+    params = list(model.encoder.parameters())
+    shapes = [tuple(p.shape) for p in params]
+    want = [(h, i), (h,), (e, h), (e,)]
+    if shapes != want:
+        return exact("encoder parameter shapes, in order", shapes, want)
+    ref = nn.Sequential(nn.Linear(i, h), nn.ReLU(), nn.Linear(h, e)).to(device=case.device, dtype=case.dtype)
+    with torch.no_grad():
+        for q, p in zip(ref.parameters(), params):
+            q.copy_(p)
+    (x, _) = CONTRACT.example_inputs(subject, case, batch)
+    with torch.no_grad():
+        pre = ref[0](x)
+        got, oracle = model.embed(x), ref(x)
+    return all_of(
+        holds("the first layer's pre-activations take both signs", bool((pre > 0).any() and (pre < 0).any())),
+        case.close("embed(x) vs nn.Sequential(Linear, ReLU, Linear) with the encoder's parameters", got, oracle),
     )
 
 

@@ -241,3 +241,67 @@ MUTANTS["siamese_fine_tune_frozen_encoder"] = [
     broken("freezes the first encoder layer only", patched(_LEARNED, freeze_encoder=freeze_first_layer_only)),
     broken("encoder.eval() only", patched(_LEARNED, freeze_encoder=freeze_by_eval)),
 ]
+
+
+# --- distance gradients and the encoder's architecture ------------------------------------------------
+def manhattan_detached(a, b):
+    """The right value with no gradient (a stopped graph)."""
+    return ref.manhattan_distance(a, b).detach()
+
+
+def cosine_detached(a, b):
+    return ref.cosine_distance(a, b).detach()
+
+
+def euclidean_b_detached(a, b):
+    """Gradient through a only."""
+    return ref.euclidean_distance(a, b.detach())
+
+
+def cosine_unnormalised_gradient(a, b):
+    """The right value, but the norms are treated as constants in the backward pass."""
+    num = (a * b).sum(-1)
+    den = (torch.linalg.vector_norm(a, dim=-1) * torch.linalg.vector_norm(b, dim=-1)).detach()
+    return 1.0 - num / den.clamp_min(ref.COSINE_EPS)
+
+
+class TanhEncoder(ref.SiameseNetwork):
+    """tanh where the encoder has ReLU."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.encoder[1] = torch.nn.Tanh()
+
+
+class NoActivationEncoder(ref.SiameseNetwork):
+    """A linear encoder: the hidden layer's ReLU is missing."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.encoder[1] = torch.nn.Identity()
+
+
+class WideEncoder(ref.SiameseNetwork):
+    """The hidden layer is twice the configured width."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        c = self.config
+        self.encoder = torch.nn.Sequential(torch.nn.Linear(c.in_features, 2 * c.hidden), torch.nn.ReLU(),
+                                           torch.nn.Linear(2 * c.hidden, c.embed_dim))
+
+
+MUTANTS["siamese_distance_gradient_closed_form"] = [
+    broken("Manhattan distance detached", patched(MOD, PARAMS, manhattan_distance=manhattan_detached),
+           distance="manhattan"),
+    broken("cosine distance detached", patched(MOD, PARAMS, cosine_distance=cosine_detached), distance="cosine"),
+    broken("Euclidean: no gradient to b", patched(MOD, PARAMS, euclidean_distance=euclidean_b_detached),
+           distance="euclidean"),
+    broken("cosine: norms constant in backward", patched(MOD, PARAMS, cosine_distance=cosine_unnormalised_gradient),
+           distance="cosine"),
+]
+MUTANTS["siamese_encoder_architecture"] = [
+    broken("tanh encoder", replaced(net(), TanhEncoder)),
+    broken("no activation", replaced(net(), NoActivationEncoder)),
+    broken("hidden layer twice as wide", replaced(net(), WideEncoder)),
+]
