@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from harness.contract import load_contract
-from harness.outcome import Outcome, Tolerance, all_of, bound, exact, f64, holds
+from harness.outcome import Outcome, Tolerance, all_of, bound, exact, f64, holds, summarize
 from harness.registry import check
 
 F64 = torch.float64
@@ -143,6 +143,33 @@ def gan_optimal_discriminator(subject, case, support: int = 8, delta: float = 1e
     )
 
 
+@check(requires=("optimal_discriminator",))
+def gan_optimal_discriminator_edges_and_gradient(subject, case) -> Outcome:
+    """D*(x) = p_data/(p_data + p_g) is 1 where only p_data > 0, 0 where only p_g > 0 and ½ where both densities are
+    0 (no data and no model mass: neither is favoured), with a finite autograd gradient everywhere: where
+    p_data + p_g > 0 it is ∂D*/∂p_data = p_g/(p_data + p_g)² and ∂D*/∂p_g = −p_data/(p_data + p_g)² (the quotient rule
+    written here), and the ½ convention does not leak a 0/0 into the backward pass."""
+    pd = case.tensor([0.0, 0.3, 0.0, 0.2, 0.05, 0.45])
+    pg = case.tensor([0.0, 0.0, 0.4, 0.1, 0.35, 0.15])
+    expected = torch.tensor([0.5, 1.0, 0.0, 2 / 3, 0.125, 0.75], dtype=F64)
+    a, b = pd.clone().requires_grad_(True), pg.clone().requires_grad_(True)
+    d = subject.fn("optimal_discriminator")(a, b)
+    g_a = g_b = None
+    if d.requires_grad:
+        g_a, g_b = torch.autograd.grad(d.sum(), (a, b), allow_unused=True)
+    g_a = torch.zeros_like(f64(pd)) if g_a is None else f64(g_a)
+    g_b = torch.zeros_like(f64(pd)) if g_b is None else f64(g_b)
+    s = f64(pd) + f64(pg)
+    pos = s > 0
+    return all_of(
+        case.close("D* at (0, 0), (p, 0), (0, p) and interior points", d, expected),
+        holds("∂D*/∂p_data and ∂D*/∂p_g are finite everywhere (also where both densities are 0)",
+              bool(torch.isfinite(g_a).all() and torch.isfinite(g_b).all()), f"∂/∂p_data {g_a.tolist()}, ∂/∂p_g {g_b.tolist()}"),
+        case.close("∂D*/∂p_data vs p_g/(p_data + p_g)² where p_data + p_g > 0", g_a[pos], (f64(pg) / s ** 2)[pos]),
+        case.close("∂D*/∂p_g vs −p_data/(p_data + p_g)² where p_data + p_g > 0", g_b[pos], (-f64(pd) / s ** 2)[pos]),
+    )
+
+
 @check(requires=("discriminator_loss",))
 def gan_trained_discriminator_reaches_optimum(subject, case, support: int = 8, grad_tol: float = 1e-12) -> Outcome:
     """A flexible discriminator (one free logit per support point) trained by L-BFGS on J_D with p_data, p_g as
@@ -186,6 +213,28 @@ def gan_jensen_shannon_matches_scipy(subject, case, support: int = 10) -> Outcom
         case.close("JSD(q‖p) vs scipy", js(q, p), ref),
         case.close("JSD(p‖p)", js(p, p), 0.0),
         case.close("JSD of disjoint supports vs log 2", js(disjoint_p, disjoint_q), math.log(2.0)),
+    )
+
+
+@check(requires=("jensen_shannon",))
+def gan_jensen_shannon_gradient(subject, case, support: int = 7, rows: int = 3) -> Outcome:
+    """JSD(p‖q) = ½ Σ p log(p/m) + q log(q/m), m = (p + q)/2, has the partial derivatives ∂JSD/∂p_i = ½ log(p_i/m_i)
+    and ∂JSD/∂q_i = ½ log(q_i/m_i) (the log-terms' derivatives cancel against those of m; derived by hand, as
+    functions of unconstrained positive p, q), for each row of a batch reduced over the last dimension; autograd
+    of the subject's JSD must equal them (the divergence is differentiable, e.g. to train on it)."""
+    p = torch.stack([_probs(case, support) for _ in range(rows)]).to(case.dtype).requires_grad_(True)
+    q = torch.stack([_probs(case, support) for _ in range(rows)]).to(case.dtype).requires_grad_(True)
+    w = case.rand(rows, dtype=F64) + 0.5                          # a different weight per row
+    js = subject.fn("jensen_shannon")(p, q)
+    g_p = g_q = None
+    if js.requires_grad:
+        g_p, g_q = torch.autograd.grad((js * w.to(case.dtype)).sum(), (p, q), allow_unused=True)
+    p64, q64 = f64(p), f64(q)
+    m = 0.5 * (p64 + q64)
+    zero = torch.zeros_like(p64)
+    return all_of(
+        case.close("∂JSD/∂p vs ½ log(p/m)", zero if g_p is None else g_p, 0.5 * w[:, None] * torch.log(p64 / m)),
+        case.close("∂JSD/∂q vs ½ log(q/m)", zero if g_q is None else g_q, 0.5 * w[:, None] * torch.log(q64 / m)),
     )
 
 
@@ -333,6 +382,34 @@ def gan_uniform_noise_prior(subject, case, n: int = 4000, latent_dim: int = 3, l
     return all_of(outs)
 
 
+@check(requires=("sample_noise",))
+def gan_uniform_noise_prior_rejects_empty_interval(subject, case, n: int = 5, latent_dim: int = 2) -> Outcome:
+    """U[a, b) is a distribution only for a < b: sample_noise(..., prior="uniform", low=a, high=b) raises ValueError
+    for an empty interval (a = b) and a reversed one (a > b), and for a prior that is neither "gaussian" nor
+    "uniform", while a < b samples (n, latent_dim) values in [a, b)."""
+    sample = subject.fn("sample_noise")
+    like = torch.zeros(1, dtype=case.dtype, device=case.device)
+
+    def raises(**kw) -> tuple[bool, str]:
+        try:
+            out = sample(n, latent_dim, like=like, generator=case.gen(stream=4), **kw)
+        except ValueError as e:
+            return True, f"ValueError: {e}"
+        return False, f"returned {summarize(out)}"
+
+    ok_empty, d_empty = raises(prior="uniform", low=1.0, high=1.0)
+    ok_rev, d_rev = raises(prior="uniform", low=2.0, high=-1.0)
+    ok_prior, d_prior = raises(prior="laplace")
+    z = f64(sample(n, latent_dim, like=like, generator=case.gen(stream=4), prior="uniform", low=1.0, high=1.5))
+    return all_of(
+        holds("ValueError for the empty interval U[1, 1)", ok_empty, d_empty),
+        holds("ValueError for the reversed interval U[2, −1)", ok_rev, d_rev),
+        holds("ValueError for an unknown prior", ok_prior, d_prior),
+        exact("shape of U[1, 1.5) noise", tuple(z.shape), (n, latent_dim)),
+        holds("U[1, 1.5) samples lie in [1, 1.5]", bool((z >= 1.0).all() and (z <= 1.5).all()), summarize(z)),
+    )
+
+
 @check(requires=("train_step",))
 def gan_k_discriminator_steps(subject, case, ks: list = [1, 3], batch: int = 16) -> Outcome:  # noqa: B006
     """train_step performs exactly k discriminator optimizer steps, then one generator step; the generator's
@@ -388,6 +465,55 @@ def gan_forward_shapes(subject, case, batch: int = 8) -> Outcome:
         case.close("D(x) vs σ(logit)", p, torch.sigmoid(f64(logit))),
         bound("min D(x)", float(p.min()), 0.0, op=">"),
         bound("max D(x)", float(p.max()), 1.0, op="<"),
+    )
+
+
+@check()
+def gan_outputs_differentiable_in_parameters(subject, case, batch: int = 4, h: float = 1e-6) -> Outcome:
+    """Every floating output t of the model's forward pass (the generated sample, the discriminator's logits, …) is
+    a differentiable function of the parameters θ whose autograd gradient is the true one: for a random direction v
+    in parameter space and random output weights r, ⟨∇_θ Σ r·t, v⟩ equals the central finite difference
+    (Σ r·t(θ + hv) − Σ r·t(θ − hv)) / 2h (eval mode, float64). An output cut from the graph (a detached sample)
+    has a zero autograd derivative but a non-zero finite difference.
+
+    The inputs are the family contract's example inputs; the tolerance is the finite difference's truncation
+    and rounding error, 1e-6 relative to Σ |r·t| + 1."""
+    from harness.bench import _float_tensors
+    from harness.contract import CONTRACTS
+
+    model = subject.build(case)
+    model.eval()
+    inputs = CONTRACTS[case.suite].example_inputs(subject, case, batch)
+    params = [p for p in model.parameters() if p.requires_grad]
+    outs = _float_tensors(model(*inputs))
+    rs = [case.randn(*t.shape).to(t.dtype) for t in outs]
+    vs = [case.randn(*p.shape).to(device=p.device, dtype=p.dtype) for p in params]
+    auto = []
+    for t, r in zip(outs, rs):
+        if not t.requires_grad:
+            auto.append(0.0)
+            continue
+        gs = torch.autograd.grad((r * t).sum(), params, allow_unused=True, retain_graph=True)
+        auto.append(sum(float((f64(g) * f64(v)).sum()) for g, v in zip(gs, vs) if g is not None))
+
+    def weighted(sign: float) -> list[float]:
+        with torch.no_grad():
+            for p, v in zip(params, vs):
+                p.add_(sign * h * v)
+            res = [float((f64(r) * f64(t)).sum()) for t, r in zip(_float_tensors(model(*inputs)), rs)]
+            for p, v in zip(params, vs):
+                p.sub_(sign * h * v)
+        return res
+
+    plus, minus = weighted(1.0), weighted(-1.0)
+    fd = [(a - b) / (2 * h) for a, b in zip(plus, minus)]
+    scale = [float((f64(r) * f64(t)).abs().sum()) + 1.0 for t, r in zip(outs, rs)]
+    err = max((abs(a - f) / s for a, f, s in zip(auto, fd, scale)), default=0.0)
+    return all_of(
+        holds("the forward pass has floating outputs", bool(outs)),
+        bound("max over outputs of |autograd − finite difference| / (Σ|r·t| + 1)", err, 1e-6, op="<=",
+              source="central-difference error O(h² + ε/h) at h = 1e-6 in float64",
+              detail=f"autograd {[round(a, 6) for a in auto]}, finite differences {[round(f, 6) for f in fd]}"),
     )
 
 

@@ -124,6 +124,43 @@ def _generator_never_steps(model, real_batches, opt_d, opt_g, **kw):
     return gan.train_step(model, real_batches, opt_d, torch.optim.SGD(model.generator.parameters(), lr=0.0), **kw)
 
 
+def _zero_where_empty(p_data, p_g):
+    """D* = 0 (not ½) where both densities are 0."""
+    total = p_data + p_g
+    return p_data / torch.where(total > 0, total, torch.ones_like(total))
+
+
+def _single_where(p_data, p_g):
+    """The ½ convention with a single torch.where: 0/0 = NaN leaks into the gradient."""
+    total = p_data + p_g
+    return torch.where(total > 0, p_data / total, torch.full_like(total, 0.5))
+
+
+def _unchecked_uniform(n, latent_dim, *, like, generator=None, prior="gaussian", low=-1.0, high=1.0):
+    """No validation: U[a, a) returns the constant a, U[a, b) with a > b samples (b, a]."""
+    if prior == "uniform":
+        u = torch.rand(n, latent_dim, generator=generator, device=like.device, dtype=like.dtype)
+        return low + (high - low) * u
+    return gan.sample_noise(n, latent_dim, like=like, generator=generator, prior=prior, low=low, high=high)
+
+
+class DetachedSampleGAN(gan.GAN):
+    """forward returns the generated sample cut from the graph."""
+
+    def forward(self, z):
+        x = self.generator(z)
+        return x.detach(), self.discriminator(x)
+
+
+class FrozenLogitGAN(gan.GAN):
+    """The discriminator's logits computed under no_grad."""
+
+    def forward(self, z):
+        x = self.generator(z)
+        with torch.no_grad():
+            return x, self.discriminator(x)
+
+
 MUTANTS = {
     "gan_value_function_matches_bce": [
         broken("naive log sigmoid", patched(REAL, value_function=_naive_value)),
@@ -149,6 +186,11 @@ MUTANTS = {
         broken("float32-rounded optimum", patched(
             REAL, optimal_discriminator=lambda p_data, p_g: (p_data / (p_data + p_g)).float().double() + 1e-7)),
     ],
+    "gan_optimal_discriminator_edges_and_gradient": [
+        broken("0 where both densities are 0", patched(REAL, optimal_discriminator=_zero_where_empty)),
+        broken("NaN gradient where both densities are 0", patched(REAL, optimal_discriminator=_single_where)),
+        broken("inverted ratio", patched(REAL, optimal_discriminator=lambda p_data, p_g: p_g / (p_data + p_g))),
+    ],
     "gan_trained_discriminator_reaches_optimum": [
         broken("sign-flipped loss", patched(
             REAL, discriminator_loss=lambda r, f, real_label=1.0, real_weights=None, fake_weights=None:
@@ -161,6 +203,12 @@ MUTANTS = {
         broken("scipy's square root", patched(REAL, jensen_shannon=lambda p, q, dim=-1: gan.jensen_shannon(p, q, dim).sqrt())),
         broken("KL instead of JSD", patched(
             REAL, jensen_shannon=lambda p, q, dim=-1: (torch.xlogy(p, p) - torch.xlogy(p, q)).sum(dim))),
+    ],
+    "gan_jensen_shannon_gradient": [
+        broken("detached divergence", patched(REAL, jensen_shannon=lambda p, q, dim=-1: gan.jensen_shannon(p, q, dim).detach())),
+        broken("m treated as a constant", patched(
+            REAL, jensen_shannon=lambda p, q, dim=-1: gan.jensen_shannon(p, q, dim) + 0.5 * (p + q).sum(dim)
+            - 0.5 * (p + q).sum(dim).detach())),
     ],
     "gan_value_at_optimum_is_jsd": [
         broken("unweighted value", patched(REAL, value_function=lambda r, f, rw=None, fw=None: gan.value_function(r, f))),
@@ -189,12 +237,19 @@ MUTANTS = {
         broken("Gaussian whatever the prior", patched(REAL, sample_noise=_gaussian_always), dtype="float32"),
         broken("global RNG", patched(REAL, sample_noise=_global_rng_uniform)),
     ],
+    "gan_uniform_noise_prior_rejects_empty_interval": [
+        broken("empty and reversed intervals accepted", patched(REAL, sample_noise=_unchecked_uniform)),
+    ],
     "gan_k_discriminator_steps": [
         broken("one discriminator step", patched(REAL, train_step=_one_d_step)),
         broken("generator moves in discriminator steps", patched(REAL, train_step=_generator_moves_in_d_steps)),
     ],
     "gan_forward_shapes": [
         broken("column logits", replaced(REAL, ColumnLogitGAN)),
+    ],
+    "gan_outputs_differentiable_in_parameters": [
+        broken("detached sample", replaced(REAL, DetachedSampleGAN), suite="gan"),
+        broken("logits under no_grad", replaced(REAL, FrozenLogitGAN), suite="gan"),
     ],
     "gan_moves_generator_toward_data": [
         broken("generator never steps", patched(REAL, train_step=_generator_never_steps)),
