@@ -3,7 +3,8 @@ Schmidhuber 1997, Gers et al. 2000). The suite also runs the shared ``recurrent_
 :mod:`harness.checks.rnn`, whose torch twins, inputs and BPTT oracle these checks reuse.
 
 Oracles: torch.nn.LSTM / LSTMCell with copied weights, run in float64 on the CPU; their autograd
-gradients; the gate equations written out here with the subject's weights.
+gradients; the gate equations written out here with the subject's weights; torch's documented
+initialisation bound 1/√H.
 """
 from __future__ import annotations
 
@@ -164,4 +165,24 @@ def lstm_forget_bias_keeps_gradient(subject, case, steps: int = 50, high: float 
               f"{hi:.3g} and {lo:.3g}"),
         bound(f"‖∂h_{steps}/∂h_0‖₂ with b_f = {high} over that with b_f = {low}", ratio, min_ratio, op=">=",
               detail=f"{hi:.3g} / {lo:.3g}"),
+    )
+
+
+@check(requires=RECURRENT)
+def lstm_forget_bias_init(subject, case, forget_bias: float = 1.0) -> Outcome:
+    """An LSTM built with ``forget_bias`` = b_f starts with the forget gate's bias at b_f
+    (Jozefowicz et al. 2015): the sum of rows H..2H of bias_ih and bias_hh (torch's gate order
+    i, f, g, o; only the sum matters) equals b_f, while the other gates' bias rows keep torch's
+    initialisation in [−1/√H, 1/√H] and are not constant."""
+    model = subject.build(case, forget_bias=forget_bias)
+    H = subject.size("hidden_size")
+    b = f64(model.bias_ih) + f64(model.bias_hh)
+    f_rows = b[H:2 * H]
+    others = torch.cat([f64(model.bias_ih), f64(model.bias_hh)]).reshape(2, 4, H)[:, [0, 2, 3]].flatten()
+    return all_of(
+        case.close(f"bias_ih + bias_hh, forget-gate rows H..2H, vs b_f = {forget_bias:g}",
+                   f_rows, torch.full((H,), forget_bias, dtype=torch.float64)),
+        bound("max |bias entry| of the other gates (i, g, o)", float(others.abs().max()), 1.0 / math.sqrt(H), op="<=",
+              source=f"1/√H, H = {H}"),
+        bound("spread (std) of the other gates' bias entries", float(others.std()), 0.0, op=">"),
     )

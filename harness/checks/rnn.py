@@ -6,7 +6,8 @@ the gate blocks, G = 1 for the RNN and 4 for the LSTM). The LSTM's own checks ar
 
 Oracles: torch.nn.RNN / LSTM / RNNCell / LSTMCell with copied weights, run in float64 on the CPU;
 their autograd gradients; the analytic BPTT Jacobian Π diag(1 − h_t²) W_hh;
-torch.autograd.gradcheck.
+torch.autograd.gradcheck; torch's documented initialisation U(−1/√H, 1/√H) (Kolmogorov–Smirnov,
+scipy.stats.kstest); the empty sequence (no step at all).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import torch
 from torch import nn
 
 from harness.contract import load_contract
-from harness.outcome import Outcome, all_of, bound, exact, f64
+from harness.outcome import Outcome, all_of, bound, exact, f64, p_value
 from harness.registry import check
 
 RECURRENT = ("initial_state",)
@@ -293,3 +294,45 @@ def recurrent_gradcheck(subject, case, batch: int = 2, steps: int = 4) -> Outcom
     except RuntimeError as e:
         ok, detail = False, str(e).splitlines()[0][:300]
     return Outcome(bool(ok), "gradcheck of the recurrent model (input, state, parameters)", detail=detail)
+
+
+@check(requires=RECURRENT)
+def recurrent_empty_sequence(subject, case, batch: int = 3) -> Outcome:
+    """A sequence of length T = 0 takes no step: the outputs are an empty (B, 0, H) tensor and the
+    final state is the initial state, bitwise, from a random state and from the default (zero)
+    state."""
+    model = subject.build(case)
+    H = subject.size("hidden_size")
+    x, state = sequence_inputs(subject, case, batch, 0, _state_parts(subject, model))
+    with torch.no_grad():
+        y, s = model(x, state)
+        y0, s0 = model(x)
+    zeros = tuple(torch.zeros(batch, H) for _ in flat(s0))
+    return all_of(
+        exact("shape of y for T = 0 (random state)", tuple(y.shape), (batch, 0, H)),
+        exact("shape of y for T = 0 (default state)", tuple(y0.shape), (batch, 0, H)),
+        exact("number of state tensors returned", len(flat(s)), len(flat(state))),
+        *[exact(f"final state part {k} vs the initial state (T = 0)", a, b) for k, (a, b) in enumerate(zip(flat(s), flat(state)))],
+        *[exact(f"final state part {k} from the default state vs zero (T = 0)", a, b) for k, (a, b) in enumerate(zip(flat(s0), zeros))],
+    )
+
+
+@check(requires=RECURRENT, marks=("statistical",))
+def recurrent_init_uniform(subject, case, alpha: float = 1e-3) -> Outcome:
+    """torch.nn.RNN / torch.nn.LSTM's initialisation (their documentation): every entry of
+    weight_ih, weight_hh, bias_ih and bias_hh is drawn from U(−1/√H, 1/√H), H = hidden_size. Every
+    entry lies in [−1/√H, 1/√H], and a Kolmogorov–Smirnov test (scipy.stats.kstest) of each tensor
+    against that uniform does not reject at α = 1e-3 (the false-alarm rate of each test)."""
+    from scipy.stats import kstest
+
+    model = subject.build(case)
+    H = subject.size("hidden_size")
+    b = 1.0 / math.sqrt(H)
+    names = ["weight_ih", "weight_hh"] + (["bias_ih", "bias_hh"] if getattr(model, "bias_ih", None) is not None else [])
+    res = []
+    for n in names:
+        v = f64(getattr(model, n)).flatten()
+        r = kstest(v.numpy(), "uniform", args=(-b, 2 * b))
+        res += [bound(f"max |{n}|", float(v.abs().max()), b, op="<=", source=f"1/√H, H = {H}"),
+                p_value(f"{n} ~ U(−1/√H, 1/√H)", r.statistic, r.pvalue, alpha, v.numel(), "KS")]
+    return all_of(res)

@@ -76,6 +76,27 @@ def hard_gates_cell(x, state, W_ih, W_hh, b_ih=None, b_hh=None, return_gates=Fal
     return (new, M.LSTMGates(i, f, g, o)) if return_gates else new
 
 
+class InputGateBiasLSTM(M.LSTM):
+    """Puts the forget bias on the input gate's rows (0..H) instead of the forget gate's."""
+
+    def __init__(self, input_size, hidden_size, bias=True, forget_bias=None):
+        super().__init__(input_size, hidden_size, bias, None)
+        if forget_bias is not None:
+            with torch.no_grad():
+                self.bias_ih[:hidden_size].fill_(forget_bias)
+                self.bias_hh[:hidden_size].zero_()
+
+
+class DoubleForgetBiasLSTM(M.LSTM):
+    """Sets both bias_ih and bias_hh forget rows to b_f: the gate's bias is 2 b_f."""
+
+    def __init__(self, input_size, hidden_size, bias=True, forget_bias=None):
+        super().__init__(input_size, hidden_size, bias, forget_bias)
+        if forget_bias is not None:
+            with torch.no_grad():
+                self.bias_hh[hidden_size:2 * hidden_size].fill_(forget_bias)
+
+
 MUTANTS = {
     "lstm_equals_torch_lstm": [
         broken("gate rows read as (f, i, g, o)", replaced(LSTM, SwappedGatesLSTM)),
@@ -97,5 +118,9 @@ MUTANTS = {
     "lstm_forget_bias_keeps_gradient": [
         broken("gate rows read as (f, i, g, o)", replaced(LSTM, SwappedGatesLSTM)),
         broken("cell state detached every step", replaced(LSTM, DetachedCellLSTM)),
+    ],
+    "lstm_forget_bias_init": [
+        broken("forget bias on the input gate's rows", replaced(LSTM, InputGateBiasLSTM)),
+        broken("forget bias in both bias_ih and bias_hh", replaced(LSTM, DoubleForgetBiasLSTM)),
     ],
 }

@@ -10,6 +10,7 @@ from harness.testing import broken, patched, replaced, subject_from
 from reference_impls import rnn as M
 
 RNN = subject_from("reference_impls.rnn:RNN", {"input_size": 4, "hidden_size": 6})
+RNN_WIDE = subject_from("reference_impls.rnn:RNN", {"input_size": 4, "hidden_size": 32})
 
 
 class _StepRNN(M.RNN):
@@ -78,6 +79,42 @@ class ReversedRNN(M.RNN):
         return y.flip(1), h
 
 
+class EmptyWrongWidthRNN(M.RNN):
+    """For T = 0 returns outputs as wide as the input (D) instead of the state (H)."""
+
+    def forward(self, x, state=None):
+        y, h = super().forward(x, state)
+        return (x.new_zeros(x.shape[0], 0, x.shape[-1]) if x.shape[1] == 0 else y), h
+
+
+class EmptyResetsStateRNN(M.RNN):
+    """For T = 0 returns the zero state instead of the state it was given."""
+
+    def forward(self, x, state=None):
+        y, h = super().forward(x, state)
+        return y, (torch.zeros_like(h) if x.shape[1] == 0 else h)
+
+
+class NormalInitRNN(M.RNN):
+    """Weights from N(0, 1/H) (std 1/√H) instead of U(−1/√H, 1/√H): unbounded."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        with torch.no_grad():
+            for p in self.parameters():
+                p.normal_(0.0, self.config.hidden_size ** -0.5)
+
+
+class FanInInitRNN(M.RNN):
+    """U(−1/H, 1/H) (1/H instead of 1/√H)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        with torch.no_grad():
+            for p in self.parameters():
+                p.uniform_(-1.0 / self.config.hidden_size, 1.0 / self.config.hidden_size)
+
+
 def no_hidden_bias_rnn_cell(x, h, W_ih, W_hh, b_ih=None, b_hh=None):
     return M.rnn_cell(x, h, W_ih, W_hh, b_ih, None)
 
@@ -108,5 +145,13 @@ MUTANTS = {
     ],
     "recurrent_gradcheck": [
         broken("tanh backward without 1 − tanh²", replaced(RNN, WrongGradRNN)),
+    ],
+    "recurrent_empty_sequence": [
+        broken("T = 0 outputs as wide as the input", replaced(RNN, EmptyWrongWidthRNN)),
+        broken("T = 0 resets the state to zero", replaced(RNN, EmptyResetsStateRNN)),
+    ],
+    "recurrent_init_uniform": [
+        broken("weights from N(0, 1/H)", replaced(RNN_WIDE, NormalInitRNN)),
+        broken("weights from U(−1/H, 1/H)", replaced(RNN_WIDE, FanInInitRNN)),
     ],
 }
