@@ -35,8 +35,12 @@ def linear(x: torch.Tensor) -> torch.Tensor:
 
 
 def sigmoid(x: torch.Tensor) -> torch.Tensor:
-    """σ(x) = 1 / (1 + e^(−x)), evaluated without overflow: e^(−|x|) never exceeds 1."""
-    z = torch.exp(-x.abs())
+    """σ(x) = 1 / (1 + e^(−x)), evaluated without overflow: e^(−|x|) never exceeds 1.
+
+    −|x| is written where(x ≥ 0, −x, x) so that autograd's derivative at 0 is σ(0)(1 − σ(0)) = ¼:
+    |x|'s autograd derivative at 0 is 0, which made σ′(0) = 0.
+    """
+    z = torch.exp(torch.where(x >= 0, -x, x))
     return torch.where(x >= 0, 1.0 / (1.0 + z), z / (1.0 + z))
 
 
@@ -44,10 +48,13 @@ def tanh(x: torch.Tensor) -> torch.Tensor:
     """tanh(x) = sinh x / cosh x = sign(x) · (1 − e^(−2|x|)) / (1 + e^(−2|x|)).
 
     With u = expm1(−2|x|) = e^(−2|x|) − 1 this is sign(x) · (−u) / (2 + u): no overflow, and
-    no cancellation near 0 (1 − e^(−2|x|) computed directly loses all digits as x → 0).
+    no cancellation near 0 (1 − e^(−2|x|) computed directly loses all digits as x → 0). As in
+    :func:`sigmoid`, −|x| is where(x ≥ 0, −x, x) and the sign a second where, so that autograd's
+    derivative at 0 is tanh′(0) = 1 (|x| and torch.sign have derivative 0 at 0: tanh′(0) was 0).
     """
-    u = torch.expm1(-2.0 * x.abs())
-    return torch.sign(x) * (-u) / (2.0 + u)
+    u = torch.expm1(2.0 * torch.where(x >= 0, -x, x))
+    t = (-u) / (2.0 + u)  # tanh |x|
+    return torch.where(x >= 0, t, -t)
 
 
 def hard_tanh(x: torch.Tensor) -> torch.Tensor:

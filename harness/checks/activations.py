@@ -216,3 +216,100 @@ def maxout_represents_abs_and_relu(subject, case, n: int = 64, scale: float = 3.
         exact("maxout of (x, −x) vs |x|", y_abs, x.abs()),
         exact("maxout of (x, 0) vs relu(x)", y_relu, torch.nn.functional.relu(x)),
     )
+
+
+def _grads(out: torch.Tensor, inputs: list) -> list:
+    """torch.autograd.grad of the scalar ``out`` with respect to ``inputs``, None for an input the
+    output does not reach (a cut graph is the subject's failure, not the check's error)."""
+    if not out.requires_grad:
+        return [None] * len(inputs)
+    return list(torch.autograd.grad(out, inputs, allow_unused=True))
+
+
+def _grad_close(case, statement: str, g, ref, detail: str = "") -> Outcome:
+    if g is None:
+        return holds(statement, False, "no gradient: the output does not depend on this input in autograd's graph")
+    return case.close(statement, g, ref, detail=detail)
+
+
+def _torch_grad_oracle(activation: str, kwargs: dict):
+    """The torch function whose autograd derivative is the contract's for ``activation``: the
+    torch.nn.functional counterpart, except hard tanh, whose contract is torch.clamp(x, −1, 1)
+    (derivative 1 on the closed interval [−1, 1]; F.hardtanh's backward gives 0 at ±1)."""
+    if activation == "hard_tanh":
+        return lambda x: torch.clamp(x, -1.0, 1.0)
+    return _torch_oracle(activation, kwargs)
+
+
+@check(requires=())
+def activation_gradient_matches_torch(subject, case, activation: str, kwargs: dict | None = None, rows: int = 24,
+                                      scale: float = 3.0) -> Outcome:
+    """Autograd through the subject's activation gives torch's derivative: for a random cotangent w,
+    ∂⟨w, f(x)⟩/∂x equals the same vector-Jacobian product through the torch built-in (float64),
+    on N(0, 9) draws and on ±1e4, ±80, ±1, ±1e-8 and the kink 0.
+
+    At the kinks the derivative is torch's convention: relu′(0) = 0, leaky_relu′(0) = a, elu′(0) =
+    α, hard tanh′(±1) = 1 (torch.clamp's); the smooth functions have their true derivatives there
+    (σ′(0) = ¼, tanh′(0) = 1). ``activation`` and ``kwargs`` as in activation_matches_torch.
+    """
+    kw = dict(kwargs or {})
+    x = _inputs(case, rows, scale).requires_grad_(True)
+    w = case.randn(*x.shape)
+    if activation in ("softmax", "log_softmax"):
+        y = subject.fn(activation)(x, dim=-1)
+    else:
+        y = subject.fn(activation)(x, **kw)
+    (g,) = _grads((y * w).sum(), [x])
+    x64 = f64(x.detach()).requires_grad_(True)
+    (ref,) = torch.autograd.grad((_torch_grad_oracle(activation, kw)(x64) * f64(w)).sum(), x64)
+    at0 = x.detach() == 0
+    shown = ", ".join(f"{k}={v}" for k, v in kw.items())
+    return all_of(
+        _grad_close(case, f"autograd ∂⟨w, {activation}({shown or 'x'})⟩/∂x vs torch's, float64", g, ref,
+                    detail=f"{x.shape[0] - 3} random rows + 3 rows of extremes"),
+        _grad_close(case, f"the same at x = 0 ({int(at0.sum())} entries)", None if g is None else g[at0], ref[at0]),
+    )
+
+
+def _linear_params(layer, n_in: int, n_pieces: int):
+    """The maxout layer's weight (n_pieces, n_in) and bias (n_pieces,), found by shape."""
+    params = list(layer.parameters())
+    W = [p for p in params if tuple(p.shape) == (n_pieces, n_in)]
+    b = [p for p in params if tuple(p.shape) == (n_pieces,)]
+    return params, W, b
+
+
+@check(requires=("Maxout",))
+def maxout_layer_is_max_of_affine_pieces(subject, case, n_in: int = 5, units: int = 4, k: int = 3,
+                                         batch: int = 16) -> Outcome:
+    """Maxout(in, m, k) holds exactly a weight (m·k, in) and a bias (m·k,) (nn.Linear layout, m·k·(in
+    + 1) parameters in all), maps (B, in) to (B, m) with y_j = max_{i<k}(w_{jk+i}ᵀx + b_{jk+i}) (oracle:
+    torch's F.linear and max_pool1d with kernel = stride = k on the layer's own weights), and autograd
+    pushes ∂⟨c, y⟩ to x, W and b as through that oracle (each piece's gradient lands on the maximising row).
+
+    The layer is built here at a small size of the check's own: the family has no model sizes.
+    """
+    F = torch.nn.functional
+    with case.fork_rng():
+        layer = subject.fn("Maxout")(n_in, units, k).to(device=case.device, dtype=case.dtype)
+    params, W, b = _linear_params(layer, n_in, units * k)
+    n_params = sum(p.numel() for p in params)
+    shapes = [tuple(p.shape) for p in params]
+    if len(W) != 1 or len(b) != 1:
+        return all_of(exact("parameter shapes", sorted(shapes), sorted([(units * k, n_in), (units * k,)])),
+                      exact("parameter count m·k·(in + 1)", n_params, units * k * (n_in + 1)))
+    x = case.randn(batch, n_in).requires_grad_(True)
+    c = case.randn(batch, units)
+    y = layer(x)
+    gx, gW, gb = _grads((y * c).sum(), [x, W[0], b[0]])
+    x64, W64, b64 = (f64(t.detach()).requires_grad_(True) for t in (x, W[0], b[0]))
+    ref = F.max_pool1d(F.linear(x64, W64, b64).unsqueeze(1), kernel_size=k, stride=k).squeeze(1)
+    rx, rW, rb = torch.autograd.grad((ref * f64(c)).sum(), [x64, W64, b64])
+    return all_of(
+        exact("parameter count m·k·(in + 1)", n_params, units * k * (n_in + 1)),
+        exact("output shape", tuple(y.shape), (batch, units)),
+        case.close(f"Maxout({n_in}, {units}, k={k})(x) vs max_pool1d(F.linear(x, W, b))", y, ref.detach()),
+        _grad_close(case, "autograd ∂⟨c, y⟩/∂x vs the oracle's", gx, rx),
+        _grad_close(case, "autograd ∂⟨c, y⟩/∂W vs the oracle's", gW, rW),
+        _grad_close(case, "autograd ∂⟨c, y⟩/∂b vs the oracle's", gb, rb),
+    )

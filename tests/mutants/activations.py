@@ -106,3 +106,86 @@ MUTANTS = {
         broken("min instead of max", _bad(maxout_affine=_maxout_affine_min)),
     ],
 }
+
+
+# --- autograd derivatives (activation_gradient_matches_torch) ---------------------------------------
+def sigmoid_abs_kink(x):
+    """The previous reference sigmoid: right values, but |x|'s autograd derivative 0 at 0 gives σ′(0) = 0."""
+    z = torch.exp(-x.abs())
+    return torch.where(x >= 0, 1.0 / (1.0 + z), z / (1.0 + z))
+
+
+def tanh_sign_kink(x):
+    """The previous reference tanh: right values, but sign(x) at 0 gives tanh′(0) = 0."""
+    u = torch.expm1(-2.0 * x.abs())
+    return torch.sign(x) * (-u) / (2.0 + u)
+
+
+def log_softmax_detached_norm(x, dim=-1):
+    shifted = x - x.amax(dim=dim, keepdim=True)
+    return shifted - torch.log(torch.exp(shifted).sum(dim=dim, keepdim=True)).detach()
+
+
+# (label, activation, kwargs, broken function)
+_NOT_TORCH_GRAD = [
+    ("sigmoid′(0) = 0 (|x| kink)", "sigmoid", {}, sigmoid_abs_kink),
+    ("tanh′(0) = 0 (sign kink)", "tanh", {}, tanh_sign_kink),
+    ("relu′(0) = 1", "relu", {}, lambda x: torch.where(x >= 0, x, torch.zeros_like(x))),
+    ("leaky_relu′(0) = 1", "leaky_relu", {"a": 0.1}, lambda x, a=0.01: torch.where(x >= 0, x, a * x)),
+    ("elu′(0) = 1, not α", "elu", {"alpha": 0.5},
+     lambda x, alpha=1.0: torch.where(x >= 0, x, alpha * torch.expm1(x.clamp(max=0)))),
+    ("hard_tanh′(±1) = 0 (F.hardtanh's backward)", "hard_tanh", {}, lambda x: torch.nn.functional.hardtanh(x)),
+    ("softplus with clamp kink", "softplus", {}, softplus_clamp_kink),
+    ("log_softmax with detached normaliser", "log_softmax", {}, log_softmax_detached_norm),
+    ("softmax with detached normaliser", "softmax", {}, softmax_detached_norm),
+    ("linear detached", "linear", {}, lambda x: x.detach()),
+]
+
+MUTANTS["activation_gradient_matches_torch"] = [
+    broken(label, _bad(**{activation: fn}), activation=activation, kwargs=kwargs)
+    for label, activation, kwargs, fn in _NOT_TORCH_GRAD
+] + [
+    broken("sigmoid′(0) = 0 float32", _bad(sigmoid=sigmoid_abs_kink), dtype="float32", activation="sigmoid"),
+]
+
+
+# --- the maxout layer (maxout_layer_is_max_of_affine_pieces) ----------------------------------------
+class MaxoutMin(torch.nn.Module):
+    """Takes the min of the pieces."""
+
+    def __init__(self, in_features, out_features, k=2):
+        super().__init__()
+        self.k = k
+        self.linear = torch.nn.Linear(in_features, out_features * k)
+
+    def forward(self, x):
+        return _maxout_affine_min(x, self.linear.weight, self.linear.bias, self.k)
+
+
+class MaxoutStrided(MaxoutMin):
+    def forward(self, x):
+        return _maxout_strided(self.linear(x), self.k)
+
+
+class MaxoutDetached(MaxoutMin):
+    """Right values, no gradient to the weights."""
+
+    def forward(self, x):
+        z = torch.nn.functional.linear(x, self.linear.weight.detach(), self.linear.bias.detach())
+        return z.unflatten(-1, (z.shape[-1] // self.k, self.k)).amax(dim=-1)
+
+
+class MaxoutOnePieceTooFew(MaxoutMin):
+    """out·(k − 1) pieces: the unit count comes out wrong."""
+
+    def __init__(self, in_features, out_features, k=2):
+        super().__init__(in_features, out_features, k - 1)
+        self.k = k
+
+
+MUTANTS["maxout_layer_is_max_of_affine_pieces"] = [
+    broken("min of the pieces", _bad(Maxout=MaxoutMin)),
+    broken("strided groups", _bad(Maxout=MaxoutStrided)),
+    broken("weights detached", _bad(Maxout=MaxoutDetached)),
+    broken("out·(k − 1) pieces", _bad(Maxout=MaxoutOnePieceTooFew)),
+]
