@@ -489,3 +489,105 @@ def local_p_weights_bounded(subject, case, batch: int = 3, t_q: int = 5, t_k: in
         bound(f"widest span of keys with a_ti > 0 (window 2D = {2 * D})", float(span.max()), float(2 * D)),
         exact("weights on padded keys", W64[padded], torch.zeros(int(padded.sum()), dtype=torch.float64)),
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# every module kind against its definition, with its own parameters; initialisation
+# ---------------------------------------------------------------------------------------------
+def _score_oracle(kind: str, sd: dict, E: int):
+    """e(q_t, k_i) written out for one (query, key) pair in float64 (differentiable in ``sd``)."""
+    if kind == "additive":
+        return lambda q, k: torch.dot(sd["v"], torch.tanh(sd["W_q.weight"] @ q + sd["W_k.weight"] @ k))
+    if kind == "dot":
+        return lambda q, k: torch.dot(q, k)
+    if kind in ("general", "local"):
+        return lambda q, k: torch.dot(q, sd["W"] @ k)
+    if kind == "scaled_dot":
+        return lambda q, k: torch.dot(q, k) / E ** 0.5
+    raise ValueError(f"attention_module_matches_definition: kind must be additive, dot, general, scaled_dot or local, got {kind!r}")
+
+
+@check()
+def attention_module_matches_definition(subject, case, masking: str = "padding", batch: int = 2, t_q: int = 4,
+                                        t_k: int = 6) -> Outcome:
+    """The attention module of kind additive, dot, general, scaled_dot or local is its definition
+    with its own parameters (copied from its state dict: additive ``W_q.weight``, ``W_k.weight``, ``v``;
+    general and local ``W``): e_ti = vᵀ tanh(W_q q_t + W_k k_i), q_tᵀ k_i, q_tᵀ W k_i or q_tᵀ k_i / √E;
+    a_t = softmax of e_t over the allowed keys (the mask; for local also |i − t| ≤ D), 0 elsewhere;
+    c_t = Σ_i a_ti v_i, recomputed in float64 one (b, t) at a time. The gradients of L = Σ c ⊙ R (R
+    fixed, random) with respect to the query, key, value and every parameter equal autograd's
+    through that recomputation. ``masking``: none or padding (a key-padding prefix mask, ≥ 2 keys)."""
+    kind = subject.params.get("kind")
+    E = subject.size("embed_dim")
+    model = subject.build(case)
+    q, k, v = (x.requires_grad_(True) for x in _qkv(subject, case, batch, t_q, t_k))
+    mask = _local_p_mask(case, masking, batch, t_q, t_k)
+    R = case.randn(batch, t_q, E)
+    sd = {n: f64(x).requires_grad_(True) for n, x in model.state_dict().items()}
+    score = _score_oracle(kind, sd, E)
+    D = subject.size("window") if kind == "local" else None
+    Q, K, V = (f64(x).requires_grad_(True) for x in (q, k, v))
+    allowed = torch.ones(batch, t_q, t_k, dtype=torch.bool) if mask is None else mask.cpu().expand(batch, t_q, t_k)
+    rows = []
+    for b in range(batch):
+        for t in range(t_q):
+            keys = [i for i in range(t_k) if allowed[b, t, i] and (D is None or abs(i - t) <= D)]
+            a = [torch.zeros((), dtype=torch.float64)] * t_k
+            if keys:
+                e = torch.stack([score(Q[b, t], K[b, i]) for i in keys])
+                soft = torch.exp(e - e.max()) / torch.exp(e - e.max()).sum()
+                for j, i in enumerate(keys):
+                    a[i] = soft[j]
+            rows.append(torch.stack(a))
+    ref_w = torch.stack(rows).reshape(batch, t_q, t_k)
+    ref_out = ref_w @ V
+    out, w = model(q, k, v, mask=mask, need_weights=True)
+    outs = [case.close(f"{kind} weights vs softmax of the score over the allowed keys ({masking})", w.detach(), ref_w.detach()),
+            case.close(f"{kind} output vs Σ_i a_ti v_i ({masking})", out.detach(), ref_out.detach())]
+    params = dict(model.named_parameters())
+    leaves = [q, k, v] + list(params.values())
+    if not out.requires_grad:
+        return all_of(outs + [holds("the output is differentiable (requires grad)", False, "output.requires_grad is False")])
+    grads = torch.autograd.grad((out * R).sum(), leaves, allow_unused=True)
+    ref_leaves = [Q, K, V] + [sd[n] for n in params]
+    ref_grads = torch.autograd.grad((ref_out * f64(R)).sum(), ref_leaves, allow_unused=True)
+    for name, g, rg in zip(["query", "key", "value"] + list(params), grads, ref_grads):
+        if g is None:
+            outs.append(holds(f"∂L/∂{name} exists (reached by backprop)", False, "grad is None"))
+            continue
+        outs.append(case.close(f"∂L/∂{name} vs autograd of the float64 recomputation",
+                               g, torch.zeros_like(f64(g)) if rg is None else rg))
+    return all_of(outs)
+
+
+# Parameters initialised as nn.Linear's default bound: U(−1/√n, 1/√n), n the fan-in (contract: state_dict).
+INIT_FAN_IN = {"additive": {"v": "hidden"}, "general": {"W": "embed_dim"}, "local": {"W": "embed_dim"},
+               "local_p": {"W": "embed_dim", "W_p": "embed_dim", "v_p": "hidden"}}
+
+
+@check()
+def attention_init_uniform_bounds(subject, case, embed_dim: int = 64, hidden: int = 256, fill: float = 0.9) -> Outcome:
+    """The score parameters the module creates itself start uniform in [−1/√n, 1/√n], n the fan-in
+    (nn.Linear's default bound): additive v with n = A (``hidden``), general and local W with
+    n = E, local_p W and W_p with n = E and v_p with n = A. Built with E = 64, A = 256: every entry
+    lies within ±1/√n and the entries fill the interval, the smallest below −0.9/√n and the largest
+    above 0.9/√n (a true U(−b, b) sample of n ≥ 256 misses either with probability < 1e−5)."""
+    import math
+
+    kind = subject.params.get("kind")
+    if kind not in INIT_FAN_IN:
+        raise ValueError(f"attention_init_uniform_bounds: kind must be one of {sorted(INIT_FAN_IN)}, got {kind!r}")
+    model = subject.build(case, embed_dim=embed_dim, hidden=hidden)
+    sd = model.state_dict()
+    fan = {"embed_dim": embed_dim, "hidden": hidden}
+    outs = []
+    for name, which in INIT_FAN_IN[kind].items():
+        x = f64(sd[name]) if name in sd else None
+        if x is None:
+            outs.append(holds(f"the state dict has {name!r}", False, f"keys {sorted(sd)}"))
+            continue
+        b = 1 / math.sqrt(fan[which])
+        outs += [bound(f"{name}: largest |entry| (bound 1/√{fan[which]})", float(x.abs().max()), b, op="<="),
+                 bound(f"{name}: smallest entry (< −{fill}/√{fan[which]})", float(x.min()), -fill * b, op="<"),
+                 bound(f"{name}: largest entry (> {fill}/√{fan[which]})", float(x.max()), fill * b, op=">")]
+    return all_of(outs)

@@ -112,3 +112,129 @@ def han_learns_keyword_task(subject, case, steps: int = 80, batch: int = 32, sen
         acc = float((model(docs, mask).argmax(-1) == y).double().mean())
     return bound(f"held-out keyword accuracy after {steps} steps", acc, min_accuracy, op=">=",
                  detail=f"final training loss {float(loss.detach()):.4g}; {eval_size} documents")
+
+
+# ---------------------------------------------------------------------------------------------
+# the whole network against its definition, with its own parameters; initialisation
+# ---------------------------------------------------------------------------------------------
+def gru_cell(sd: dict, prefix: str, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """One GRU step written out (torch's gate order r, z, n in ``weight_ih_l0``/``weight_hh_l0``):
+    r = σ(W_ir x + b_ir + W_hr h + b_hr), z = σ(W_iz x + b_iz + W_hz h + b_hz),
+    n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)), h' = (1 − z) ⊙ n + z ⊙ h."""
+    gi = sd[f"{prefix}weight_ih_l0"] @ x + sd[f"{prefix}bias_ih_l0"]
+    gh = sd[f"{prefix}weight_hh_l0"] @ h + sd[f"{prefix}bias_hh_l0"]
+    i_r, i_z, i_n = gi.chunk(3)
+    h_r, h_z, h_n = gh.chunk(3)
+    r = 1 / (1 + torch.exp(-(i_r + h_r)))
+    z = 1 / (1 + torch.exp(-(i_z + h_z)))
+    n = torch.tanh(i_n + r * h_n)
+    return (1 - z) * n + z * h
+
+
+def lstm_cell(sd: dict, prefix: str, x: torch.Tensor, state: tuple) -> tuple:
+    """One LSTM step written out (torch's gate order i, f, g, o): c' = σ(f) ⊙ c + σ(i) ⊙ tanh(g),
+    h' = σ(o) ⊙ tanh(c'). ``state`` is (h, c)."""
+    h, c = state
+    g = sd[f"{prefix}weight_ih_l0"] @ x + sd[f"{prefix}bias_ih_l0"] + sd[f"{prefix}weight_hh_l0"] @ h + sd[f"{prefix}bias_hh_l0"]
+    i, f, gg, o = g.chunk(4)
+    sig = lambda u: 1 / (1 + torch.exp(-u))  # noqa: E731
+    c2 = sig(f) * c + sig(i) * torch.tanh(gg)
+    return sig(o) * torch.tanh(c2), c2
+
+
+def _gru_run(sd: dict, prefix: str, xs: list) -> list:
+    h = torch.zeros(sd[f"{prefix}weight_hh_l0"].shape[1], dtype=torch.float64)
+    out = []
+    for x in xs:
+        h = gru_cell(sd, prefix, x, h)
+        out.append(h)
+    return out
+
+
+def _han_oracle(sd: dict, docs: torch.Tensor, mask: torch.Tensor):
+    """Yang et al. 2.2 written out per document in float64: embeddings, a bidirectional GRU over each
+    sentence's real words (backward direction over the reversed real words), u_it = tanh(W_w h_it + b_w),
+    α_it = softmax_t(u_itᵀ u_w), s_i = Σ_t α_it h_it; the same over the real sentences with W_s, b_s, u_s;
+    logits = W_c v + b_c. Returns (logits (B, C), word weights (B, S, W), sentence weights (B, S))."""
+    B, S, W = docs.shape
+
+    def bigru(prefix, xs):
+        f = _gru_run(sd, prefix + ".fwd.", xs)
+        b = _gru_run(sd, prefix + ".bwd.", xs[::-1])[::-1]
+        return [torch.cat([x, y]) for x, y in zip(f, b)]
+
+    def attend(hs, proj, u):
+        e = torch.stack([torch.dot(torch.tanh(sd[proj + ".weight"] @ h + sd[proj + ".bias"]), sd[u]) for h in hs])
+        a = torch.exp(e - e.max()) / torch.exp(e - e.max()).sum()
+        return sum(a_ * h for a_, h in zip(a, hs)), a
+
+    zero = torch.zeros((), dtype=torch.float64)
+    logits, word_w, sent_w = [], [], []
+    for b in range(B):
+        sents, ww = [], [[zero] * W for _ in range(S)]
+        real = [i for i in range(S) if bool(mask[b, i].any())]
+        for i in real:
+            L = int(mask[b, i].sum())
+            hs = bigru("word_rnn", [sd["embed.weight"][int(docs[b, i, t])] for t in range(L)])
+            s, a = attend(hs, "word_proj", "u_w")
+            sents.append(s)
+            ww[i][:L] = list(a)
+        hs = bigru("sentence_rnn", sents)
+        v, a_s = attend(hs, "sentence_proj", "u_s")
+        sw = [zero] * S
+        sw[:len(real)] = list(a_s)
+        logits.append(sd["classifier.weight"] @ v + sd["classifier.bias"])
+        word_w.append(torch.stack([torch.stack(r) for r in ww]))
+        sent_w.append(torch.stack(sw))
+    return torch.stack(logits), torch.stack(word_w), torch.stack(sent_w)
+
+
+@check()
+def han_matches_definition(subject, case, batch: int = 2, sentences: int = 3, words: int = 4) -> Outcome:
+    """HAN is Yang et al.'s definition (2.2) with its own parameters (copied from its state dict:
+    ``embed``, ``word_rnn.{fwd,bwd}``, ``word_proj``, ``u_w``, ``sentence_rnn.{fwd,bwd}``,
+    ``sentence_proj``, ``u_s``, ``classifier``): GRU steps written out, bidirectional over the real
+    words of each sentence, u_it = tanh(W_w h_it + b_w), α_it = softmax over the real words of
+    u_itᵀ u_w, s_i = Σ_t α_it h_it, the same over the real sentences, logits = W_c v + b_c; recomputed
+    per document in float64. Logits and both levels of weights agree, and the gradients of
+    L = Σ logits ⊙ R (R fixed, random) with respect to every parameter equal autograd's through the
+    recomputation."""
+    model = subject.build(case)
+    docs, mask = _docs(subject, case, batch, sentences, words)
+    R = case.randn(batch, subject.size("num_classes"))
+    sd = {n: f64(x).requires_grad_(True) for n, x in model.state_dict().items()}
+    ref_logits, ref_ww, ref_sw = _han_oracle(sd, docs.cpu(), mask.cpu())
+    logits, tr = model(docs, mask, need_weights=True)
+    outs = [case.close("logits vs Yang et al. 2.2 recomputed with the model's parameters", logits.detach(), ref_logits.detach()),
+            case.close("word weights α_it", tr.word_weights.detach(), ref_ww.detach()),
+            case.close("sentence weights α_i", tr.sentence_weights.detach(), ref_sw.detach())]
+    params = dict(model.named_parameters())
+    if not logits.requires_grad:
+        return all_of(outs + [bound("logits are differentiable (requires grad)", 0.0, 1.0, op=">")])
+    grads = torch.autograd.grad((logits * R).sum(), list(params.values()), allow_unused=True)
+    ref_grads = torch.autograd.grad((ref_logits * f64(R)).sum(), [sd[n] for n in params], allow_unused=True)
+    for n, g, rg in zip(params, grads, ref_grads):
+        rg = torch.zeros(params[n].shape, dtype=torch.float64) if rg is None else rg
+        g = torch.zeros(params[n].shape, dtype=torch.float64) if g is None else g
+        outs.append(case.close(f"∂L/∂{n} vs autograd of the float64 recomputation", g, rg))
+    return all_of(outs)
+
+
+@check()
+def han_context_vector_init(subject, case, attention_dim: int = 256, lo: float = 0.7, hi: float = 1.3) -> Outcome:
+    """The word and sentence context vectors start as N(0, 1/A) draws, A = ``attention_dim`` (so
+    u_itᵀ u starts with unit-order variance): built with A = 256, A · mean(u²) over the 2A entries of
+    u_w and u_s lies in [0.7, 1.3] (its sampling s.d. is √(2/512) ≈ 0.06, so about ±5 s.d.), and
+    mean(u) is within 5 s.d. of 0, |mean(u)| ≤ 5/√(2A·A)."""
+    import math
+
+    model = subject.build(case, attention_dim=attention_dim)
+    sd = model.state_dict()
+    u = torch.cat([f64(sd["u_w"]).flatten(), f64(sd["u_s"]).flatten()])
+    A = attention_dim
+    return all_of(
+        exact("shapes of u_w and u_s", (tuple(sd["u_w"].shape), tuple(sd["u_s"].shape)), ((A,), (A,))),
+        bound(f"A · mean(u²) over u_w and u_s (≥ {lo})", float(A * u.square().mean()), lo, op=">="),
+        bound(f"A · mean(u²) over u_w and u_s (≤ {hi})", float(A * u.square().mean()), hi, op="<="),
+        bound("|mean(u)| (≤ 5 s.d. = 5/√(2A·A))", float(u.mean().abs()), 5 / math.sqrt(2 * A * A)),
+    )

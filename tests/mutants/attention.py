@@ -316,3 +316,78 @@ MUTANTS.update({
 MUTANTS["attention_masked_weights_exactly_zero"] += [
     broken("local_p: mask by -20 on the scores", replaced(ref(**LP), local_p_variant(soft_mask=True))),
 ]
+
+
+# -- each module against its definition; initialisation ---------------------------------------
+class ScaledByDModule(A.ScaledDotProductAttention):
+    """Scaled dot-product module dividing the scores by d instead of √d."""
+
+    def scores(self, query, key):
+        return A.dot_score(query, key) / query.shape[-1]
+
+
+class DetachedScoresModule(A.ScaledDotProductAttention):
+    """The scores are detached: right values, no gradient to the query and key through the weights."""
+
+    def scores(self, query, key):
+        return super().scores(query, key).detach()
+
+
+class SigmoidAdditive(A.AdditiveAttention):
+    """Bahdanau score with sigmoid instead of tanh."""
+
+    def scores(self, query, key):
+        h = (query @ self.W_q.weight.T).unsqueeze(-2) + (key @ self.W_k.weight.T).unsqueeze(-3)
+        return torch.sigmoid(h) @ self.v
+
+
+class TransposedGeneral(A.LuongAttention):
+    """General score with W transposed: e = qᵀ Wᵀ k."""
+
+    def scores(self, query, key):
+        return A.general_score(query, key, self.W.T)
+
+
+class WideLocal(A.LocalAttention):
+    """Local-m window one wider than D."""
+
+    def _mask(self, mask, t_q, t_k, device):
+        return A._combine(mask, A.local_window_mask(t_q, t_k, self.window + 1, device=device))
+
+
+def module_factory(cls, *args_of):
+    def make(**p):
+        c = A.AttentionConfig(**p)
+        return cls(*[getattr(c, a) for a in args_of])
+    make.__qualname__ = cls.__qualname__
+    return make
+
+
+class _Rescaled:
+    """Builds the reference module, then rescales one parameter (a wrong initialisation)."""
+
+    def __init__(self, name, scale=1.0, shift=0.0):
+        self.name, self.scale, self.shift = name, scale, shift
+
+    def __call__(self, **p):
+        m = A.make_attention(**p)
+        with torch.no_grad():
+            x = dict(m.named_parameters())[self.name]
+            x.mul_(self.scale).add_(self.shift * x.abs().max())
+        return m
+
+
+MUTANTS.update({
+    "attention_module_matches_definition": [
+        broken("scaled_dot module divides by d", replaced(ref(kind="scaled_dot"), module_factory(ScaledByDModule, "causal"))),
+        broken("scaled_dot module detaches its scores", replaced(ref(kind="scaled_dot"), module_factory(DetachedScoresModule, "causal"))),
+        broken("additive score with sigmoid", replaced(ref(kind="additive"), module_factory(SigmoidAdditive, "embed_dim", "hidden", "causal"))),
+        broken("general score with Wᵀ", replaced(ref(kind="general"), module_factory(TransposedGeneral, "embed_dim", "kind", "causal"))),
+        broken("local window one wider", replaced(ref(kind="local"), module_factory(WideLocal, "embed_dim", "window", "causal"))),
+    ],
+    "attention_init_uniform_bounds": [
+        broken("additive v in [0, b]", replaced(ref(kind="additive"), _Rescaled("v", 0.5, 0.5))),
+        broken("general W in [−b/√E, b/√E] (√ dropped)", replaced(ref(kind="general"), _Rescaled("W", 0.125))),
+        broken("local_p W_p doubled", replaced(ref(kind="local_p"), _Rescaled("W_p", 2.0))),
+    ],
+})
