@@ -570,3 +570,165 @@ def cnn_learns_digits(subject, case, steps: int = 120, batch_size: int = 64, lr:
     return bound("test accuracy on load_digits", acc, threshold, op=">=",
                  detail=f"{steps} Adam steps (lr {lr}), batch {batch_size}, n_train {len(Xtr)}, n_test {len(Xte)}, "
                         f"final train loss {float(loss.detach()):.3g}")
+
+
+# ----------------------------------------------------------------------------------------------
+# argument ranges, pooling gradients, initialisation, the classifier's architecture
+# ----------------------------------------------------------------------------------------------
+def _raises(fn) -> str:
+    """The exception type ``fn()`` raises, or '' when it returns."""
+    try:
+        fn()
+    except Exception as e:  # noqa: BLE001 - any rejection counts; which one is reported
+        return type(e).__name__
+    return ""
+
+
+@check(requires=("conv_transpose2d",))
+def conv_transpose2d_output_padding_range(subject, case, size: int = 4,
+                                          settings: list = [[1, 1], [2, 1], [3, 1], [1, 2], [2, 3]]) -> Outcome:  # noqa: B006
+    """output_padding must be smaller than max(stride, dilation) on each axis (larger values would add
+    rows or columns no input pixel reaches): for each (S, D) of ``settings`` and each axis, op = max(S, D) − 1
+    is accepted with F.conv_transpose2d's output, while op = max(S, D) is rejected with an exception, as
+    F.conv_transpose2d rejects it."""
+    convT = subject.fn("conv_transpose2d")
+    x = case.randn(1, 2, size, size + 1)
+    w = case.randn(2, 3, 3, 3)
+    outs = []
+    for S, D in settings:
+        top = max(S, D)
+        for axis in (0, 1):
+            ok = (top - 1, 0) if axis == 0 else (0, top - 1)
+            bad = (top, 0) if axis == 0 else (0, top)
+            where = f"stride {S}, dilation {D}"
+            outs.append(case.close(f"output_padding {ok} ({where}) vs F.conv_transpose2d",
+                                   convT(x, w, None, S, 1, ok, 1, D), F.conv_transpose2d(x, w, None, S, 1, ok, 1, D)))
+            theirs = _raises(lambda: F.conv_transpose2d(x, w, None, S, 1, bad, 1, D))
+            mine = _raises(lambda: convT(x, w, None, S, 1, bad, 1, D))
+            outs.append(holds(f"output_padding {bad} ({where}) is rejected, as by F.conv_transpose2d",
+                              bool(mine) and bool(theirs), detail=f"subject: {mine or 'returned'}; torch: {theirs or 'returned'}"))
+    return all_of(*outs)
+
+
+@check(requires=("max_pool2d", "avg_pool2d", "MaxPool2d", "AvgPool2d"))
+def pool2d_grad_matches_torch(subject, case, kernel_size: int = 3, stride: int = 2, padding: int = 1,
+                              size: int = 9) -> Outcome:
+    """Pooling's values and input gradients equal torch's: max_pool2d, avg_pool2d (padding counted in the
+    mean and not) and the MaxPool2d / AvgPool2d modules against torch.nn.functional.max_pool2d /
+    avg_pool2d and nn.MaxPool2d / nn.AvgPool2d, the gradient as the vector-Jacobian product of a random
+    cotangent (autograd); a padded window exercises the border."""
+    x = case.randn(2, 3, size, size + 1)
+    k, s, p = kernel_size, stride, padding
+    mp, ap = subject.fn("max_pool2d"), subject.fn("avg_pool2d")
+    MP, AP = subject.fn("MaxPool2d"), subject.fn("AvgPool2d")
+    pairs = [
+        ("max_pool2d", lambda t: mp(t, k, s, p), lambda t: F.max_pool2d(t, k, s, p)),
+        ("avg_pool2d (count_include_pad)", lambda t: ap(t, k, s, p, True), lambda t: F.avg_pool2d(t, k, s, p)),
+        ("avg_pool2d (padding not counted)", lambda t: ap(t, k, s, p, False),
+         lambda t: F.avg_pool2d(t, k, s, p, count_include_pad=False)),
+        ("MaxPool2d module", MP(k, s, p), torch.nn.MaxPool2d(k, s, p)),
+        ("AvgPool2d module", AP(k, s, p), torch.nn.AvgPool2d(k, s, p)),
+    ]
+    outs = []
+    for name, mine, theirs in pairs:
+        xm, xt = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+        ym, yt = mine(xm), theirs(xt)
+        if ym.shape != yt.shape:
+            outs.append(exact(f"{name} output shape", tuple(ym.shape), tuple(yt.shape)))
+            continue
+        v = case.randn(*yt.shape)
+        (gt,) = torch.autograd.grad(yt, xt, v)
+        gm = torch.autograd.grad(ym, xm, v, allow_unused=True)[0] if ym.requires_grad else None
+        gm = torch.zeros_like(x) if gm is None else gm
+        outs += [case.close(f"{name} vs torch", ym, yt),
+                 case.close(f"{name}: input gradient (VJP) vs torch's", gm, gt)]
+    return all_of(*outs)
+
+
+@check(requires=("Linear", "Conv2d", "ConvTranspose2d"), marks=("statistical",))
+def layer_init_uniform_bounds(subject, case, alpha: float = 1e-3) -> Outcome:
+    """Linear, Conv2d and ConvTranspose2d initialise weights and biases from U(−1/√fan_in, 1/√fan_in), torch's
+    default, with fan_in = in_features, C_in/groups·kh·kw and C_out/groups·kh·kw (torch's transposed-conv
+    convention): every value lies within the bound, the largest |value| of a tensor of n entries exceeds
+    (1 − 20/n) of it, and a Kolmogorov–Smirnov test (scipy.stats.kstest) of value/bound against U(−1, 1)
+    does not reject at α = ``alpha``. A layer with fan_in = 0 (Linear(0, n), Conv2d(0, n, k)) builds, with
+    an empty weight and a zero bias, as torch.nn.Linear / nn.Conv2d do."""
+    from scipy.stats import kstest
+
+    Lin, Conv, ConvT = subject.fn("Linear"), subject.fn("Conv2d"), subject.fn("ConvTranspose2d")
+    layers = [
+        ("Linear(300, 40)", lambda: Lin(300, 40), 300),
+        ("Linear(7, 500)", lambda: Lin(7, 500), 7),
+        ("Conv2d(6, 40, 3, groups=2)", lambda: Conv(6, 40, 3, groups=2), 3 * 9),
+        ("Conv2d(4, 300, (2, 3))", lambda: Conv(4, 300, (2, 3)), 4 * 6),
+        ("ConvTranspose2d(30, 12, 3, groups=3)", lambda: ConvT(30, 12, 3, groups=3), 4 * 9),
+        ("ConvTranspose2d(400, 5, 2)", lambda: ConvT(400, 5, 2), 5 * 4),
+    ]
+    outs = []
+    for name, make, fan_in in layers:
+        with case.fork_rng():
+            m = make()
+        bound_ = 1.0 / fan_in ** 0.5
+        for part in ("weight", "bias"):
+            t = f64(getattr(m, part)).flatten()
+            n = t.numel()
+            ks = kstest((t / bound_).numpy(), "uniform", args=(-1.0, 2.0))
+            outs += [bound(f"{name}.{part}: max |value|·√fan_in", float(t.abs().max()) / bound_, 1.0, op="<=",
+                           source=f"fan_in {fan_in}"),
+                     bound(f"{name}.{part}: max |value|·√fan_in", float(t.abs().max()) / bound_, 1 - 20 / n, op=">=",
+                           source=f"1 − 20/n, n = {n}: a U(−b, b) sample falls short with probability < e⁻²⁰"),
+                     bound(f"{name}.{part}: KS p-value against U(−1/√fan_in, 1/√fan_in)", float(ks.pvalue), alpha,
+                           op=">=", detail=f"statistic {ks.statistic:.3g}, n = {n}")]
+    for name, make, ref in (("Linear(0, 5)", lambda: Lin(0, 5), lambda: torch.nn.Linear(0, 5)),
+                            ("Conv2d(0, 4, 3)", lambda: Conv(0, 4, 3), lambda: torch.nn.Conv2d(0, 4, 3))):
+        err = ""
+        try:
+            with case.fork_rng():
+                m = make()
+        except Exception as e:  # noqa: BLE001 - a crash is the failure reported
+            err = f"{type(e).__name__}: {e}"
+        if err:
+            outs.append(holds(f"{name} builds (fan_in = 0)", False, detail=err))
+            continue
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch: "Initializing zero-element tensors is a no-op"
+            r = ref()
+        outs += [exact(f"{name}: weight shape vs torch", tuple(m.weight.shape), tuple(r.weight.shape)),
+                 exact(f"{name}: bias (bound 0 at fan_in = 0) vs torch's", f64(m.bias), f64(r.bias))]
+    return all_of(*outs)
+
+
+@check(requires=())
+def cnn_classifier_matches_functional(subject, case, batch: int = 4) -> Outcome:
+    """The classifier is, for each entry c of ``channels``, conv K×K (stride 1, padding (K−1)/2, bias) →
+    ReLU → max pooling (window and stride ``pool``), then flatten → FC(hidden) → ReLU → FC(n_classes): its
+    parameters, in order, have the shapes the suite's sizes give (the FC input is channels[-1]·s², s the
+    image side after the poolings), and its logits equal that pipeline written with
+    torch.nn.functional (conv2d, relu, max_pool2d, linear) on those parameters."""
+    model = subject.build(case)
+    C, S, K, pool = (subject.size(k) for k in ("in_channels", "image_size", "kernel_size", "pool"))
+    chans, hidden, n_cls = list(subject.size("channels")), subject.size("hidden"), subject.size("n_classes")
+    want, c, s = [], C, S
+    for out in chans:
+        want += [(out, c, K, K), (out,)]
+        c, s = out, s // pool
+    want += [(hidden, c * s * s), (hidden,), (n_cls, hidden), (n_cls,)]
+    params = list(model.parameters())
+    shapes = [tuple(p.shape) for p in params]
+    if shapes != want:
+        return exact("the classifier's parameter shapes, in order", shapes, want)
+    (x,) = CONTRACT.example_inputs(subject, case, batch)
+    with torch.no_grad():
+        h = x
+        for i in range(len(chans)):
+            h = F.max_pool2d(F.relu(F.conv2d(h, params[2 * i], params[2 * i + 1], 1, (K - 1) // 2)), pool, pool)
+        w1, b1, w2, b2 = params[-4:]
+        pre = F.linear(h.flatten(1), w1, b1)
+        oracle = F.linear(F.relu(pre), w2, b2)
+        got = model(x)
+    return all_of(
+        holds("the hidden layer's pre-activations take both signs", bool((pre > 0).any() and (pre < 0).any())),
+        case.close("logits vs [conv → relu → max_pool]* → linear → relu → linear (torch.nn.functional)", got, oracle),
+    )

@@ -226,3 +226,126 @@ MUTANTS["conv_notes_32x32x3_example"] = [
     broken("fully connected layer drops its bias", cores(linear=linear_without_bias)),
     broken("filters see the first channel only (float32)", cores(conv2d=conv_first_channel_only), dtype="float32"),
 ]
+
+
+# --- output_padding range, pooling gradients, initialisation, the classifier's architecture ----------
+def convT_clipping_output_padding(x, w, b=None, s=1, p=0, op=0, g=1, d=1):
+    """Silently clips output_padding to max(stride, dilation) − 1 instead of rejecting it."""
+    top = max(cnn._pair(s)[0], cnn._pair(d)[0]) - 1, max(cnn._pair(s)[1], cnn._pair(d)[1]) - 1
+    op = tuple(min(o, t) for o, t in zip(cnn._pair(op), top))
+    return real_convT(x, w, b, s, p, op, g, d)
+
+
+def convT_output_padding_up_to_stride(x, w, b=None, s=1, p=0, op=0, g=1, d=1):
+    """Accepts output_padding = stride (one zero row/column too many) instead of rejecting it."""
+    (oh, ow), (sh, sw), (dh, dw) = cnn._pair(op), cnn._pair(s), cnn._pair(d)
+    eh, ew = int(oh == max(sh, dh)), int(ow == max(sw, dw))
+    y = real_convT(x, w, b, s, p, (oh - eh, ow - ew), g, d)
+    return torch.nn.functional.pad(y, (0, ew, 0, eh))
+
+
+def avg_pool_detached(x, k, s=None, p=0, count_include_pad=True):
+    return cnn.avg_pool2d(x, k, s, p, count_include_pad).detach()
+
+
+def max_pool_mean_gradient(x, k, s=None, p=0, d=1):
+    """max pooling's values with average pooling's gradient (spread over the window)."""
+    mx, mean = cnn.max_pool2d(x, k, s, p, d), cnn.avg_pool2d(x, k, s, p)
+    return mean + (mx - mean).detach()
+
+
+class AvgPool2dDetached(cnn.AvgPool2d):
+    def forward(self, x):
+        return super().forward(x).detach()
+
+
+def _init(t, fan_in, scale):
+    with torch.no_grad():
+        return t.uniform_(-scale / fan_in ** 0.5, scale / fan_in ** 0.5)
+
+
+class LinearDoubleInit(cnn.Linear):
+    """Weights from U(±2/√fan_in)."""
+
+    def __init__(self, n_in, n_out, bias=True):
+        super().__init__(n_in, n_out, bias)
+        _init(self.weight, n_in, 2.0)
+
+
+class LinearZeroFanInCrash(cnn.Linear):
+    """1/√fan_in without the fan_in = 0 guard: Linear(0, n) raises ZeroDivisionError."""
+
+    def __init__(self, n_in, n_out, bias=True):
+        super().__init__(n_in, n_out, bias)
+        if bias:
+            _init(self.bias, n_in, 1.0)
+
+
+class ConvFanInWithoutGroups(cnn.Conv2d):
+    """fan_in = C_in·kh·kw, ignoring the groups (bound too small for grouped convs)."""
+
+    def __init__(self, c_in, c_out, k, *a, **kw):
+        super().__init__(c_in, c_out, k, *a, **kw)
+        fan_in = max(c_in, 1) * self.kernel_size[0] * self.kernel_size[1]
+        _init(self.weight, fan_in, 1.0)
+        _init(self.bias, fan_in, 1.0)
+
+
+class ConvTNormalInit(cnn.ConvTranspose2d):
+    """Weights from N(0, 1/(3·fan_in)): the uniform's variance, but not uniform."""
+
+    def __init__(self, c_in, c_out, k, *a, **kw):
+        super().__init__(c_in, c_out, k, *a, **kw)
+        fan_in = c_out // self.groups * self.kernel_size[0] * self.kernel_size[1]
+        with torch.no_grad():
+            self.weight.normal_(0.0, (1.0 / (3 * fan_in)) ** 0.5).clamp_(-fan_in ** -0.5, fan_in ** -0.5)
+
+
+class TanhCNN(cnn.CNNClassifier):
+    """tanh in the conv blocks."""
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        for i, m in enumerate(self.features):
+            if isinstance(m, torch.nn.ReLU):
+                self.features[i] = torch.nn.Tanh()
+
+
+class LinearHeadCNN(cnn.CNNClassifier):
+    """No ReLU between the two fully connected layers."""
+
+    def forward(self, x):
+        return self.fc2(self.fc1(self.features(x).flatten(1)))
+
+
+class AvgPoolCNN(cnn.CNNClassifier):
+    """Average pooling where the architecture has max pooling."""
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        for i, m in enumerate(self.features):
+            if isinstance(m, cnn.MaxPool2d):
+                self.features[i] = cnn.AvgPool2d(m.kernel_size)
+
+
+MUTANTS["conv_transpose2d_output_padding_range"] = [
+    broken("output_padding clipped, not rejected", cores(conv_transpose2d=convT_clipping_output_padding)),
+    broken("output_padding = stride accepted", cores(conv_transpose2d=convT_output_padding_up_to_stride)),
+]
+MUTANTS["pool2d_grad_matches_torch"] = [
+    broken("avg_pool2d detached", cores(avg_pool2d=avg_pool_detached)),
+    broken("max pooling with the mean's gradient", cores(max_pool2d=max_pool_mean_gradient)),
+    broken("AvgPool2d module detached", cores(AvgPool2d=AvgPool2dDetached)),
+]
+MUTANTS["layer_init_uniform_bounds"] = [
+    broken("Linear weights from U(±2/√fan_in)", cores(Linear=LinearDoubleInit)),
+    broken("Linear(0, n) divides by zero", cores(Linear=LinearZeroFanInCrash)),
+    broken("Conv2d fan_in ignores groups", cores(Conv2d=ConvFanInWithoutGroups)),
+    broken("ConvTranspose2d weights normal", cores(ConvTranspose2d=ConvTNormalInit)),
+]
+MUTANTS["cnn_classifier_matches_functional"] = [
+    broken("tanh in the conv blocks", replaced(REF, TanhCNN)),
+    broken("no ReLU between the FC layers", replaced(REF, LinearHeadCNN)),
+    broken("average pooling", replaced(REF, AvgPoolCNN)),
+    broken("tanh in the conv blocks (float32)", replaced(REF, TanhCNN), dtype="float32"),
+]
