@@ -7,12 +7,17 @@ toward p_data(x | y).
 categorical code plays the label's part.
 
 Oracles: ``scipy.stats.wasserstein_distance``; torch's BCE-with-logits on the model's own logits; autograd
-(gradient routing); permutation and relabelling identities.
+(gradient routing); permutation and relabelling identities; the networks replayed with ``F.linear`` and torch's
+activations on the traced layers' copied weights (:func:`linear_layers_run`, :func:`replay_mlp`, shared with
+the CycleGAN and InfoGAN checks).
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from harness.contract import load_contract
 from harness.outcome import Outcome, all_of, bound, exact, f64, holds
@@ -26,6 +31,72 @@ def _inputs(subject, case, batch: int) -> tuple:
 
 
 CONTRACT = load_contract("gan_conditional", inputs=_inputs)
+
+
+def linear_layers_run(fn: Callable, *inputs: torch.Tensor) -> list[nn.Linear]:
+    """The nn.Linear layers that ``fn(*inputs)`` runs, in execution order (forward hooks, no_grad)."""
+    ran: list[nn.Linear] = []
+    owner = getattr(fn, "__self__", fn)
+    modules = [m for m in owner.modules() if isinstance(m, nn.Linear)] if isinstance(owner, nn.Module) else []
+    handles = [m.register_forward_hook(lambda mod, i, o: ran.append(mod)) for m in modules]
+    try:
+        with torch.no_grad():
+            fn(*inputs)
+    finally:
+        for h in handles:
+            h.remove()
+    return ran
+
+
+def replay_mlp(layers: list[nn.Linear], h: torch.Tensor, act: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """F.linear with each layer's weights copied to float64, ``act`` between layers, none after the last."""
+    h = f64(h)
+    for i, lin in enumerate(layers):
+        h = F.linear(h, f64(lin.weight.detach()), None if lin.bias is None else f64(lin.bias.detach()))
+        if i < len(layers) - 1:
+            h = act(h)
+    return h
+
+
+def mlp_outcomes(name: str, layers: list[nn.Linear], n_in: int, hidden: int, n_out: int, h: torch.Tensor,
+                 act: Callable[[torch.Tensor], torch.Tensor], observed: torch.Tensor, case) -> list[Outcome]:
+    """The layer shapes of a two-hidden-layer MLP n_in -> hidden -> hidden -> n_out, and its output replayed
+    with torch's functional ops on the copied weights vs the network's own output."""
+    shapes = [tuple(m.weight.shape) for m in layers]
+    want = [(hidden, n_in), (hidden, hidden), (n_out, hidden)]
+    out = [exact(f"{name}: weight shapes of the linear layers run, in order", shapes, want)]
+    if shapes == want:
+        out.append(case.close(f"{name} vs F.linear/activation replay on the copied weights", observed,
+                              replay_mlp(layers, h, act).reshape(observed.shape)))
+    return out
+
+
+@check(requires=("generate", "discriminate"))
+def cgan_networks_match_functional_mlp(subject, case, batch: int = 16, slope: float = 0.2) -> Outcome:
+    """The conditional generator is the MLP [z, onehot(y)] -> Linear(latent_dim + K, hidden) -> ReLU ->
+    Linear(hidden, hidden) -> ReLU -> Linear(hidden, data_dim), and the conditional discriminator the MLP
+    [x, onehot(y)] -> Linear(data_dim + K, hidden) -> LeakyReLU(0.2) -> Linear(hidden, hidden) -> LeakyReLU(0.2) ->
+    Linear(hidden, 1) (the contract's architecture, Radford et al. 2016's activations): the nn.Linear layers each
+    network runs (forward hooks) have the weight shapes the sizes give, and F.linear, F.relu and
+    F.leaky_relu(·, 0.2) on those layers' copied weights, applied in float64 to the one-hot concatenation built
+    here, reproduce G(z | y) and D(x | y)."""
+    K, hidden = subject.size("num_classes"), subject.size("hidden")
+    latent_dim, data_dim = subject.size("latent_dim"), subject.size("data_dim")
+    model = subject.build(case)
+    model.eval()
+    z, y = CONTRACT.example_inputs(subject, case, batch)
+    x = case.randn(batch, data_dim)
+    onehot = F.one_hot(y.long(), K).to(torch.float64)
+    with torch.no_grad():
+        gx, dl = model.generate(z, y), model.discriminate(x, y)
+    g_layers = linear_layers_run(model.generate, z, y)
+    d_layers = linear_layers_run(model.discriminate, x, y)
+    return all_of(
+        mlp_outcomes("G(z | y)", g_layers, latent_dim + K, hidden, data_dim, torch.cat([f64(z), onehot], -1),
+                     F.relu, gx, case)
+        + mlp_outcomes("D(x | y)", d_layers, data_dim + K, hidden, 1, torch.cat([f64(x), onehot], -1),
+                       lambda t: F.leaky_relu(t, slope), dl, case)
+    )
 
 
 @check()

@@ -2,7 +2,8 @@
 the full generator objective and which networks the cycle loss trains.
 
 Oracles: ``torch.linalg.solve`` (exact inverses of affine maps), torch's BCE-with-logits, L1 norms
-computed here in float64; training is judged by the held-out cycle loss computed here against the
+computed here in float64, the four networks replayed with ``F.linear`` and torch's activations on their
+copied weights; training is judged by the held-out cycle loss computed here against the
 untrained model's and against input-ignoring (median) maps.
 """
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from harness.checks.gan_conditional import linear_layers_run, mlp_outcomes
 from harness.contract import load_contract
 from harness.outcome import Outcome, Tolerance, all_of, bound, exact, f64
 from harness.registry import check
@@ -102,6 +104,27 @@ def cyclegan_cycle_gradient_routing(subject, case, batch: int = 16) -> Outcome:
         bound("|∇_F L_cyc|₁", norm(model.F), 0.0, op=">"),
         exact("|∇_{D_X, D_Y} L_cyc|₁", norm(model.D_X) + norm(model.D_Y), 0.0),
     )
+
+
+@check()
+def cyclegan_networks_match_functional_mlp(subject, case, batch: int = 16, slope: float = 0.2) -> Outcome:
+    """CycleGAN's four networks are two-hidden-layer MLPs of width hidden (the contract's architecture): the
+    generators G: dim_x -> dim_y and F: dim_y -> dim_x with ReLU, the discriminators D_X: dim_x -> 1 and
+    D_Y: dim_y -> 1 with LeakyReLU(0.2) (Radford et al. 2016's activations); the nn.Linear layers each runs
+    (forward hooks) have the weight shapes the sizes give, and F.linear, F.relu and F.leaky_relu(·, 0.2) on their
+    copied weights, in float64, reproduce each network's output."""
+    dx, dy, hidden = subject.size("dim_x"), subject.size("dim_y"), subject.size("hidden")
+    model = subject.build(case)
+    model.eval()
+    x, y = CONTRACT.example_inputs(subject, case, batch)
+    relu, leaky = F.relu, (lambda t: F.leaky_relu(t, slope))
+    outs = []
+    for name, net, inp, n_in, n_out, act in (("G", model.G, x, dx, dy, relu), ("F", model.F, y, dy, dx, relu),
+                                             ("D_X", model.D_X, x, dx, 1, leaky), ("D_Y", model.D_Y, y, dy, 1, leaky)):
+        with torch.no_grad():
+            observed = net(inp)
+        outs += mlp_outcomes(name, linear_layers_run(net, inp), n_in, hidden, n_out, inp, act, observed, case)
+    return all_of(outs)
 
 
 @check(requires=("cyclegan_generator_loss", "discriminator_loss"), marks=("slow", "training"))

@@ -3,7 +3,8 @@ the mutual information between the categorical code and the generated sample, an
 sharing the discriminator's body. The suite also uses ``gan_condition_changes_output`` from
 :mod:`harness.checks.gan_conditional` (the code is an input of the generator).
 
-Oracles: ``torch.distributions.Categorical``, ``scipy.stats.entropy``, autograd; training is judged by
+Oracles: ``torch.distributions.Categorical``, ``scipy.stats.entropy``, autograd against the gradient of the bound
+written here, the networks replayed with ``F.linear`` and torch's activations on their copied weights; training is judged by
 the held-out bound evaluated with ``Categorical`` against the untrained model's and against log K.
 """
 from __future__ import annotations
@@ -13,8 +14,9 @@ import math
 import torch
 import torch.nn.functional as F
 
+from harness.checks.gan_conditional import linear_layers_run, mlp_outcomes, replay_mlp
 from harness.contract import load_contract
-from harness.outcome import Outcome, all_of, bound, f64, holds
+from harness.outcome import Outcome, all_of, bound, exact, f64, holds
 from harness.registry import check
 
 
@@ -49,6 +51,57 @@ def infogan_mi_bound_at_most_entropy(subject, case, batch: int = 64) -> Outcome:
         case.close("L_I when Q recovers c", Li(perfect, c), H),
         case.close("L_I when Q is uniform", Li(uniform, c), 0.0),
     )
+
+
+@check(requires=("mutual_information_lower_bound",))
+def infogan_mi_bound_gradient(subject, case, batch: int = 32) -> Outcome:
+    """L_I = (1/B) Σ_i log softmax(q_i)[c_i] + log K trains Q (and, through x = G(z, c), the generator): its
+    gradient with respect to the Q logits is ∂L_I/∂q_ik = (1[k = c_i] − softmax(q_i)_k)/B (the log-softmax
+    derivative, written here); autograd of the subject's bound must equal it (a bound cut from the graph trains
+    nothing)."""
+    K = subject.size("num_codes")
+    c = case.randint(0, K, (batch,))
+    q = (case.randn(batch, K) * 2).requires_grad_(True)
+    val = subject.fn("mutual_information_lower_bound")(q, c)
+    (g,) = torch.autograd.grad(val, q, allow_unused=True) if val.requires_grad else (None,)
+    q64 = f64(q)
+    expected = (F.one_hot(c.cpu().long(), K).to(torch.float64) - torch.softmax(q64, -1)) / batch
+    return case.close("∂L_I/∂q vs (onehot(c) − softmax(q))/B", torch.zeros_like(q64) if g is None else g, expected)
+
+
+@check(requires=("generate", "heads"))
+def infogan_networks_match_functional_mlp(subject, case, batch: int = 16, slope: float = 0.2) -> Outcome:
+    """InfoGAN's generator is the MLP [z, onehot(c)] -> Linear(latent_dim + K, hidden) -> ReLU -> Linear(hidden,
+    hidden) -> ReLU -> Linear(hidden, data_dim), and the shared body Linear(data_dim, hidden) -> LeakyReLU(0.2) ->
+    Linear(hidden, hidden) -> LeakyReLU(0.2) feeds the heads Linear(hidden, 1) (D logit) and Linear(hidden, K)
+    (Q logits) (the contract's architecture): the nn.Linear layers run (forward hooks) have the weight shapes the
+    sizes give, and F.linear, F.relu and F.leaky_relu(·, 0.2) on their copied weights, in float64, reproduce
+    G(z, c), the D logits and the Q logits."""
+    K, hidden = subject.size("num_codes"), subject.size("hidden")
+    latent_dim, data_dim = subject.size("latent_dim"), subject.size("data_dim")
+    model = subject.build(case)
+    model.eval()
+    z, c = CONTRACT.example_inputs(subject, case, batch)
+    x = case.randn(batch, data_dim)
+    with torch.no_grad():
+        gx = model.generate(z, c)
+        d, q = model.heads(x)
+    onehot = F.one_hot(c.long(), K).to(torch.float64)
+    outs = mlp_outcomes("G(z, c)", linear_layers_run(model.generate, z, c), latent_dim + K, hidden, data_dim,
+                        torch.cat([f64(z), onehot], -1), F.relu, gx, case)
+    layers = linear_layers_run(model.heads, x)
+    shapes = [tuple(m.weight.shape) for m in layers]
+    want = [(hidden, data_dim), (hidden, hidden)]
+    heads = {tuple(m.weight.shape): m for m in layers[2:]}
+    ok = shapes[:2] == want and len(layers) == 4 and set(heads) == {(1, hidden), (K, hidden)}
+    outs.append(exact("heads: weight shapes of the body's linear layers, then the two heads'",
+                      (shapes[:2], sorted(shapes[2:])), (want, sorted([(1, hidden), (K, hidden)]))))
+    if ok:
+        leaky = lambda t: F.leaky_relu(t, slope)  # noqa: E731
+        h = leaky(replay_mlp(layers[:2], x, leaky))
+        outs += [case.close("D logits vs replay (body, then the D head)", d, replay_mlp([heads[(1, hidden)]], h, leaky).squeeze(-1)),
+                 case.close("Q logits vs replay (body, then the Q head)", q, replay_mlp([heads[(K, hidden)]], h, leaky))]
+    return all_of(outs)
 
 
 @check(requires=("heads",))

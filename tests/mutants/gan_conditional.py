@@ -4,6 +4,7 @@ reference_impls.gan_variants:ConditionalGAN. The InfoGAN variant of the shared c
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 import reference_impls.gan_variants as gv
 from harness.testing import broken, patched, replaced, subject_from
@@ -61,7 +62,39 @@ def _smoothing_ignored(model, x, y, z, real_label=1.0):
     return gv.conditional_discriminator_loss(model, x, y, z)
 
 
+class ReluDiscriminatorCGAN(gv.ConditionalGAN):
+    """ReLU instead of LeakyReLU(0.2) in the discriminator."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.d_net = nn.Sequential(*[nn.ReLU() if isinstance(m, nn.LeakyReLU) else m for m in self.d_net])
+
+
+class WideGeneratorCGAN(gv.ConditionalGAN):
+    """The generator's hidden layers four times as wide as configured."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        c = self.config
+        self.g_net = gv._mlp(c.latent_dim + c.num_classes, 4 * c.hidden, c.data_dim, nn.ReLU)
+
+
+class DetachedSampleCGAN(gv.ConditionalGAN):
+    """forward returns G(z | y) cut from the graph."""
+
+    def forward(self, z, y):
+        x = self.generate(z, y)
+        return x.detach(), self.discriminate(x, y)
+
+
 MUTANTS = {
+    "cgan_networks_match_functional_mlp": [
+        broken("ReLU discriminator", replaced(REAL, ReluDiscriminatorCGAN)),
+        broken("generator 4x as wide", replaced(REAL, WideGeneratorCGAN)),
+    ],
+    "gan_outputs_differentiable_in_parameters": [
+        broken("detached conditional sample", replaced(REAL, DetachedSampleCGAN), suite="gan_conditional"),
+    ],
     "cgan_discriminator_conditioned": [
         broken("label-blind discriminator", replaced(REAL, LabelBlindDiscriminator)),
         broken("generator not detached", patched(REAL, conditional_discriminator_loss=_undetached_d_loss)),

@@ -3,9 +3,10 @@ reference_impls.gan_variants:CycleGAN."""
 from __future__ import annotations
 
 import torch.nn.functional as F
+from torch import nn
 
 import reference_impls.gan_variants as gv
-from harness.testing import broken, patched, subject_from
+from harness.testing import broken, patched, replaced, subject_from
 
 REAL = subject_from("reference_impls.gan_variants:CycleGAN", {"dim_x": 3, "dim_y": 3, "hidden": 32})
 
@@ -52,7 +53,39 @@ def _cycle_ascended(model, x, y, lambda_cyc=None):
     return gv.cyclegan_generator_loss(model, x, y, 0.0) - lam * gv.cycle_consistency_loss(model.G, model.F, x, y)
 
 
+class ReluDiscriminatorsCycleGAN(gv.CycleGAN):
+    """ReLU instead of LeakyReLU(0.2) in D_X and D_Y."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.D_X = nn.Sequential(*[nn.ReLU() if isinstance(m, nn.LeakyReLU) else m for m in self.D_X])
+        self.D_Y = nn.Sequential(*[nn.ReLU() if isinstance(m, nn.LeakyReLU) else m for m in self.D_Y])
+
+
+class SteepLeakCycleGAN(gv.CycleGAN):
+    """LeakyReLU slope 0.4 in D_Y."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.D_Y = nn.Sequential(*[nn.LeakyReLU(0.4) if isinstance(m, nn.LeakyReLU) else m for m in self.D_Y])
+
+
+class DetachedCycleGAN(gv.CycleGAN):
+    """forward returns the cycled G(F(y)) cut from the graph."""
+
+    def forward(self, x, y):
+        fy, fx, fgx, gfy = super().forward(x, y)
+        return fy, fx, fgx, gfy.detach()
+
+
 MUTANTS = {
+    "cyclegan_networks_match_functional_mlp": [
+        broken("ReLU discriminators", replaced(REAL, ReluDiscriminatorsCycleGAN)),
+        broken("LeakyReLU slope 0.4", replaced(REAL, SteepLeakCycleGAN)),
+    ],
+    "gan_outputs_differentiable_in_parameters": [
+        broken("detached cycled output", replaced(REAL, DetachedCycleGAN), suite="gan_cycle"),
+    ],
     "cyclegan_training_reduces_cycle_loss": [
         broken("adversarial terms only", patched(REAL, cyclegan_generator_loss=_adversarial_only)),
         broken("cycle term ascended", patched(REAL, cyclegan_generator_loss=_cycle_ascended)),

@@ -38,7 +38,45 @@ class SeparateQ(gv.InfoGAN):
         return self.d_head(self.body(x)).squeeze(-1), self.q_head(self.q_body(x))
 
 
+class ReluBodyInfoGAN(gv.InfoGAN):
+    """ReLU instead of LeakyReLU(0.2) in the shared body."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.body = nn.Sequential(*[nn.ReLU() if isinstance(m, nn.LeakyReLU) else m for m in self.body])
+
+
+class SteepLeakInfoGAN(gv.InfoGAN):
+    """LeakyReLU slope 0.4 in the shared body."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.body = nn.Sequential(*[nn.LeakyReLU(0.4) if isinstance(m, nn.LeakyReLU) else m for m in self.body])
+
+
+class DetachedSampleInfoGAN(gv.InfoGAN):
+    """forward returns G(z, c) cut from the graph."""
+
+    def forward(self, z, c):
+        x, d, q = super().forward(z, c)
+        return x.detach(), d, q
+
+
 MUTANTS = {
+    "infogan_mi_bound_gradient": [
+        broken("detached bound", patched(
+            REAL, mutual_information_lower_bound=lambda q, c: gv.mutual_information_lower_bound(q, c).detach())),
+        broken("Q instead of log Q", patched(
+            REAL, mutual_information_lower_bound=lambda q, c:
+            F.softmax(q, -1).gather(-1, c.unsqueeze(-1)).mean() + math.log(q.shape[-1]))),
+    ],
+    "infogan_networks_match_functional_mlp": [
+        broken("ReLU body", replaced(REAL, ReluBodyInfoGAN)),
+        broken("LeakyReLU slope 0.4", replaced(REAL, SteepLeakInfoGAN)),
+    ],
+    "gan_outputs_differentiable_in_parameters": [
+        broken("detached sample", replaced(REAL, DetachedSampleInfoGAN), suite="gan_info"),
+    ],
     "infogan_mi_bound_at_most_entropy": [
         broken("H(c) dropped", patched(REAL, mutual_information_lower_bound=_log_q)),
         broken("H(c) in bits", patched(
