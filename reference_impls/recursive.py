@@ -115,6 +115,8 @@ def tree_from_parents(parents: Sequence[int], n_leaves: int) -> Any:
     roots = [v for v, p in enumerate(parents) if p < 0]
     if len(roots) != 1:
         raise ValueError(f"parent pointers must have exactly one root (−1), got {len(roots)}")
+    if any(p >= 0 and not n_leaves <= p < len(parents) for p in parents):
+        raise ValueError(f"a parent must be an internal node {n_leaves}..{len(parents) - 1}, got {list(parents)}")
     for v, p in enumerate(parents):
         if p >= 0:
             children.setdefault(int(p), []).append(v)
