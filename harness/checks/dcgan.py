@@ -196,6 +196,96 @@ def dcgan_size_formulas_match_torch(subject, case, max_w: int = 7, max_k: int = 
                  f"{len(bad)} mismatches, first: {bad[:3]}" if bad else "all agree")
 
 
+@check(requires=("transposed_conv_output_size", "conv_output_size"))
+def dcgan_size_formulas_dilation_output_padding_match_torch(subject, case, max_w: int = 5, max_k: int = 4,
+                                                           max_s: int = 3, max_d: int = 2) -> Outcome:
+    """With dilation D and output padding A, transposed_conv_output_size(W, K, S, P, A, D) =
+    (W − 1)S − 2P + D(K − 1) + A + 1 and conv_output_size(W, K, S, P, D) = ⌊(W + 2P − D(K − 1) − 1)/S⌋ + 1 equal the
+    sides of torch's conv_transpose2d / conv2d outputs over a grid of W, K, S, P, D and every output padding
+    torch allows (A < max(S, D))."""
+    tsize, csize = subject.fn("transposed_conv_output_size"), subject.fn("conv_output_size")
+    n, bad = 0, []
+    for w in range(1, max_w + 1):
+        x = torch.zeros(1, 1, w, w, dtype=case.dtype, device=case.device)
+        for k in range(1, max_k + 1):
+            wt = torch.zeros(1, 1, k, k, dtype=case.dtype, device=case.device)
+            for s in range(1, max_s + 1):
+                for p in range(0, k):
+                    for d in range(1, max_d + 1):
+                        for a in range(max(s, d)):
+                            if (w - 1) * s - 2 * p + d * (k - 1) + a + 1 > 0:
+                                n += 1
+                                got = F.conv_transpose2d(x, wt, stride=s, padding=p, output_padding=a, dilation=d).shape[-1]
+                                pred = tsize(w, k, s, p, output_padding=a, dilation=d)
+                                if pred != got:
+                                    bad.append(f"convT W={w} K={k} S={s} P={p} A={a} D={d}: {pred} vs torch {got}")
+                        if w + 2 * p >= d * (k - 1) + 1:
+                            n += 1
+                            got = F.conv2d(x, wt, stride=s, padding=p, dilation=d).shape[-1]
+                            pred = csize(w, k, s, p, dilation=d)
+                            if pred != got:
+                                bad.append(f"conv W={w} K={k} S={s} P={p} D={d}: {pred} vs torch {got}")
+    return holds(f"size formulas agree with torch on {n} (W, K, S, P, A, D) cases", not bad,
+                 f"{len(bad)} mismatches, first: {bad[:3]}" if bad else "all agree")
+
+
+@check()
+def dcgan_parameter_shapes_match_config(subject, case) -> Outcome:
+    """The layer widths follow the configuration (Radford et al. 2016, Fig. 1, with ngf = ndf = features next to the
+    image and n = log2(image_size/4) ×2 stages): the generator's projection is Linear(latent_dim, c0·4·4) with
+    c0 = features·2^(n−1), each transposed convolution halves the channels (c -> c/2, 4×4 kernels) down to
+    features, the last maps features -> channels, and each BatchNorm2d has the width of the layer before it; the
+    discriminator's input convolution maps channels -> features, each further one doubles the channels and the
+    output convolution maps features·2^(n−1) -> 1 over the 4×4 map. The weight shapes of the traced leaf layers,
+    in execution order, are compared with this list written here from the sizes."""
+    latent_dim, ch, side, f = (subject.size(k) for k in ("latent_dim", "channels", "image_size", "features"))
+    n = round(math.log2(side / 4))
+    c0 = f * 2 ** (n - 1)
+    g_want, c = [("Linear", (c0 * 16, latent_dim)), ("BatchNorm2d", (c0,))], c0
+    for _ in range(n - 1):
+        g_want += [("ConvTranspose2d", (c, c // 2, 4, 4)), ("BatchNorm2d", (c // 2,))]
+        c //= 2
+    g_want.append(("ConvTranspose2d", (f, ch, 4, 4)))
+    d_want, c = [("Conv2d", (f, ch, 4, 4))], f
+    for _ in range(n - 1):
+        d_want += [("Conv2d", (2 * c, c, 4, 4)), ("BatchNorm2d", (2 * c,))]
+        c *= 2
+    d_want.append(("Conv2d", (1, c, 4, 4)))
+    model = subject.build(case)
+    model.eval()
+    (z,) = CONTRACT.example_inputs(subject, case, 2)
+    x = case.randn(2, ch, side, side)
+
+    def weights(trace):
+        return [(type(m).__name__, tuple(m.weight.shape)) for m, _, _ in trace if getattr(m, "weight", None) is not None]
+
+    return all_of(
+        exact("generator: (layer, weight shape) in execution order", weights(_leaf_trace(model.generator, z)), g_want,
+              detail=f"n = {n} stages, c0 = {c0}"),
+        exact("discriminator: (layer, weight shape) in execution order", weights(_leaf_trace(model.discriminator, x)),
+              d_want, detail=f"n = {n} stages"),
+    )
+
+
+@check()
+def dcgan_probability_gradient(subject, case, batch: int = 4) -> Outcome:
+    """The discriminator's output probability D(x) = σ(l(x)) is differentiable through the sigmoid: its gradient with
+    respect to the image is σ(l)(1 − σ(l))·∂l/∂x (the chain rule with σ' written here, applied to autograd's
+    gradient of the logits), so D can be trained through its probability output (e.g. with BCELoss)."""
+    model = subject.build(case)
+    model.eval()
+    D = model.discriminator
+    side = subject.size("image_size")
+    x = (case.rand(batch, subject.size("channels"), side, side) * 2 - 1).requires_grad_(True)
+    prob = D.probability(x) if hasattr(D, "probability") else torch.sigmoid(D(x))
+    (g_p,) = torch.autograd.grad(prob.sum(), x) if prob.requires_grad else (torch.zeros_like(x),)
+    logits = D(x)
+    sig = torch.sigmoid(f64(logits.detach()))
+    weight = (sig * (1 - sig)).to(logits.dtype)
+    (g_l,) = torch.autograd.grad((weight * logits).sum(), x)
+    return case.close("∂D(x)/∂x vs σ(l)(1 − σ(l))·∂l/∂x", g_p, g_l)
+
+
 def _size_grid(case, tsize, csize, max_w: int, max_k: int, max_s: int) -> tuple[int, list[str]]:
     """Compare the size functions with real conv_transpose2d / conv2d outputs; (cases, mismatches)."""
     n, bad = 0, []

@@ -1,6 +1,7 @@
 """Broken variants of the DCGAN checks (harness.checks.dcgan) on reference_impls.dcgan."""
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 import reference_impls.dcgan as dcgan
@@ -114,6 +115,62 @@ class DefaultInit(dcgan.DCGAN):
                 m.reset_parameters()
 
 
+class DoubleWidthGenerator(dcgan.DCGAN):
+    """The generator's projection twice as wide as configured (c0 = features·2^n)."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        cfg = self.config
+        wide = dcgan.DCGANGenerator(dcgan.DCGANConfig(**{**kw, "features": 2 * cfg.features}))
+        net = list(wide.net)
+        net[-2] = nn.ConvTranspose2d(net[-2].in_channels, cfg.channels, 4, 2, 1, bias=False)
+        wide.net = nn.Sequential(*net)
+        self.generator = wide
+        dcgan.dcgan_init_(self)
+
+
+class NarrowDiscriminator(dcgan.DCGAN):
+    """The discriminator keeps features channels throughout (no doubling)."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        cfg = self.config
+        layers = [nn.Conv2d(cfg.channels, cfg.features, 4, 2, 1, bias=False), nn.LeakyReLU(cfg.leaky_slope)]
+        for _ in range(cfg.n_up - 1):
+            layers += [nn.Conv2d(cfg.features, cfg.features, 4, 2, 1, bias=False), nn.BatchNorm2d(cfg.features),
+                       nn.LeakyReLU(cfg.leaky_slope)]
+        layers.append(nn.Conv2d(cfg.features, 1, 4, 1, 0, bias=False))
+        self.discriminator.net = nn.Sequential(*layers)
+        dcgan.dcgan_init_(self)
+
+
+class DetachedProbability(dcgan.DCGAN):
+    """D.probability computed under no_grad (σ of detached logits)."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        D = self.discriminator
+        D.probability = lambda x: torch.sigmoid(D(x).detach())
+
+
+class DetachedImageDCGAN(dcgan.DCGAN):
+    """forward returns the generated image cut from the graph."""
+
+    def forward(self, z):
+        x = self.generator(z)
+        return x.detach(), self.discriminator(x)
+
+
+def _minus_output_padding(w, k, s=1, p=0, output_padding=0, dilation=1):
+    """Output padding subtracted."""
+    return (w - 1) * s - 2 * p + dilation * (k - 1) - output_padding + 1
+
+
+def _dilation_ignored(w, k, s=1, p=0, dilation=1):
+    """The conv size formula without dilation."""
+    return (w + 2 * p - k) // s + 1
+
+
 def _ascend(model, real_batches, opt_d, opt_g, **kw):
     """The discriminator ascends its loss."""
     for real in real_batches:
@@ -150,6 +207,20 @@ MUTANTS = {
         broken("missing + 1", patched(REAL, conv_output_size=lambda w, k, s=1, p=0, dilation=1: (w - k + 2 * p) // s)),
         broken("convolution formula for transposed", patched(
             REAL, transposed_conv_output_size=lambda w, k, s=1, p=0, *a, **kw: w * s - 2 * p + k - 1 + (s == 1))),
+    ],
+    "dcgan_size_formulas_dilation_output_padding_match_torch": [
+        broken("output padding subtracted", patched(REAL, transposed_conv_output_size=_minus_output_padding)),
+        broken("dilation ignored", patched(REAL, conv_output_size=_dilation_ignored)),
+    ],
+    "dcgan_parameter_shapes_match_config": [
+        broken("generator twice as wide", replaced(REAL, DoubleWidthGenerator)),
+        broken("discriminator without channel doubling", replaced(REAL, NarrowDiscriminator)),
+    ],
+    "dcgan_probability_gradient": [
+        broken("probability of detached logits", replaced(REAL, DetachedProbability)),
+    ],
+    "gan_outputs_differentiable_in_parameters": [
+        broken("detached image", replaced(REAL, DetachedImageDCGAN), suite="dcgan"),
     ],
     "dcgan_weight_init_normal": [
         broken("default init", replaced(REAL, DefaultInit)),
