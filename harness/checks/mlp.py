@@ -204,3 +204,129 @@ def mlp_notes_dense_example(subject, case, in_features: int = 10, batch: int = 3
         holds("outputs are probabilities in [0, 1]", bool(((y >= 0) & (y <= 1)).all())),
         case.close("vs nn.Sequential(Linear, ReLU, Linear, Sigmoid), copied weights", y, want),
     )
+
+
+@check(marks=("statistical",))
+def mlp_init_uniform(subject, case, alpha: float = 1e-3) -> Outcome:
+    """nn.Linear's default initialisation: every entry of W_l (n_l, n_{l−1}) and b_l (n_l,) is drawn from
+    U(−1/√n_{l−1}, 1/√n_{l−1}) (n_{l−1} = the layer's fan-in). Every entry lies in that interval, and a
+    Kolmogorov–Smirnov test (scipy.stats.kstest) of each W_l and each b_l, divided by 1/√n_{l−1}, against
+    U(−1, 1) does not reject at α = 1e-3 (the false-alarm rate of each test)."""
+    import math
+
+    from scipy.stats import kstest
+
+    from harness.outcome import f64, p_value
+
+    model = subject.build(case)
+    sizes = subject.size("sizes")
+    out = []
+    for l, (W, b) in enumerate(zip(model.weights, model.biases)):
+        limit = 1.0 / math.sqrt(sizes[l])
+        for name, t in ((f"W_{l + 1}", W), (f"b_{l + 1}", b)):
+            v = f64(t).flatten()
+            r = kstest((v / limit).numpy(), "uniform", args=(-1.0, 2.0))
+            out += [bound(f"max |entry| of {name}", float(v.abs().max()), limit, source=f"1/√n_in, n_in = {sizes[l]}"),
+                    p_value(f"{name} ~ U(−1/√n_in, 1/√n_in)", r.statistic, r.pvalue, alpha, v.numel(), "KS")]
+    return all_of(out)
+
+
+@check(requires=("mlp_backward",))
+def mlp_backprop_at_relu_kinks(subject, case, batch: int = 6) -> Outcome:
+    """At a ReLU kink (a pre-activation exactly 0) backpropagation uses torch's convention relu′(0) = 0:
+    with hidden units whose weights and bias are zero (z = 0 exactly for every sample), mlp_backward's
+    ∂L/∂W_l, ∂L/∂b_l and ∂L/∂x for L = Σ y ⊙ G equal autograd's through nn.Sequential(nn.Linear, nn.ReLU,
+    …) with the same weights."""
+    sizes = subject.size("sizes")
+    model = subject.build(case, activation="relu")
+    Ws = [w.detach().clone() for w in model.weights]
+    bs = [b.detach().clone() for b in model.biases]
+    for l in range(len(Ws) - 1):  # every hidden layer: its first half of units are dead at exactly z = 0
+        k = max(1, Ws[l].shape[0] // 2)
+        Ws[l][:k] = 0.0
+        bs[l][:k] = 0.0
+    layers: list[nn.Module] = []
+    for l, (W, b) in enumerate(zip(Ws, bs)):
+        lin = nn.Linear(W.shape[1], W.shape[0]).to(case.device, case.dtype)
+        with torch.no_grad():
+            lin.weight.copy_(W)
+            lin.bias.copy_(b)
+        layers += [lin] + ([nn.ReLU()] if l < len(Ws) - 1 else [])
+    seq = nn.Sequential(*layers)
+    x = case.randn(batch, sizes[0]).requires_grad_(True)
+    G = case.randn(batch, sizes[-1])
+    lins = [m for m in seq if isinstance(m, nn.Linear)]
+    auto = torch.autograd.grad((seq(x) * G).sum(), [m.weight for m in lins] + [m.bias for m in lins] + [x])
+    gW, gb, gx = subject.fn("mlp_backward")(x.detach(), Ws, bs, G, "relu", "linear")
+    L = len(Ws)
+    return all_of(
+        [case.close(f"∂L/∂W_{l + 1} (ReLU kinks)", gW[l], auto[l]) for l in range(L)],
+        [case.close(f"∂L/∂b_{l + 1} (ReLU kinks)", gb[l], auto[L + l]) for l in range(L)],
+        case.close("∂L/∂x (ReLU kinks)", gx, auto[-1]),
+    )
+
+
+@check(requires=("mlp_backward",))
+def mlp_backward_is_differentiable(subject, case, batch: int = 3) -> Outcome:
+    """The hand-written backward pass is itself a differentiable function (double backpropagation, e.g. a
+    gradient penalty): the derivatives of mlp_backward's outputs (∂L/∂W_l, ∂L/∂b_l, ∂L/∂x) with respect to
+    x, every W_l, b_l and ∂L/∂y agree with finite differences (torch.autograd.gradcheck, float64, eps 1e-6,
+    atol 1e-5, rtol 1e-3). Needs a smooth hidden activation (the suite's)."""
+    if case.dtype != torch.float64:
+        return holds("gradcheck needs float64", False, f"got {case.dtype}")
+    model = subject.build(case)
+    sizes = subject.size("sizes")
+    act, out_act = _activations(subject)
+    Ws = [w.detach().clone().requires_grad_(True) for w in model.weights]
+    bs = [b.detach().clone().requires_grad_(True) for b in model.biases]
+    x = case.randn(batch, sizes[0]).requires_grad_(True)
+    G = case.randn(batch, sizes[-1]).requires_grad_(True)
+    L = len(Ws)
+    back = subject.fn("mlp_backward")
+
+    def fn(x, G, *ps):
+        gW, gb, gx = back(x, list(ps[:L]), list(ps[L:]), G, act, out_act)
+        return (*gW, *gb, gx)
+
+    outs = fn(x, G, *Ws, *bs)
+    cut = [i for i, t in enumerate(outs) if not t.requires_grad]  # gradcheck skips such outputs
+    try:
+        ok = torch.autograd.gradcheck(fn, (x, G, *Ws, *bs), eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True)
+        detail = f"{2 * L} parameter tensors, x and ∂L/∂y"
+    except RuntimeError as e:
+        ok, detail = False, str(e).splitlines()[0][:300]
+    return all_of(
+        holds("every output of mlp_backward is attached to the graph (requires grad)", not cut,
+              f"detached outputs (gW_1..gW_L, gb_1..gb_L, gx order): {cut}"),
+        holds(f"gradcheck of mlp_backward for the MLP {sizes} ({act})", bool(ok), detail),
+    )
+
+
+@check(requires=("MLPConfig",))
+def mlp_config_sizes(subject, case, valid: list = [[7, 2], [5, 16, 8, 3], [3, 4, 5, 6, 7, 8, 1]],  # noqa: B006
+                     invalid: list = [[5], [], [5, 0, 3], [0, 4], [4, -2], [3, 4, 0]]) -> Outcome:  # noqa: B006
+    """MLPConfig(sizes) describes a network of L = len(sizes) − 1 layers (n_layers) with Σ_l (n_{l−1}·n_l + n_l)
+    parameters (n_params, the count of the MLP built with those sizes), and rejects with ValueError
+    sizes that do not describe a network: fewer than two widths or a width ≤ 0 (a width of 0 would
+    build empty layers silently)."""
+    Config = subject.fn("MLPConfig")
+    out = []
+    for sizes in valid:
+        c = Config(tuple(sizes))
+        model = subject.build(case, sizes=sizes)
+        out += [exact(f"MLPConfig({sizes}).n_layers", c.n_layers, len(sizes) - 1),
+                exact(f"MLPConfig({sizes}).n_layers vs the built MLP's weight matrices", c.n_layers, len(model.weights)),
+                exact(f"MLPConfig({sizes}).n_params vs the built MLP's parameters", c.n_params,
+                      sum(p.numel() for p in model.parameters())),
+                exact(f"MLPConfig({sizes}).n_params vs Σ (n_in·n_out + n_out)", c.n_params,
+                      sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:])))]
+    accepted = []
+    for sizes in invalid:
+        try:
+            Config(tuple(sizes))
+            accepted.append(sizes)
+        except ValueError:
+            pass
+    out.append(holds("MLPConfig rejects fewer than two widths or a width ≤ 0 (ValueError)", not accepted,
+                     f"accepted: {accepted}" if accepted else f"{len(invalid)} invalid sizes rejected"))
+    return all_of(out)

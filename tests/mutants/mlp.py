@@ -123,3 +123,112 @@ MUTANTS.update({
         broken("model with an extra gain parameter", _model(ExtraParamMLP)),
     ],
 })
+
+
+# --- initialisation, ReLU kinks, double backpropagation, MLPConfig --------------------------------
+class NarrowInitMLP(M.MLP):
+    """U(−1/n_in, 1/n_in): the square root dropped."""
+
+    def reset_parameters(self):
+        for W, b in zip(self.weights, self.biases):
+            nn.init.uniform_(W, -1.0 / W.shape[1], 1.0 / W.shape[1])
+            nn.init.uniform_(b, -1.0 / W.shape[1], 1.0 / W.shape[1])
+
+
+class ConstantInitMLP(M.MLP):
+    """uniform_(W, bound, bound): every weight equal to the upper bound."""
+
+    def reset_parameters(self):
+        import math
+
+        for W, b in zip(self.weights, self.biases):
+            bound = 1.0 / math.sqrt(W.shape[1])
+            nn.init.uniform_(W, bound, bound)
+            nn.init.uniform_(b, -bound, bound)
+
+
+class ConstantBiasMLP(M.MLP):
+    """uniform_(b, bound, bound): every bias equal to the upper bound."""
+
+    def reset_parameters(self):
+        import math
+
+        for W, b in zip(self.weights, self.biases):
+            bound = 1.0 / math.sqrt(W.shape[1])
+            nn.init.uniform_(W, -bound, bound)
+            nn.init.uniform_(b, bound, bound)
+
+
+class NormalInitMLP(M.MLP):
+    """N(0, 1/n_in) instead of the uniform (right scale, wrong law: entries beyond the bound)."""
+
+    def reset_parameters(self):
+        for W, b in zip(self.weights, self.biases):
+            nn.init.normal_(W, std=W.shape[1] ** -0.5)
+            nn.init.normal_(b, std=W.shape[1] ** -0.5)
+
+
+def backward_relu_prime_at_zero_one(x, weights, biases, grad_out, activation="relu", output_activation="linear"):
+    """relu′(0) = 1 (z ≥ 0) instead of torch's 0."""
+    acts = dict(M.ACTIVATIONS)
+    M.ACTIVATIONS["relu"] = (torch.relu, lambda z: (z >= 0).to(z.dtype))
+    try:
+        return M.mlp_backward(x, weights, biases, grad_out, activation, output_activation)
+    finally:
+        M.ACTIVATIONS.update(acts)
+
+
+def backward_detached_input_grad(x, weights, biases, grad_out, activation="relu", output_activation="linear"):
+    """∂L/∂x returned detached (no second derivatives through it)."""
+    gW, gb, gx = M.mlp_backward(x, weights, biases, grad_out, activation, output_activation)
+    return gW, gb, gx.detach()
+
+
+def backward_detached_bias_grads(x, weights, biases, grad_out, activation="relu", output_activation="linear"):
+    gW, gb, gx = M.mlp_backward(x, weights, biases, grad_out, activation, output_activation)
+    return gW, [g.detach() for g in gb], gx
+
+
+class OffByOneConfig(M.MLPConfig):
+    """n_layers counts the input layer too."""
+
+    @property
+    def n_layers(self):
+        return len(self.sizes)
+
+
+class ZeroWidthConfig(M.MLPConfig):
+    """Accepts a width of 0 (checks s < 0)."""
+
+    def __post_init__(self):
+        object.__setattr__(self, "sizes", tuple(int(s) for s in self.sizes))
+        if len(self.sizes) < 2 or any(s < 0 for s in self.sizes):
+            raise ValueError("bad sizes")
+
+
+class NoInputBiasCountConfig(M.MLPConfig):
+    @property
+    def n_params(self):
+        return parameter_count_input_biases(self.sizes)
+
+
+MUTANTS.update({
+    "mlp_init_uniform": [
+        broken("U(−1/n_in, 1/n_in) (√ dropped)", _model(NarrowInitMLP)),
+        broken("every weight = the bound", _model(ConstantInitMLP)),
+        broken("normal instead of uniform", _model(NormalInitMLP)),
+        broken("every bias = the bound", _model(ConstantBiasMLP)),
+    ],
+    "mlp_backprop_at_relu_kinks": [
+        broken("relu′(0) = 1", patched(REF, PARAMS, mlp_backward=backward_relu_prime_at_zero_one)),
+    ],
+    "mlp_backward_is_differentiable": [
+        broken("∂L/∂x detached", patched(REF, PARAMS, mlp_backward=backward_detached_input_grad)),
+        broken("∂L/∂b detached", patched(REF, PARAMS, mlp_backward=backward_detached_bias_grads)),
+    ],
+    "mlp_config_sizes": [
+        broken("n_layers = len(sizes)", patched(REF, PARAMS, MLPConfig=OffByOneConfig)),
+        broken("width 0 accepted", patched(REF, PARAMS, MLPConfig=ZeroWidthConfig)),
+        broken("n_params counts input biases", patched(REF, PARAMS, MLPConfig=NoInputBiasCountConfig)),
+    ],
+})
