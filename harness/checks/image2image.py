@@ -391,3 +391,179 @@ def stylegan_mixing_routes_codes(subject, case, batch: int = 3) -> Outcome:
                 outs.append(holds(f"crossover {c} differs from both pure images",
                                   not torch.equal(got, pure1) and not torch.equal(got, pure2)))
     return all_of(outs)
+
+
+# ---------------------------------------------------------------------------------------------
+# architectures against torch.nn.functional, and gradients through the composites
+# ---------------------------------------------------------------------------------------------
+def _shapes_or_none(params, want, what: str) -> Outcome | None:
+    shapes = [tuple(p.shape) for p in params]
+    return None if shapes == want else exact(f"{what} parameter shapes, in order", shapes, want)
+
+
+@check("patchgan_discriminator_matches_functional", requires=())
+def patchgan_discriminator_matches_functional(subject, case, batch: int = 2) -> Outcome:
+    """The conditional PatchGAN is conv(k 4, s 2, p 1) n_layers times, then two conv(k 4, s 1, p 1), with
+    LeakyReLU 0.2 between them and none after the last, on the channel concatenation (x, y): channels
+    in+out → hidden → 2·hidden → … → hidden·2^n_layers → 1. Its parameters, in order, have those shapes,
+    layer_specs() reports those (kernel, stride, padding), and D(x, y) equals that stack written with
+    torch.nn.functional (conv2d, leaky_relu) on D's parameters (the logit map included in the shape), with
+    the parameters redrawn (He-scaled weights, biases N(0, 0.1²)) so that the logits take both signs."""
+    model = subject.build(case).eval()
+    n, hid = subject.size("n_layers"), subject.size("hidden")
+    chans = [subject.size("in_channels") + subject.size("out_channels")] + [hid * 2 ** i for i in range(n + 1)] + [1]
+    strides = [2] * n + [1, 1]
+    want = [s for a, b in zip(chans[:-1], chans[1:]) for s in ((b, a, 4, 4), (b,))]
+    params = list(model.D.parameters())
+    bad = _shapes_or_none(params, want, "D's")
+    if bad is not None:
+        return bad
+    specs = [tuple(int(v) for v in sp) for sp in model.layer_specs()]
+    x, y = CONTRACT.example_inputs(subject, case, batch)
+    with torch.no_grad():
+        for w_, b_ in zip(params[::2], params[1::2]):  # He-scaled weights: logits of both signs
+            w_.copy_(case.randn(*w_.shape) * (2.0 / w_[0].numel()) ** 0.5)
+            b_.copy_(case.randn(*b_.shape) * 0.1)
+        h = torch.cat([x, y], dim=1)
+        for i, s in enumerate(strides):
+            h = F.conv2d(h, params[2 * i], params[2 * i + 1], stride=s, padding=1)
+            if i < len(strides) - 1:
+                h = F.leaky_relu(h, 0.2)
+        got = model.D(x, y)
+    return all_of(
+        holds("the logits take both signs (after redrawing D's parameters)", bool((h > 0).any() and (h < 0).any())),
+        exact("layer_specs() vs [(4, 2, 1)]·n_layers + [(4, 1, 1)]·2", specs, [(4, s, 1) for s in strides]),
+        case.close("D(x, y) vs the conv/leaky_relu stack (torch.nn.functional) on D's parameters", got, h),
+    )
+
+
+@check("pix2pix_unet_matches_functional", requires=())
+def pix2pix_unet_matches_functional(subject, case, batch: int = 2) -> Outcome:
+    """pix2pix's U-Net generator is d₁ = lrelu(conv(x; in→h, k 4, s 2, p 1)), d₂ = lrelu(conv(d₁; h→2h)),
+    u₁ = relu(convT(d₂; 2h→h, k 4, s 2, p 1)), G(x) = tanh(convT([u₁, d₁]; 2h→out)) with LeakyReLU slope
+    0.2 and the skip connection concatenated after u₁: G's parameters, in that order, have the shapes the
+    sizes give (torch layouts), and G(x) equals that network written with torch.nn.functional (conv2d,
+    conv_transpose2d, leaky_relu, relu, tanh) on G's parameters."""
+    model = subject.build(case).eval()
+    cin, cout, h = subject.size("in_channels"), subject.size("out_channels"), subject.size("hidden")
+    want = [(h, cin, 4, 4), (h,), (2 * h, h, 4, 4), (2 * h,), (2 * h, h, 4, 4), (h,), (2 * h, cout, 4, 4), (cout,)]
+    p = list(model.G.parameters())
+    bad = _shapes_or_none(p, want, "G's")
+    if bad is not None:
+        return bad
+    x, _ = CONTRACT.example_inputs(subject, case, batch)
+    with torch.no_grad():
+        d1 = F.leaky_relu(F.conv2d(x, p[0], p[1], 2, 1), 0.2)
+        d2 = F.leaky_relu(F.conv2d(d1, p[2], p[3], 2, 1), 0.2)
+        u1 = F.relu(F.conv_transpose2d(d2, p[4], p[5], 2, 1))
+        want_out = torch.tanh(F.conv_transpose2d(torch.cat([u1, d1], 1), p[6], p[7], 2, 1))
+        got = model.G(x)
+    return case.close("G(x) vs the U-Net written with torch.nn.functional on G's parameters", got, want_out)
+
+
+@check("pix2pix_forward_composes_g_and_d", requires=())
+def pix2pix_forward_composes_g_and_d(subject, case, batch: int = 2) -> Outcome:
+    """model(x, y) = (G(x), D(x, G(x)), D(x, y)), differentiably: the outputs equal G and D called here, and
+    the gradient of Σ v·D(x, G(x)) (the second output, random v) with respect to every parameter of G
+    equals autograd through the explicit composition D(x, G(x)), and is non-zero (the fake logits train G)."""
+    model = subject.build(case).eval()
+    x, y = CONTRACT.example_inputs(subject, case, batch)
+    fake, d_fake, d_real = model(x, y)
+    fake2 = model.G(x)
+    d_fake2 = model.D(x, fake2)
+    v = case.randn(*d_fake2.shape)
+    gp = list(model.G.parameters())
+    if d_fake.requires_grad:
+        got = [torch.zeros_like(q) if g is None else g
+               for q, g in zip(gp, torch.autograd.grad((d_fake * v).sum(), gp, allow_unused=True))]
+    else:
+        got = [torch.zeros_like(q) for q in gp]
+    want = torch.autograd.grad((d_fake2 * v).sum(), gp)
+    g_got, g_want = torch.cat([f64(g).flatten() for g in got]), torch.cat([f64(g).flatten() for g in want])
+    return all_of(
+        case.close("first output vs G(x)", fake, fake2),
+        case.close("second output vs D(x, G(x))", d_fake, d_fake2),
+        case.close("third output vs D(x, y)", d_real, model.D(x, y)),
+        bound("‖∂Σ v·D(x, G(x))/∂θ_G‖ of the composition", float(g_want.norm()), 0.0, op=">"),
+        case.close("∂Σ v·(second output)/∂θ_G vs autograd of D(x, G(x))", g_got, g_want),
+    )
+
+
+@check("inpainting_joint_loss_gradient", requires=("inpainting_loss",))
+def inpainting_joint_loss_gradient(subject, case, batch: int = 3, channels: int = 2, size: int = 8,
+                                   lam_rec: float = 0.999, lam_adv: float = 0.001) -> Outcome:
+    """The gradient of the joint inpainting loss with respect to the prediction x̂ is
+    2·λ_rec·M ⊙ (x̂ − x)/B (the masked L2) plus λ_adv times the GAN term's gradient through the completed
+    image M ⊙ x̂ + (1 − M) ⊙ x (autograd of torch's BCE-with-logits on a fixed 1x1-conv discriminator built
+    here, in float64): the known pixels get exactly none."""
+    x, pred, mask = _inpaint_data(case, batch, channels, size)
+    wgt = case.randn(1, 2 * channels, 1, 1)
+
+    def D(cond, img):
+        return F.conv2d(torch.cat([cond, img], 1), wgt.to(img.dtype))
+
+    pr = pred.clone().requires_grad_(True)
+    g = _grad(subject.fn("inpainting_loss")(D, x, pr, mask, lam_rec, lam_adv), pr)
+    m, x64 = f64(mask), f64(x)
+    p64 = f64(pred).requires_grad_(True)
+    logits = D((1 - m) * x64, m * p64 + (1 - m) * x64)
+    (g_adv,) = torch.autograd.grad(F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits)), p64)
+    want = 2 * lam_rec * m * (f64(pred) - x64) / batch + lam_adv * g_adv
+    known = (1 - mask).expand_as(x).bool()
+    return all_of(
+        case.close("∂L/∂x̂ vs 2λ_rec·M(x̂ − x)/B + λ_adv·∂BCE(D(ctx, completed), 1)/∂x̂", g, want),
+        exact("∂L/∂x̂ at the known pixels", f64(g)[known], torch.zeros(int(known.sum()), dtype=F64)),
+    )
+
+
+@check("stylegan_mix_codes_gradient", requires=("mix_codes",))
+def stylegan_mix_codes_gradient(subject, case, batch: int = 3, w_dim: int = 5, n_layers: int = 4) -> Outcome:
+    """Mixing routes gradients as it routes codes: for every crossover c in 0..L, the gradient of
+    Σ V ⊙ mix_codes(w1, w2, c, L) (random V of shape (B, L, w_dim)) is Σ_{l<c} V[:, l] with respect to w1
+    and Σ_{l≥c} V[:, l] with respect to w2 (autograd)."""
+    mix = subject.fn("mix_codes")
+    outs = []
+    for c in range(n_layers + 1):
+        w1 = case.randn(batch, w_dim).requires_grad_(True)
+        w2 = case.randn(batch, w_dim).requires_grad_(True)
+        V = case.randn(batch, n_layers, w_dim)
+        out = (mix(w1, w2, c, n_layers) * V).sum()
+        g1, g2 = torch.zeros_like(w1), torch.zeros_like(w2)
+        if out.requires_grad:
+            g1, g2 = (torch.zeros_like(w) if g is None else g
+                      for w, g in zip((w1, w2), torch.autograd.grad(out, (w1, w2), allow_unused=True)))
+        V64 = f64(V)
+        outs += [case.close(f"∂/∂w1 at crossover {c} vs Σ_(l<c) V_l", g1, V64[:, :c].sum(1)),
+                 case.close(f"∂/∂w2 at crossover {c} vs Σ_(l≥c) V_l", g2, V64[:, c:].sum(1))]
+    return all_of(outs)
+
+
+@check("stylegan_styled_layers_match_functional", requires=())
+def stylegan_styled_layers_match_functional(subject, case, batch: int = 3, small: float = 1e-2) -> Outcome:
+    """Each styled synthesis layer is AdaIN after a convolution: h = conv3x3(x) (padding 1, bias),
+    ĥ = (h − μ_HW(h))/√(σ²_HW(h) + 1e-5) (per sample and channel, biased variance: torch's instance_norm),
+    (s, t) = the two halves of Linear(w_dim, 2C)(w), out = leaky_relu((1 + s)·ĥ + t, 0.2). The layers'
+    parameters, in order, have the shapes (C, C, 3, 3), (C,), (2C, w_dim), (2C,), the constant input is
+    (1, C, R, R), and every layer equals that formula written with torch.nn.functional (conv2d,
+    instance_norm, linear, leaky_relu) on its parameters, for unit-scale inputs and for inputs scaled by
+    ``small`` (where the ε matters)."""
+    model = subject.build(case).eval()
+    C, R, wd, L = (subject.size(k) for k in ("style_channels", "resolution", "w_dim", "style_layers"))
+    outs = [exact("const shape", tuple(model.const.shape), (1, C, R, R)),
+            exact("number of styled layers", len(model.layers), L)]
+    for l, layer in enumerate(model.layers):
+        p = list(layer.parameters())
+        bad = _shapes_or_none(p, [(C, C, 3, 3), (C,), (2 * C, wd), (2 * C,)], f"layer {l}'s")
+        if bad is not None:
+            return all_of(outs + [bad])
+        w = case.randn(batch, wd)
+        for scale in (1.0, small):
+            x = case.randn(batch, C, R, R) * scale
+            with torch.no_grad():
+                h = F.instance_norm(F.conv2d(x, p[0], p[1], padding=1), eps=1e-5)
+                s, t = F.linear(w, p[2], p[3]).chunk(2, dim=-1)
+                want = F.leaky_relu((1 + s[..., None, None]) * h + t[..., None, None], 0.2)
+                got = layer(x, w)
+            outs.append(case.close(f"layer {l} (inputs × {scale:g}) vs conv → instance_norm → AdaIN → leaky_relu",
+                                   got, want))
+    return all_of(outs)

@@ -293,3 +293,188 @@ MUTANTS = {
         broken("off-by-one crossover (float32)", replaced(STYLE, factory(stylegan=OffByOneMixing)), dtype="float32"),
     ],
 }
+
+
+# --- architectures, gradients through the composites -----------------------------------------------
+class _ActAfterLastD(I.PatchDiscriminator):
+    """LeakyReLU after the last convolution too (the logits are rectified)."""
+
+    def forward(self, x, y):
+        return F.leaky_relu(super().forward(x, y), 0.2)
+
+
+class LogitsRectified(I.Pix2Pix):
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        d = _ActAfterLastD.__new__(_ActAfterLastD)
+        d.__dict__ = self.D.__dict__
+        self.D = d
+
+
+class LastStrideTwo(I.Pix2Pix):
+    """D's last convolution has stride 2 (and reports it)."""
+
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        self.D.convs[-1].stride = (2, 2)
+
+
+class ReluD(I.Pix2Pix):
+    """ReLU where D has LeakyReLU 0.2."""
+
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        convs = self.D.convs
+
+        def forward(x, y):
+            h = torch.cat([x, y], dim=1)
+            for i, conv in enumerate(convs):
+                h = conv(h)
+                if i < len(convs) - 1:
+                    h = F.relu(h)
+            return h
+
+        self.D.forward = forward
+
+
+class _UNetVariant(I.UNetGenerator):
+    act_down, act_up, act_out, skip = (lambda h: F.leaky_relu(h, 0.2)), F.relu, torch.tanh, True
+
+    def forward(self, x):
+        d1 = type(self).act_down(self.down1(x))
+        d2 = type(self).act_down(self.down2(d1))
+        u1 = type(self).act_up(self.up1(d2))
+        return type(self).act_out(self.up2(torch.cat([u1, d1] if type(self).skip else [d1, u1], dim=1)))
+
+
+def _pix2pix_with(unet):
+    class P(I.Pix2Pix):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            g = unet.__new__(unet)
+            g.__dict__ = self.G.__dict__
+            self.G = g
+
+    P.__name__ = f"Pix2Pix_{unet.__name__}"
+    return P
+
+
+class UNetReluDown(_UNetVariant):
+    act_down = F.relu
+
+
+class UNetSigmoidOut(_UNetVariant):
+    act_out = torch.sigmoid
+
+
+class UNetSkipSwapped(_UNetVariant):
+    skip = False
+
+
+class FakeLogitsDetached(I.Pix2Pix):
+    """D(x, G(x)) computed on a detached G(x): the adversarial term cannot train G."""
+
+    def forward(self, x, y):
+        fake = self.G(x)
+        return fake, self.D(x, fake.detach()), self.D(x, y)
+
+
+class FakeLogitsOnY(I.Pix2Pix):
+    """The second output is D(x, y) (the real pair), not D(x, G(x))."""
+
+    def forward(self, x, y):
+        return self.G(x), self.D(x, y), self.D(x, y)
+
+
+def inpaint_detached(D, x, pred, mask, lam_rec=0.999, lam_adv=0.001):
+    return I.inpainting_loss(D, x, pred, mask, lam_rec, lam_adv).detach()
+
+
+def inpaint_adv_on_raw_pred(D, x, pred, mask, lam_rec=0.999, lam_adv=0.001):
+    """Same value, but the GAN term's gradient reaches the known pixels (completed image not masked in backward)."""
+    completed = mask * pred + (1 - mask) * x
+    completed = completed.detach() + (pred - pred.detach())
+    adv = _adv(D((1 - mask) * x, completed))
+    return lam_rec * I.masked_l2(pred, x, mask) + lam_adv * adv
+
+
+def mix_detached(w1, w2, crossover, n_layers):
+    return I.mix_codes(w1, w2, crossover, n_layers).detach()
+
+
+def mix_w2_only_grad(w1, w2, crossover, n_layers):
+    """Right codes; the gradient to w1 stopped."""
+    return I.mix_codes(w1.detach(), w2, crossover, n_layers)
+
+
+class _StyledVariant(I.StyledConv):
+    eps, act = 1e-5, staticmethod(lambda h: F.leaky_relu(h, 0.2))
+
+    def forward(self, x, w):
+        h = self.conv(x)
+        h = (h - h.mean(dim=(2, 3), keepdim=True)) / torch.sqrt(h.var(dim=(2, 3), keepdim=True, unbiased=False)
+                                                               + type(self).eps)
+        scale, bias = self.affine(w).chunk(2, dim=-1)
+        return type(self).act((1 + scale[..., None, None]) * h + bias[..., None, None])
+
+
+class StyledEps1e3(_StyledVariant):
+    eps = 1e-3
+
+
+class StyledRelu(_StyledVariant):
+    act = staticmethod(F.relu)
+
+
+class StyledUnbiasedVar(I.StyledConv):
+    def forward(self, x, w):
+        h = self.conv(x)
+        h = (h - h.mean(dim=(2, 3), keepdim=True)) / torch.sqrt(h.var(dim=(2, 3), keepdim=True) + 1e-5)
+        scale, bias = self.affine(w).chunk(2, dim=-1)
+        return F.leaky_relu((1 + scale[..., None, None]) * h + bias[..., None, None], 0.2)
+
+
+def _style_with(layer_cls):
+    class G(I.StyleMixingGenerator):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            for m in self.layers:
+                m.__class__ = layer_cls
+
+    G.__name__ = f"StyleMixing_{layer_cls.__name__}"
+    return G
+
+
+MUTANTS.update({
+    "patchgan_discriminator_matches_functional": [
+        broken("logits rectified", replaced(MODEL, factory(pix2pix=LogitsRectified))),
+        broken("last conv stride 2", replaced(MODEL, factory(pix2pix=LastStrideTwo))),
+        broken("ReLU in D", replaced(MODEL, factory(pix2pix=ReluD))),
+    ],
+    "pix2pix_unet_matches_functional": [
+        broken("ReLU on the way down", replaced(MODEL, factory(pix2pix=_pix2pix_with(UNetReluDown)))),
+        broken("sigmoid output", replaced(MODEL, factory(pix2pix=_pix2pix_with(UNetSigmoidOut)))),
+        broken("skip concatenated first", replaced(MODEL, factory(pix2pix=_pix2pix_with(UNetSkipSwapped)))),
+        broken("sigmoid output (float32)", replaced(MODEL, factory(pix2pix=_pix2pix_with(UNetSigmoidOut))),
+               dtype="float32"),
+    ],
+    "pix2pix_forward_composes_g_and_d": [
+        broken("fake logits on a detached G(x)", replaced(MODEL, factory(pix2pix=FakeLogitsDetached))),
+        broken("second output on the real pair", replaced(MODEL, factory(pix2pix=FakeLogitsOnY))),
+    ],
+    "inpainting_joint_loss_gradient": [
+        broken("loss detached", patched(MOD, PARAMS, inpainting_loss=inpaint_detached)),
+        broken("GAN gradient reaches the known pixels", patched(MOD, PARAMS, inpainting_loss=inpaint_adv_on_raw_pred)),
+        broken("weights swapped", patched(MOD, PARAMS, inpainting_loss=inpaint_weights_swapped)),
+    ],
+    "stylegan_mix_codes_gradient": [
+        broken("mixed codes detached", patched(STYLE, mix_codes=mix_detached)),
+        broken("no gradient to w1", patched(STYLE, mix_codes=mix_w2_only_grad)),
+        broken("off-by-one crossover", patched(STYLE, mix_codes=mix_off_by_one)),
+    ],
+    "stylegan_styled_layers_match_functional": [
+        broken("ε = 1e-3", replaced(STYLE, factory(stylegan=_style_with(StyledEps1e3)))),
+        broken("ReLU after AdaIN", replaced(STYLE, factory(stylegan=_style_with(StyledRelu)))),
+        broken("unbiased variance", replaced(STYLE, factory(stylegan=_style_with(StyledUnbiasedVar)))),
+    ],
+})
