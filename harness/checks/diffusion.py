@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from harness.contract import load_contract
-from harness.outcome import Outcome, all_of, bound, exact, f64, p_value, within_se
+from harness.outcome import Outcome, Tolerance, all_of, bound, exact, f64, p_value, within_se
 from harness.registry import check
 
 _SCHEDULE = ("linear_beta_schedule", "alpha_bar")
@@ -424,3 +424,252 @@ def ddpm_training_closes_bayes_gap(subject, case, steps: int = 200, batch: int =
               detail=f"trained {float(trained.mean()):.4f}, Bayes {float(best.mean()):.4f}, zero predictor {dim}; "
                      f"{steps} steps of {batch}"),
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# closed forms and gradients of the remaining cores (autograd vs the formula's derivative)
+# ---------------------------------------------------------------------------------------------
+def _grad(out: torch.Tensor, inputs: list[torch.Tensor], w: torch.Tensor) -> list[torch.Tensor]:
+    """∂(Σ w · out)/∂inputs by autograd; an input the output does not reach (or every input,
+    when the output carries no graph at all) gets zeros, which the comparison then reports."""
+    if not out.requires_grad:
+        return [torch.zeros_like(x) for x in inputs]
+    g = torch.autograd.grad((out * w).sum(), inputs, allow_unused=True)
+    return [torch.zeros_like(x) if gi is None else gi for x, gi in zip(inputs, g)]
+
+
+def _col(v: np.ndarray, ndim: int) -> torch.Tensor:
+    """A per-sample coefficient (B,) as a float64 (B, 1, ..., 1) tensor for ``ndim``-dim data."""
+    return torch.from_numpy(np.asarray(v, dtype=np.float64)).reshape(-1, *([1] * (ndim - 1)))
+
+
+@check(requires=_SCHEDULE + ("q_step",))
+def ddpm_q_step_values_and_gradients(subject, case, batch: int = 12) -> Outcome:
+    """One forward step with injected noise is x_t = √(1 − β_t) x_{t−1} + √β_t ε exactly (β from
+    NumPy; the sign of ε matters once ε is given), for one t per sample on (B, 3) data and for
+    an int t; its gradients are ∂x_t/∂x_{t−1} = √(1 − β_t) and ∂x_t/∂ε = √β_t (autograd)."""
+    T, beta_1, beta_T = _schedule_params(subject)
+    betas, _ = _schedule(subject, case, T, beta_1, beta_T)
+    ref_b, _ = _np_schedule(T, beta_1, beta_T)
+    q_step = subject.fn("q_step")
+    x, eps, w = case.randn(batch, 3), case.randn(batch, 3), case.randn(batch, 3)
+    t = case.randint(1, T + 1, (batch,))
+    t[:2] = torch.tensor([1, T], device=t.device)
+    tn = t.cpu().numpy()
+    a, s = _col(np.sqrt(1.0 - ref_b[tn]), 2), _col(np.sqrt(ref_b[tn]), 2)
+    x.requires_grad_(True)
+    eps.requires_grad_(True)
+    out = q_step(x, t, betas, eps=eps)
+    gx, ge = _grad(out, [x, eps], w)
+    mid = max(1, T // 2)
+    scalar = q_step(x.detach(), mid, betas, eps=eps.detach())
+    return all_of(
+        case.close("x_t vs √(1 − β_t) x_{t−1} + √β_t ε (NumPy)", out, a * f64(x) + s * f64(eps)),
+        case.close(f"int t = {mid}", scalar, math.sqrt(1 - ref_b[mid]) * f64(x) + math.sqrt(ref_b[mid]) * f64(eps)),
+        case.close("∂x_t/∂x_{t−1} = √(1 − β_t)", gx, a * f64(w)),
+        case.close("∂x_t/∂ε = √β_t", ge, s * f64(w)),
+    )
+
+
+@check(requires=_SCHEDULE + ("q_mean_var",))
+def ddpm_q_mean_var_closed_form(subject, case, batch: int = 12) -> Outcome:
+    """q(x_t | x_0) = N(√ᾱ_t x_0, (1 − ᾱ_t) I): q_mean_var returns the mean √ᾱ_t x_0 and the
+    variance 1 − ᾱ_t (ᾱ from NumPy) for one t per sample on (B, 3, 2) data (t = 0: x_0 and 0),
+    for an int t (the variance a scalar) and for a 0-dim tensor t (the same as the int); the
+    mean's gradient is ∂mean/∂x_0 = √ᾱ_t (autograd)."""
+    T, beta_1, beta_T = _schedule_params(subject)
+    _, ab = _schedule(subject, case, T, beta_1, beta_T)
+    _, ref_ab = _np_schedule(T, beta_1, beta_T)
+    qmv = subject.fn("q_mean_var")
+    x0, w = case.randn(batch, 3, 2), case.randn(batch, 3, 2)
+    t = case.randint(0, T + 1, (batch,))
+    t[:2] = torch.tensor([0, T], device=t.device)
+    tn = t.cpu().numpy()
+    x0.requires_grad_(True)
+    mean, var = qmv(x0, t, ab)
+    (gx,) = _grad(mean, [x0], w)
+    mid = max(1, T // 2)
+    m_int, v_int = qmv(x0.detach(), mid, ab)
+    m_0d, v_0d = qmv(x0.detach(), torch.tensor(mid, device=case.device), ab)
+    sq = _col(np.sqrt(ref_ab[tn]), 3)
+    return all_of(
+        case.close("mean vs √ᾱ_t x_0 (NumPy)", mean, sq * f64(x0)),
+        case.close("variance vs 1 − ᾱ_t (NumPy), broadcast to the data", f64(var).expand(batch, 3, 2),
+                   _col(1.0 - ref_ab[tn], 3).expand(batch, 3, 2)),
+        case.close("∂mean/∂x_0 = √ᾱ_t", gx, sq * f64(w)),
+        case.close(f"int t = {mid}: mean", m_int, math.sqrt(ref_ab[mid]) * f64(x0)),
+        exact(f"int t = {mid}: variance shape", tuple(v_int.shape), ()),
+        case.close(f"int t = {mid}: variance", v_int, torch.tensor(1.0 - ref_ab[mid], dtype=torch.float64)),
+        exact("0-dim tensor t: variance shape as for the int t", tuple(v_0d.shape), ()),
+        case.close("0-dim tensor t: mean as for the int t", m_0d, m_int),
+    )
+
+
+@check(requires=("q_posterior_mean_var",))
+def ddpm_posterior_gradients(subject, case, T: int = 6, h: float = 1e-6) -> Outcome:
+    """The posterior q(x_{t−1} | x_t, x_0) = N(μ̃_t, β̃_t) is differentiable in its inputs and in
+    the schedule: ∂μ̃_t/∂x_0 = √ᾱ_{t−1} β_t/(1 − ᾱ_t) and ∂μ̃_t/∂x_t = √α_t (1 − ᾱ_{t−1})/(1 − ᾱ_t)
+    (NumPy), and the gradient of Σ_t (u_t μ̃_t + v_t β̃_t) with respect to β_1..β_T (a learnable
+    schedule of this check's own: T steps, β_t ~ U(0.05, 0.3)) equals central finite differences
+    of the same function (step h, float64)."""
+    rb = np.concatenate([[0.0], 0.05 + 0.25 * f64(case.rand(T)).numpy()])
+    rab = np.cumprod(1.0 - rb)
+    post = subject.fn("q_posterior_mean_var")
+    x0, xt = case.randn(T), case.randn(T)
+    u, v = case.randn(T), case.randn(T)
+    t = torch.arange(1, T + 1, device=case.device)
+    betas = torch.tensor(rb, dtype=torch.float64, device=case.device, requires_grad=True)
+    x0.requires_grad_(True)
+    xt.requires_grad_(True)
+
+    def objective(b, a=x0, c=xt):
+        mean, var = post(a, c, t, b)
+        return (u * mean).sum() + (v * var.reshape(-1).expand(T)).sum()
+
+    gx0, gxt, gb = torch.autograd.grad(objective(betas), [x0, xt, betas], allow_unused=True)
+    gb = torch.zeros_like(betas) if gb is None else gb
+    fd = []
+    with torch.no_grad():
+        for i in range(1, T + 1):
+            e = torch.zeros_like(betas)
+            e[i] = h
+            fd.append((float(objective(betas + e, x0.detach(), xt.detach()))
+                       - float(objective(betas - e, x0.detach(), xt.detach()))) / (2 * h))
+    ts = np.arange(1, T + 1)
+    cx0 = np.sqrt(rab[ts - 1]) * rb[ts] / (1 - rab[ts])
+    cxt = np.sqrt(1 - rb[ts]) * (1 - rab[ts - 1]) / (1 - rab[ts])
+    U = f64(u)
+    fd_t = torch.tensor(fd, dtype=torch.float64)
+    return all_of(
+        case.close("∂μ̃_t/∂x_0 = √ᾱ_{t−1} β_t/(1 − ᾱ_t)", gx0, torch.from_numpy(cx0) * U),
+        case.close("∂μ̃_t/∂x_t = √α_t (1 − ᾱ_{t−1})/(1 − ᾱ_t)", gxt, torch.from_numpy(cxt) * U),
+        case.close("∂/∂β_{1..T} of Σ u μ̃ + v β̃: autograd vs central differences", gb[1:], fd_t,
+                   tol=Tolerance(1e-6, 1e-5, "central differences: O(h²) truncation + O(ε/h) rounding"), detail=f"h = {h}"),
+    )
+
+
+@check(requires=_SCHEDULE + ("q_sample", "predict_x0_from_eps"))
+def ddpm_predict_x0_inverts_q_sample(subject, case, batch: int = 12) -> Outcome:
+    """x̂_0 = (x_t − √(1 − ᾱ_t) ε)/√ᾱ_t (ᾱ from NumPy) for one t per sample on (B, 3) data, so
+    it inverts the forward process: x̂_0(√ᾱ_t x_0 + √(1 − ᾱ_t) ε, ε) = x_0; gradients
+    ∂x̂_0/∂x_t = 1/√ᾱ_t and ∂x̂_0/∂ε = −√(1 − ᾱ_t)/√ᾱ_t (autograd)."""
+    T, beta_1, beta_T = _schedule_params(subject)
+    _, ab = _schedule(subject, case, T, beta_1, beta_T)
+    _, ref_ab = _np_schedule(T, beta_1, beta_T)
+    pred = subject.fn("predict_x0_from_eps")
+    x0, eps, xt, w = (case.randn(batch, 3) for _ in range(4))
+    t = case.randint(1, T + 1, (batch,))
+    t[:2] = torch.tensor([1, T], device=t.device)
+    tn = t.cpu().numpy()
+    sa, sb = _col(np.sqrt(ref_ab[tn]), 2), _col(np.sqrt(1.0 - ref_ab[tn]), 2)
+    xt.requires_grad_(True)
+    eps_g = eps.clone().requires_grad_(True)
+    out = pred(xt, t, eps_g, ab)
+    gx, ge = _grad(out, [xt, eps_g], w)
+    x_t_ref = (sa * f64(x0) + sb * f64(eps)).to(device=case.device, dtype=case.dtype)
+    return all_of(
+        case.close("x̂_0 vs (x_t − √(1 − ᾱ_t) ε)/√ᾱ_t (NumPy)", out, (f64(xt) - sb * f64(eps)) / sa),
+        case.close("x̂_0 of an independently noised x_0 is x_0", pred(x_t_ref, t, eps, ab), x0),
+        case.close("∂x̂_0/∂x_t = 1/√ᾱ_t", gx, f64(w) / sa),
+        case.close("∂x̂_0/∂ε = −√(1 − ᾱ_t)/√ᾱ_t", ge, -sb / sa * f64(w)),
+    )
+
+
+@check(requires=_SCHEDULE + ("p_mean_from_eps", "p_sample_step"))
+def ddpm_reverse_mean_gradients(subject, case, batch: int = 10) -> Outcome:
+    """μ_θ(x_t, t) = (x_t − β_t/√(1 − ᾱ_t) ε_θ)/√α_t (Ho et al. eq. 11, β and ᾱ from NumPy) with
+    ∂μ_θ/∂x_t = 1/√α_t and ∂μ_θ/∂ε_θ = −β_t/(√(1 − ᾱ_t) √α_t); and one ancestral step with a
+    linear ε-network ε_θ(x) = c x and noise z, x_{t−1} = μ_θ + σ_t z (σ_t² = β̃_t), has
+    ∂x_{t−1}/∂z = σ_t, ∂x_{t−1}/∂x_t = (1 − c β_t/√(1 − ᾱ_t))/√α_t and
+    ∂x_{t−1}/∂c = −β_t/(√(1 − ᾱ_t) √α_t) x_t (autograd), at t = 2 and t = T."""
+    T, beta_1, beta_T = _schedule_params(subject)
+    betas, _ = _schedule(subject, case, T, beta_1, beta_T)
+    rb, rab = _np_schedule(T, beta_1, beta_T)
+    pmean, step = subject.fn("p_mean_from_eps"), subject.fn("p_sample_step")
+    out = []
+    for t in sorted({2, T}):
+        k_eps = rb[t] / math.sqrt(1 - rab[t]) / math.sqrt(1 - rb[t])
+        inv = 1.0 / math.sqrt(1 - rb[t])
+        sigma = math.sqrt((1 - rab[t - 1]) / (1 - rab[t]) * rb[t])
+        xt, e, z, w = (case.randn(batch, 2) for _ in range(4))
+        xt.requires_grad_(True)
+        e.requires_grad_(True)
+        mu = pmean(xt, t, e, betas)
+        gx, ge = _grad(mu, [xt, e], w)
+        c = torch.tensor(0.7, dtype=case.dtype, device=case.device, requires_grad=True)
+        zz = z.clone().requires_grad_(True)
+        xs = step(lambda x, tb: c * x, xt, t, betas, noise=zz)
+        gx2, gz, gc = _grad(xs, [xt, zz, c], w)
+        X, W = f64(xt), f64(w)
+        out += [
+            case.close(f"t={t}: μ_θ vs (x_t − β_t/√(1 − ᾱ_t) ε)/√α_t", mu, inv * X - k_eps * f64(e)),
+            case.close(f"t={t}: ∂μ_θ/∂x_t = 1/√α_t", gx, inv * W),
+            case.close(f"t={t}: ∂μ_θ/∂ε_θ = −β_t/(√(1 − ᾱ_t) √α_t)", ge, -k_eps * W),
+            case.close(f"t={t}: step value μ_θ + σ_t z", xs, (inv - 0.7 * k_eps) * X + sigma * f64(z)),
+            case.close(f"t={t}: step ∂x_{{t−1}}/∂z = σ_t", gz, sigma * W),
+            case.close(f"t={t}: step ∂x_{{t−1}}/∂x_t", gx2, (inv - 0.7 * k_eps) * W),
+            case.close(f"t={t}: step ∂x_{{t−1}}/∂c", gc, -k_eps * (W * X).sum()),
+        ]
+    return all_of(out)
+
+
+@check(requires=("timestep_embedding",))
+def ddpm_timestep_embedding_formula(subject, case) -> Outcome:
+    """The sinusoidal time embedding is [sin(t ω_k), cos(t ω_k)] with ω_k = 10000^(−k/(d/2)),
+    k = 0..d/2 − 1 (Vaswani et al. 2017 §3.5), computed in NumPy, for d = the subject's time_dim
+    and t ∈ {0, 1, 2, 7, T/2, T}: shape (B, d), ω_0 = 1, frequencies decreasing to 10000^(−1 + 2/d)."""
+    T, d = int(subject.size("T")), int(subject.size("time_dim"))
+    steps = [0, 1, 2, 7, T // 2, T]
+    t = torch.tensor(steps, dtype=torch.long, device=case.device)
+    emb = subject.fn("timestep_embedding")(t, d, case.dtype)
+    half = d // 2
+    omega = 10000.0 ** (-np.arange(half) / half)
+    args = np.array(steps, dtype=np.float64)[:, None] * omega[None, :]
+    ref = np.concatenate([np.sin(args), np.cos(args)], axis=1)
+    return all_of(
+        exact("embedding shape", tuple(emb.shape), (len(steps), d)),
+        case.close("[sin(t ω_k), cos(t ω_k)], ω_k = 10000^(−k/(d/2)) (NumPy)", emb, ref),
+    )
+
+
+@check(requires=_SCHEDULE + ("q_sample", "p_sample_step", "loss"))
+def ddpm_model_methods(subject, case, batch: int = 9) -> Outcome:
+    """The model's methods apply the cores with its own schedule (β, ᾱ from NumPy) and keep the
+    autograd graph: ``q_sample(x_0, t, ε)`` = √ᾱ_t x_0 + √(1 − ᾱ_t) ε with ∂/∂x_0 = √ᾱ_t;
+    ``p_sample_step(x_t, t, z)`` = (x_t − β_t/√(1 − ᾱ_t) ε_θ(x_t, t))/√α_t + √β̃_t z with ε_θ the
+    model's forward, and its gradient reaches every parameter; ``loss(x_0, generator)`` (t drawn
+    per sample, batch ≠ data dimension) is a finite non-negative scalar whose gradient reaches
+    every parameter of the ε-network."""
+    T, beta_1, beta_T = _schedule_params(subject)
+    dim = subject.size("dim")
+    rb, rab = _np_schedule(T, beta_1, beta_T)
+    model = subject.build(case)
+    params = [p for p in model.parameters() if p.requires_grad]
+    x0, eps, z, w = (case.randn(batch, dim) for _ in range(4))
+    t = case.randint(1, T + 1, (batch,))
+    tn = t.cpu().numpy()
+    x0.requires_grad_(True)
+    xq = model.q_sample(x0, t, eps=eps)
+    (gq,) = _grad(xq, [x0], w)
+    sa, sb = _col(np.sqrt(rab[tn]), 2), _col(np.sqrt(1 - rab[tn]), 2)
+    out = [case.close("model.q_sample vs √ᾱ_t x_0 + √(1 − ᾱ_t) ε", xq, sa * f64(x0) + sb * f64(eps)),
+           case.close("model.q_sample: ∂/∂x_0 = √ᾱ_t", gq, sa * f64(w))]
+    ts = max(2, T // 3)
+    xt = case.randn(batch, dim)
+    xs = model.p_sample_step(xt, ts, noise=z)
+    with torch.no_grad():
+        e = f64(model(xt, torch.full((batch,), ts, dtype=torch.long, device=case.device)))
+    ref = ((f64(xt) - rb[ts] / math.sqrt(1 - rab[ts]) * e) / math.sqrt(1 - rb[ts])
+           + math.sqrt((1 - rab[ts - 1]) / (1 - rab[ts]) * rb[ts]) * f64(z))
+    g_step = torch.autograd.grad((xs * w).sum(), params, allow_unused=True) if xs.requires_grad else [None] * len(params)
+    out += [case.close(f"model.p_sample_step at t = {ts} vs μ_θ + σ_t z", xs, ref),
+            exact("model.p_sample_step: parameters reached by the gradient",
+                  sum(g is not None and bool(g.abs().sum() > 0) for g in g_step), len(params))]
+    loss = model.loss(case.randn(batch, dim), generator=_noise_gen(case))
+    g_loss = torch.autograd.grad(loss, params, allow_unused=True) if loss.requires_grad else [None] * len(params)
+    out += [exact("model.loss shape", tuple(loss.shape), ()),
+            bound("model.loss", float(loss.detach()), 0.0, op=">="),
+            bound("model.loss (finite)", float(loss.detach()), math.inf, op="<"),
+            exact("model.loss: parameters reached by the gradient",
+                  sum(g is not None and bool(g.abs().sum() > 0) for g in g_loss), len(params))]
+    return all_of(out)

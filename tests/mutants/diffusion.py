@@ -118,6 +118,103 @@ class MixesBatch(ref.GaussianDiffusion):
         return y - y.mean(0, keepdim=True)  # depends on the other samples
 
 
+# --- broken cores for the closed-form and gradient checks ----------------------------------------
+def q_step_minus_noise(x_prev, t, betas, eps=None, generator=None):
+    """√(1 − β_t) x − √β_t ε: the same law for symmetric noise, wrong for the injected ε."""
+    return ref._at((1.0 - betas).sqrt(), t, x_prev) * x_prev - ref._at(betas.sqrt(), t, x_prev) * ref._noise(x_prev, eps, generator)
+
+
+def q_step_detached(x_prev, t, betas, eps=None, generator=None):
+    return ref.q_step(x_prev, t, betas, eps, generator).detach()
+
+
+def q_mean_var_mean_not_sqrt(x0, t, alpha_bar):
+    return ref._at(alpha_bar, t, x0) * x0, ref._at(1.0 - alpha_bar, t, x0)
+
+
+def q_mean_var_std_not_var(x0, t, alpha_bar):
+    mean, var = ref.q_mean_var(x0, t, alpha_bar)
+    return mean, var.sqrt()
+
+
+def q_mean_var_detached(x0, t, alpha_bar):
+    mean, var = ref.q_mean_var(x0, t, alpha_bar)
+    return mean.detach(), var
+
+
+def q_mean_var_0d_as_batch(x0, t, alpha_bar):
+    """A 0-dim tensor t is indexed like a batch of steps: the variance comes back (1, ..., 1)."""
+    if isinstance(t, torch.Tensor) and t.dim() == 0:
+        t = t.reshape(1)
+    return ref.q_mean_var(x0, t, alpha_bar)
+
+
+def posterior_var_detached(x0, x_t, t, betas):
+    mean, var = ref.q_posterior_mean_var(x0, x_t, t, betas)
+    return mean, var.detach()
+
+
+def posterior_schedule_detached(x0, x_t, t, betas):
+    """Coefficients computed from a detached schedule: no gradient for a learnable β."""
+    return ref.q_posterior_mean_var(x0, x_t, t, betas.detach())
+
+
+def predict_x0_plus_eps(x_t, t, eps, alpha_bar):
+    return (x_t + ref._at((1.0 - alpha_bar).sqrt(), t, x_t) * eps) / ref._at(alpha_bar.sqrt(), t, x_t)
+
+
+def predict_x0_no_sqrt(x_t, t, eps, alpha_bar):
+    return (x_t - ref._at(1.0 - alpha_bar, t, x_t) * eps) / ref._at(alpha_bar, t, x_t)
+
+
+def p_mean_detached(x_t, t, eps_pred, betas):
+    return ref.p_mean_from_eps(x_t, t, eps_pred, betas).detach()
+
+
+def p_mean_sqrt_alpha_bar(x_t, t, eps_pred, betas):
+    ab = ref.alpha_bar(betas)
+    return (x_t - ref._at(betas / (1.0 - ab).sqrt(), t, x_t) * eps_pred) / ref._at(ab.sqrt(), t, x_t)
+
+
+def p_step_noise_detached(eps_model, x_t, t, betas, noise=None, generator=None, variance="posterior"):
+    return ref.p_sample_step(eps_model, x_t, t, betas, noise, generator, variance).detach()
+
+
+def embedding_natural_log_base(t, dim, dtype):
+    """ω_k = e^(−k/(dim/2)): base e instead of 10000."""
+    half = dim // 2
+    freqs = torch.exp(-torch.arange(half, dtype=torch.float64) / half).to(t.device)
+    args = t.double()[:, None] * freqs[None, :]
+    return torch.cat([torch.sin(args), torch.cos(args)], dim=-1).to(dtype)
+
+
+def embedding_cos_first(t, dim, dtype):
+    e = ref.timestep_embedding(t, dim, dtype)
+    half = dim // 2
+    return torch.cat([e[:, half:], e[:, :half]], dim=-1)
+
+
+class DetachedLoss(ref.GaussianDiffusion):
+    def loss(self, x0, generator=None):
+        return super().loss(x0, generator).detach()
+
+
+class QSampleWrongSchedule(ref.GaussianDiffusion):
+    """q_sample with ᾱ_{t−1} (an off-by-one schedule index) in the model method."""
+    def q_sample(self, x0, t, eps=None, generator=None):
+        return ref.q_sample(x0, t - 1, self.schedule(x0.device)[1], eps, generator)
+
+
+class DetachedStep(ref.GaussianDiffusion):
+    def p_sample_step(self, x_t, t, noise=None, generator=None):
+        return super().p_sample_step(x_t, t, noise, generator).detach()
+
+
+class StepBetaVariance(ref.GaussianDiffusion):
+    def p_sample_step(self, x_t, t, noise=None, generator=None):
+        return ref.p_sample_step(self.eps_model, x_t, t, self.schedule(x_t.device)[0], noise, generator, variance="beta")
+
+
 def _b(label, **cores):
     return broken(label, patched(GD, **cores))
 
@@ -175,5 +272,41 @@ MUTANTS = {
     "ddpm_denoiser_time_conditioned": [
         broken("ignores t", replaced(GD, IgnoresTime)),
         broken("mixes the batch", replaced(GD, MixesBatch)),
+    ],
+    "ddpm_q_step_values_and_gradients": [
+        _b("− √β_t ε", q_step=q_step_minus_noise),
+        _b("detached output", q_step=q_step_detached),
+        _b("q_step noise scaled by β", q_step=q_step_std_is_beta),
+    ],
+    "ddpm_q_mean_var_closed_form": [
+        _b("mean ᾱ_t x_0", q_mean_var=q_mean_var_mean_not_sqrt),
+        _b("standard deviation as the variance", q_mean_var=q_mean_var_std_not_var),
+        _b("detached mean", q_mean_var=q_mean_var_detached),
+        _b("0-dim t indexed as a batch", q_mean_var=q_mean_var_0d_as_batch),
+    ],
+    "ddpm_posterior_gradients": [
+        _b("detached variance", q_posterior_mean_var=posterior_var_detached),
+        _b("detached schedule", q_posterior_mean_var=posterior_schedule_detached),
+        _b("x_0 and x_t swapped", q_posterior_mean_var=posterior_swapped_coefficients),
+    ],
+    "ddpm_predict_x0_inverts_q_sample": [
+        _b("x_t + √(1 − ᾱ_t) ε", predict_x0_from_eps=predict_x0_plus_eps),
+        _b("no square roots", predict_x0_from_eps=predict_x0_no_sqrt),
+    ],
+    "ddpm_reverse_mean_gradients": [
+        _b("detached μ_θ", p_mean_from_eps=p_mean_detached),
+        _b("μ_θ divides by √ᾱ_t", p_mean_from_eps=p_mean_sqrt_alpha_bar),
+        _b("detached step", p_sample_step=p_step_noise_detached),
+        _b("β_t as the step variance", p_sample_step=p_step_beta_variance),
+    ],
+    "ddpm_timestep_embedding_formula": [
+        _b("base e frequencies", timestep_embedding=embedding_natural_log_base),
+        _b("cos before sin", timestep_embedding=embedding_cos_first),
+    ],
+    "ddpm_model_methods": [
+        broken("detached loss", replaced(GD, DetachedLoss)),
+        broken("q_sample at t − 1", replaced(GD, QSampleWrongSchedule)),
+        broken("detached p_sample_step", replaced(GD, DetachedStep)),
+        broken("p_sample_step with β_t variance", replaced(GD, StepBetaVariance)),
     ],
 }
