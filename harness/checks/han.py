@@ -10,7 +10,7 @@ import torch
 from torch.nn import functional as F
 
 from harness.contract import load_contract
-from harness.outcome import Outcome, all_of, bound, exact, f64
+from harness.outcome import Outcome, all_of, bound, exact, f64, holds
 from harness.registry import check
 
 PAD = 0  # the contract's padding id, written under the mask (the mask, not the id, decides what is padding)
@@ -210,7 +210,7 @@ def han_matches_definition(subject, case, batch: int = 2, sentences: int = 3, wo
             case.close("sentence weights α_i", tr.sentence_weights.detach(), ref_sw.detach())]
     params = dict(model.named_parameters())
     if not logits.requires_grad:
-        return all_of(outs + [bound("logits are differentiable (requires grad)", 0.0, 1.0, op=">")])
+        return all_of(outs + [holds("logits are differentiable (require grad)", False, "logits.requires_grad is False")])
     grads = torch.autograd.grad((logits * R).sum(), list(params.values()), allow_unused=True)
     ref_grads = torch.autograd.grad((ref_logits * f64(R)).sum(), [sd[n] for n in params], allow_unused=True)
     for n, g, rg in zip(params, grads, ref_grads):

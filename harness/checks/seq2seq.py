@@ -275,3 +275,141 @@ def seq2seq_greedy_equals_teacher_forcing(subject, case, batch: int = 16, src_le
         holds("generate returns integer tokens", not y.is_floating_point(), str(y.dtype)),
         exact("argmax of the teacher-forced logits on the greedy output", logits.argmax(-1), y),
     )
+
+
+# --- every model against its definition, with its own parameters ----------------------------------
+def _seq2seq_oracle(subject, sd: dict, x: tuple):
+    """The model's forward pass written out in float64 from its state dict (names: the contract's
+    state_dict). Translation: RNN steps (GRU or LSTM written out) over each row's real source tokens
+    from a zero state; the decoder RNN from the encoder's state at the last real token; per step
+    e_ti = score(s_t, h_i) over the real source positions, a_t = softmax, c_t = Σ_i a_ti h_i,
+    h̃_t = tanh(W_c [c_t; s_t] + b_c), logits = W_o h̃_t + b_o. Captioning: regions from F.conv2d(3×3,
+    pad 1) → ReLU → 2×2 max-pool, twice, flattened row-major; h_0 = tanh(W_h ā + b_h), c_0 = tanh(W_c' ā
+    + b_c') with ā the mean region; the same attention decoder (LSTM). Fixed context: the decoder RNN
+    from the encoder's final state, logits = W_o s_t + b_o. Returns (logits (B, T, V), weights or None)."""
+    from harness.checks.attention import _score_oracle
+    from harness.checks.han import gru_cell, lstm_cell
+
+    model_kind = subject.params.get("model", "translation")
+    lstm = model_kind == "captioning" or subject.params.get("cell", "gru") == "lstm"
+    H = subject.size("hidden")
+    zero_state = (torch.zeros(H, dtype=torch.float64),) * 2 if lstm else torch.zeros(H, dtype=torch.float64)
+
+    def step(prefix, inp, st):
+        return lstm_cell(sd, prefix, inp, st) if lstm else gru_cell(sd, prefix, inp, st)
+
+    def out_h(st):
+        return st[0] if lstm else st
+
+    tgt_in = x[1].cpu()
+    B, T = tgt_in.shape
+    if model_kind == "captioning":
+        import torch.nn.functional as F
+
+        g = f64(x[0])
+        for i in (0, 3):
+            g = F.max_pool2d(F.relu(F.conv2d(g, sd[f"cnn.{i}.weight"], sd[f"cnn.{i}.bias"], padding=1)), 2)
+        regions = g.flatten(2).transpose(1, 2)  # (B, R, H)
+        mem = [list(regions[b]) for b in range(B)]
+        mean = regions.mean(1)
+        init = [(torch.tanh(sd["init_h.weight"] @ mean[b] + sd["init_h.bias"]),
+                 torch.tanh(sd["init_c.weight"] @ mean[b] + sd["init_c.bias"])) for b in range(B)]
+        S = regions.shape[1]
+    else:
+        src, mask = x[0].cpu(), x[2].cpu()
+        S = src.shape[1]
+        mem, init = [], []
+        for b in range(B):
+            st, hs = zero_state, []
+            for i in range(int(mask[b].sum())):
+                st = step("encoder.", sd["embed.weight"][int(src[b, i])], st)
+                hs.append(out_h(st))
+            mem.append(hs)
+            init.append(st)
+    fixed = model_kind == "fixed_context"
+    score = None if fixed else _score_oracle(subject.params.get("score", "additive" if model_kind == "captioning" else "general"),
+                                             {k[len("decoder.attention."):]: v for k, v in sd.items()
+                                              if k.startswith("decoder.attention.")}, H)
+    zero = torch.zeros((), dtype=torch.float64)
+    logits, weights = [], []
+    for b in range(B):
+        st = init[b]
+        for t in range(T):
+            if fixed:
+                st = step("decoder.", sd["tgt_embed.weight"][int(tgt_in[b, t])], st)
+                logits.append(sd["W_o.weight"] @ out_h(st) + sd["W_o.bias"])
+                continue
+            st = step("decoder.rnn.", sd["decoder.embed.weight"][int(tgt_in[b, t])], st)
+            s = out_h(st)
+            e = torch.stack([score(s, h) for h in mem[b]])
+            a = torch.exp(e - e.max()) / torch.exp(e - e.max()).sum()
+            c = sum(a_ * h for a_, h in zip(a, mem[b]))
+            h_tilde = torch.tanh(sd["decoder.W_c.weight"] @ torch.cat([c, s]) + sd["decoder.W_c.bias"])
+            logits.append(sd["decoder.W_o.weight"] @ h_tilde + sd["decoder.W_o.bias"])
+            weights.append(torch.stack(list(a) + [zero] * (S - len(a))))
+    V = subject.size("vocab_size")
+    return torch.stack(logits).reshape(B, T, V), (None if fixed else torch.stack(weights).reshape(B, T, S))
+
+
+@check()
+def seq2seq_matches_definition(subject, case, batch: int = 2, src_len: int = 5, tgt_len: int = 4) -> Outcome:
+    """Each model is its definition with its own parameters (copied from its state dict, the
+    contract's names), recomputed in float64 with the RNN steps written out: the translation model
+    (Luong 3.1: encoder over each row's real source tokens, decoder from its final state, softmax of
+    the score over the real source positions, c_t = Σ a_ti h_i, h̃_t = tanh(W_c [c_t; s_t]),
+    logits = W_o h̃_t), the captioner (Show, Attend and Tell: two 3×3 conv + ReLU + 2×2 max-pool
+    stages, regions row-major, h_0 = tanh(W_h ā), c_0 = tanh(W_c ā), the same attention decoder with
+    an LSTM) and the fixed-context model (logits = W_o s_t, decoder from the encoder's final state).
+    Logits and attention weights agree, and the gradients of L = Σ logits ⊙ R (R fixed, random) with
+    respect to every parameter equal autograd's through the recomputation."""
+    model = subject.build(case)
+    x = _inputs(subject, case, batch, src_len, tgt_len)
+    fixed = subject.params.get("model") == "fixed_context"
+    sd = {n: f64(p).requires_grad_(True) for n, p in model.state_dict().items()}
+    ref_logits, ref_w = _seq2seq_oracle(subject, sd, x)
+    if fixed:
+        logits, w = model(*x), None
+    else:
+        logits, trace = model(*x, need_weights=True)
+        w = trace.weights
+    outs = [exact("logits shape", tuple(logits.shape), tuple(ref_logits.shape))]
+    if w is not None:
+        outs.append(exact("attention weights shape", tuple(w.shape), tuple(ref_w.shape)))
+    if not all(o.passed for o in outs):
+        return all_of(outs)
+    outs.append(case.close("logits vs the definition recomputed with the model's parameters", logits.detach(), ref_logits.detach()))
+    if w is not None:
+        outs.append(case.close("attention weights vs the definition", w.detach(), ref_w.detach()))
+    params = dict(model.named_parameters())
+    if not logits.requires_grad:
+        return all_of(outs + [holds("logits are differentiable (require grad)", False, "logits.requires_grad is False")])
+    R = case.randn(*logits.shape)
+    grads = torch.autograd.grad((logits * R).sum(), list(params.values()), allow_unused=True)
+    ref_grads = torch.autograd.grad((ref_logits * f64(R)).sum(), [sd[n] for n in params], allow_unused=True)
+    for n, g, rg in zip(params, grads, ref_grads):
+        if g is None:
+            outs.append(holds(f"∂L/∂{n} exists (reached by backprop)", False, "grad is None"))
+            continue
+        outs.append(case.close(f"∂L/∂{n} vs autograd of the float64 recomputation", g,
+                               torch.zeros(g.shape, dtype=torch.float64) if rg is None else rg))
+    return all_of(outs)
+
+
+@check(requires=("conv_grid_size",))
+def captioning_grid_size_formula(subject, case, sizes: tuple = (4, 7, 13, 16, 31)) -> Outcome:
+    """conv_grid_size(s) is the side of the captioner's region grid for s×s images: the side after
+    the documented CNN (torch's Conv2d(3×3, padding 1) → MaxPool2d(2), twice) run on an s×s image,
+    for several s (odd ones included), and the captioner built with image_size = s attends over
+    exactly conv_grid_size(s)² regions."""
+    fn = subject.fn("conv_grid_size")
+    outs = []
+    for s in sizes:
+        cnn = nn.Sequential(nn.Conv2d(1, 1, 3, padding=1), nn.MaxPool2d(2), nn.Conv2d(1, 1, 3, padding=1), nn.MaxPool2d(2))
+        with torch.no_grad():
+            side = cnn(torch.zeros(1, 1, s, s)).shape[-1]
+            model = subject.build(case, image_size=s)
+            _, trace = model(case.randn(1, subject.size("in_channels"), s, s), case.randint(2, subject.size("vocab_size"), (1, 2)),
+                             need_weights=True)
+        outs += [exact(f"conv_grid_size({s}) vs the CNN's output side", fn(s), side),
+                 exact(f"regions attended over with image_size = {s}", trace.weights.shape[-1], side * side)]
+    return all_of(outs)

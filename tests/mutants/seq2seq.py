@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from harness.testing import broken, replaced, subject_from
+from harness.testing import broken, patched, replaced, subject_from
 from reference_impls import seq2seq as S
 
 PARAMS = {"model": "translation", "vocab_size": 10, "embed_dim": 16, "hidden": 32}
@@ -210,3 +210,96 @@ MUTANTS["seq2seq_token_accuracy_definition"] = [
     broken("divided by every position", _MOD.with_namespace(token_accuracy=accuracy_over_all_positions)),
     broken("pad_id=None ignored", _MOD.with_namespace(token_accuracy=accuracy_pad_none_as_zero)),
 ]
+
+
+# --- every model against its definition; the grid size ----------------------------------------------
+class _SigmoidDecoder(S.AttentionDecoder):
+    """Luong's attentional hidden state with sigmoid: h̃_t = σ(W_c [c_t; s_t])."""
+
+    def forward(self, tgt_in, memory, state, memory_mask=None):
+        s, state = self.rnn(self.embed(tgt_in), state)
+        mask = None if memory_mask is None else memory_mask.unsqueeze(1)
+        c, a = self.attention(s, memory, memory, mask=mask, need_weights=True)
+        return self.W_o(torch.sigmoid(self.W_c(torch.cat([c, s], dim=-1)))), S.AttentionTrace(a, c, memory), state
+
+
+class SigmoidHTildeSeq2Seq(S.Seq2Seq):
+    def __init__(self, **p):
+        super().__init__(**p)
+        c = self.config
+        self.decoder = _SigmoidDecoder(c.vocab_size, c.embed_dim, c.hidden, c.cell, c.score)
+
+
+class DetachedStateSeq2Seq(S.Seq2Seq):
+    """The encoder's final state is detached: the decoder starts from it but no gradient flows back."""
+
+    def encode(self, src, src_mask=None):
+        memory, state = super().encode(src, src_mask)
+        return memory, (tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach())
+
+
+class SigmoidInitCaptioner(S.ImageCaptioner):
+    """h_0 = σ(W_h ā), c_0 = σ(W_c ā) instead of tanh."""
+
+    def forward(self, images, tgt_in, need_weights=False):
+        a = self.regions(images)
+        mean = a.mean(1)
+        state = (torch.sigmoid(self.init_h(mean)).unsqueeze(0), torch.sigmoid(self.init_c(mean)).unsqueeze(0))
+        logits, trace, _ = self.decoder(tgt_in, a, state)
+        return (logits, trace) if need_weights else logits
+
+
+class SumRegionCaptioner(S.ImageCaptioner):
+    """The initial state from the sum of the regions, not their mean."""
+
+    def forward(self, images, tgt_in, need_weights=False):
+        a = self.regions(images)
+        mean = a.sum(1)
+        state = (torch.tanh(self.init_h(mean)).unsqueeze(0), torch.tanh(self.init_c(mean)).unsqueeze(0))
+        logits, trace, _ = self.decoder(tgt_in, a, state)
+        return (logits, trace) if need_weights else logits
+
+
+class DetachedRegionsCaptioner(S.ImageCaptioner):
+    """The region features are detached: the CNN is never trained."""
+
+    def regions(self, images):
+        return super().regions(images).detach()
+
+
+class TanhCNNCaptioner(S.ImageCaptioner):
+    """The CNN's nonlinearities are tanh instead of ReLU."""
+
+    def __init__(self, **p):
+        super().__init__(**p)
+        self.cnn[1] = torch.nn.Tanh()
+        self.cnn[4] = torch.nn.Tanh()
+
+
+class DetachedFixedContext(S.FixedContextSeq2Seq):
+    """The fixed-context model's logits are detached."""
+
+    def forward(self, src, tgt_in, src_mask=None):
+        return super().forward(src, tgt_in, src_mask).detach()
+
+
+def grid_size_ceil(image_size):
+    """⌈s/4⌉: right for multiples of 4 only."""
+    return -(-image_size // 4)
+
+
+MUTANTS.update({
+    "seq2seq_matches_definition": [
+        broken("h̃ = sigmoid(W_c [c; s])", replaced(ref(), factory(SigmoidHTildeSeq2Seq))),
+        broken("encoder's final state detached", replaced(ref(), factory(DetachedStateSeq2Seq))),
+        broken("captioner: sigmoid initial state", replaced(ref(**CAPTIONER), factory(SigmoidInitCaptioner))),
+        broken("captioner: initial state from the sum of the regions", replaced(ref(**CAPTIONER), factory(SumRegionCaptioner))),
+        broken("captioner: regions detached", replaced(ref(**CAPTIONER), factory(DetachedRegionsCaptioner))),
+        broken("captioner: tanh in the CNN", replaced(ref(**CAPTIONER), factory(TanhCNNCaptioner))),
+        broken("captioner: pooled grid", replaced(ref(**CAPTIONER), factory(CoarseRegionCaptioner))),
+        broken("fixed context: logits detached", replaced(ref(**FIXED), factory(DetachedFixedContext))),
+    ],
+    "captioning_grid_size_formula": [
+        broken("⌈s/4⌉", patched(ref(**CAPTIONER), conv_grid_size=grid_size_ceil)),
+    ],
+})
