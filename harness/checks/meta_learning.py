@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from harness.contract import load_contract
-from harness.outcome import Outcome, Tolerance, all_of, bound, exact, f64
+from harness.outcome import Outcome, Tolerance, all_of, bound, exact, f64, holds
 from harness.registry import check
 
 CONTRACT = load_contract("meta_learning")
@@ -335,3 +335,132 @@ def mann_one_shot_recall(subject, case, batch: int = 4, slots: int = 6, width: i
         cos = torch.einsum("bw,bnw->bn", r, kn) / (r.norm(dim=-1, keepdim=True) * kn.norm(dim=-1)).clamp_min(1e-300)
         hits += int((cos.argmax(-1) == j).sum())
     return exact(f"cues recalled to their own key ({batch}×{slots} cues)", hits, batch * slots)
+
+
+# --- the outer step and the linear-regression loss; gradients of the memory access --------------------
+@check(requires=("maml_step",))
+def maml_step_descends_meta_gradient(subject, case, dim: int = 4, tasks: int = 3, alpha: float = 0.1, beta: float = 0.3,
+                                     steps: int = 2) -> Outcome:
+    """One outer step is θ ← θ − β ∇_θ L_meta(θ): on quadratic tasks L_train = ½(θ − a)ᵀA(θ − a),
+    L_test = ½(θ − c)ᵀC(θ − c) the result equals θ − β mean ((I − αA)^k)ᵀ C (θ' − c) (exact) and
+    θ − β mean C (θ' − c) (first order), θ' − a = (I − αA)^k (θ − a) (closed forms), for a parameter
+    given as a list of tensors; the parameters passed in are left unchanged."""
+    theta = case.randn(dim, dtype=torch.float64).cpu()
+    eye = torch.eye(dim, dtype=torch.float64)
+    task_list, exact2, exact1 = [], [], []
+    dev = lambda x: x.to(case.device, case.dtype)  # noqa: E731
+    for _ in range(tasks):
+        A, C = _spd(case, dim, 0.5, 4.0), _spd(case, dim, 0.5, 4.0)
+        a, c = case.randn(dim, dtype=torch.float64).cpu(), case.randn(dim, dtype=torch.float64).cpu()
+        M = torch.linalg.matrix_power(eye - alpha * A, steps)
+        t_prime = a + M @ (theta - a)
+        exact2.append(M.T @ (C @ (t_prime - c)))
+        exact1.append(C @ (t_prime - c))
+        task_list.append(((dev(A), dev(a)), (dev(C), dev(c))))
+    th = dev(theta)
+    before = th.clone()
+    step = subject.fn("maml_step")
+    new2 = step([th], _quadratic, task_list, alpha=alpha, beta=beta, steps=steps)
+    new1 = step([th], _quadratic, task_list, alpha=alpha, beta=beta, steps=steps, first_order=True)
+    out = [exact("one tensor per parameter", (len(new2), len(new1)), (1, 1))]
+    if not out[0].passed:
+        return out[0]
+    return all_of(
+        *out,
+        case.close(f"θ after one exact meta-step vs θ − β mean ((I − αA)^k)ᵀ C (θ' − c) (k = {steps})", new2[0],
+                   theta - beta * torch.stack(exact2).mean(0), detail=f"{tasks} tasks, dim {dim}, α = {alpha}, β = {beta}"),
+        case.close("θ after one first-order meta-step vs θ − β mean C (θ' − c)", new1[0], theta - beta * torch.stack(exact1).mean(0)),
+        exact("the parameters passed in are unchanged", th, before),
+    )
+
+
+@check(requires=("linear_regression_loss",))
+def maml_linear_regression_loss(subject, case, n: int = 7, d: int = 3) -> Outcome:
+    """The linear-regression task loss is the mean squared error L(w, b) = (1/n) Σ_i (x_i·w + b − y_i)²
+    (numpy, float64), and autograd through it gives ∂L/∂w = (2/n) Xᵀr and ∂L/∂b = (2/n) Σ_i r_i with
+    r = Xw + b − y (closed forms)."""
+    X, y, w, b = case.randn(n, d), case.randn(n), case.randn(d), case.randn(())
+    wl, bl = w.clone().requires_grad_(True), b.clone().requires_grad_(True)
+    loss = subject.fn("linear_regression_loss")([wl, bl], (X, y))
+    Xn, yn, wn, bn = (f64(t).numpy() for t in (X, y, w, b))
+    r = Xn @ wn + bn - yn
+    out = [exact("the loss is a scalar", tuple(loss.shape), ()),
+           case.close("L(w, b) vs mean (Xw + b − y)² (numpy)", loss, float(np.mean(r ** 2)))]
+    if not loss.requires_grad:
+        return all_of(*out, holds("the loss is differentiable in (w, b) (requires grad)", False))
+    gw, gb = torch.autograd.grad(loss, (wl, bl))
+    return all_of(*out,
+                  case.close("∂L/∂w vs (2/n) Xᵀr", gw, torch.from_numpy(2.0 / n * Xn.T @ r)),
+                  case.close("∂L/∂b vs (2/n) Σ r", gb, float(2.0 / n * r.sum())))
+
+
+def _vjp_vs_fd(name, f, inputs, wrt, h: float) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+    """Autograd's gradient of Σ R ⊙ f(inputs) (R a fixed ±1/2..3/2 pattern) with respect to the inputs named
+    in ``wrt``, and central differences of the same scalar; an output that carries no graph has gradient 0."""
+    out0 = f(*inputs)
+    R = torch.linspace(-1.5, 1.5, out0.numel(), dtype=torch.float64, device=out0.device).reshape(out0.shape)
+    R = torch.where(R.abs() < 0.5, R + 2.0, R)  # no weight near 0
+
+    def scalar(*xs):
+        return (f(*xs) * R).sum()
+
+    leaves = [x.clone().requires_grad_(i in wrt) if torch.is_floating_point(x) else x for i, x in enumerate(inputs)]
+    val = scalar(*leaves)
+    targets = [leaves[i] for i in wrt]
+    if val.requires_grad:
+        grads = torch.autograd.grad(val, targets, allow_unused=True)
+        grads = [torch.zeros_like(t) if g is None else g for g, t in zip(grads, targets)]
+    else:
+        grads = [torch.zeros_like(t) for t in targets]
+    pairs = []
+    for i, g in zip(wrt, grads):
+        x = inputs[i]
+        fd = torch.zeros_like(x)
+        flat = fd.view(-1)
+        for j in range(x.numel()):
+            e = torch.zeros_like(x).view(-1)
+            e[j] = h
+            e = e.view(x.shape)
+            xp = [t if k != i else t + e for k, t in enumerate(inputs)]
+            xm = [t if k != i else t - e for k, t in enumerate(inputs)]
+            with torch.no_grad():
+                flat[j] = (scalar(*xp) - scalar(*xm)) / (2 * h)
+        pairs.append((f"{name}: d/d(argument {i})", g.detach(), fd))
+    return pairs
+
+
+@check(requires=MANN_CORES + ("offset_label_inputs",))
+def mann_memory_access_gradients(subject, case, batch: int = 2, slots: int = 4, width: int = 3, steps: int = 3,
+                                 classes: int = 3, h: float = 1e-6) -> Outcome:
+    """The memory access of a MANN is trained end to end by back-propagation, so every operation passes
+    gradients wherever it is smooth: autograd's gradient of a fixed weighted sum of each output equals
+    central finite differences of that sum (float64, step h: O(h²) + O(ε/h) ≈ 1e-10, held to atol 1e-7 +
+    rtol 1e-6) with respect to every real argument: cosine_read_weights (memory, key, β per row),
+    read_memory (memory, weights), lrua_write_weights (previous read and least-used weights, gate),
+    usage_update (all three), lrua_write (memory, write weights, key) and offset_label_inputs (x);
+    least_used_weights is piecewise constant in the usage (no ties here), so both are 0 there."""
+    dd = torch.float64
+    g = lambda *s: case.randn(*s, dtype=dd)  # noqa: E731
+    M, k, beta = g(batch, slots, width), g(batch, width), 1.0 + case.rand(batch, dtype=dd)
+    w = torch.softmax(g(batch, slots), -1)
+    usage = torch.arange(slots, dtype=dd, device=case.device).repeat(batch, 1) + 0.3 * case.rand(batch, slots, dtype=dd)
+    lu = torch.zeros(batch, slots, dtype=dd, device=case.device)
+    lu[:, 0] = 1.0
+    gate = g(batch)
+    x, labels = g(batch, steps, width), case.randint(0, classes, (batch, steps))
+    fn = {n: subject.fn(n) for n in MANN_CORES + ("offset_label_inputs",)}
+    ops = [
+        ("cosine_read_weights", lambda m, key, bt: fn["cosine_read_weights"](m, key, bt), (M, k, beta), (0, 1, 2)),
+        ("read_memory", fn["read_memory"], (M, w), (0, 1)),
+        ("lrua_write_weights", fn["lrua_write_weights"], (w, lu, gate), (0, 1, 2)),
+        ("usage_update", lambda u, r, ww: fn["usage_update"](u, r, ww, 0.9), (usage, w, lu), (0, 1, 2)),
+        ("lrua_write", fn["lrua_write"], (M, w, k, usage), (0, 1, 2)),
+        ("offset_label_inputs", lambda xx: fn["offset_label_inputs"](xx, labels, classes), (x,), (0,)),
+        ("least_used_weights", lambda u: fn["least_used_weights"](u, 2), (usage,), (0,)),
+    ]
+    tol = Tolerance(1e-7, 1e-6, f"central differences, h = {h:g} in float64: O(h²) + O(ε/h)")
+    out = []
+    for name, f, args, wrt in ops:
+        for label, got, want in _vjp_vs_fd(name, f, args, wrt, h):
+            out.append(case.close(f"{label}: autograd vs central differences", got, want, tol=tol))
+    return all_of(*out)

@@ -187,3 +187,98 @@ MUTANTS.update({
         broken("write gate swapped", _bad(lrua_write_weights=write_gate_swapped)),
     ],
 })
+
+
+# --- the outer step, the linear-regression loss, gradients of the memory access -----------------------
+def maml_step_ascends(params, loss_fn, tasks, *, alpha, beta, steps=1, first_order=False):
+    """θ + β ∇L_meta: the outer step climbs."""
+    g = ML.meta_gradient(params, loss_fn, tasks, alpha=alpha, steps=steps, first_order=first_order)
+    return [p.detach() + beta * gi for p, gi in zip(params, g)]
+
+
+def maml_step_ignores_beta(params, loss_fn, tasks, *, alpha, beta, steps=1, first_order=False):
+    """Steps by α (the inner rate) instead of β."""
+    return ML.maml_step(params, loss_fn, tasks, alpha=alpha, beta=alpha, steps=steps, first_order=first_order)
+
+
+def maml_step_always_first_order(params, loss_fn, tasks, *, alpha, beta, steps=1, first_order=False):
+    return ML.maml_step(params, loss_fn, tasks, alpha=alpha, beta=beta, steps=steps, first_order=True)
+
+
+def linreg_summed(params, data):
+    """Sum of squared errors instead of the mean."""
+    w, b = params
+    X, y = data
+    return ((X @ w + b - y) ** 2).sum()
+
+
+def linreg_absolute(params, data):
+    """Mean absolute error."""
+    w, b = params
+    X, y = data
+    return (X @ w + b - y).abs().mean()
+
+
+def linreg_detached(params, data):
+    """The right value, no gradient."""
+    return ML.linear_regression_loss(params, data).detach()
+
+
+def linreg_bias_subtracted(params, data):
+    w, b = params
+    X, y = data
+    return ((X @ w - b - y) ** 2).mean()
+
+
+def read_weights_detached(memory, key, beta=1.0, eps=1e-8):
+    return ML.cosine_read_weights(memory, key, beta, eps).detach()
+
+
+def read_weights_key_detached(memory, key, beta=1.0, eps=1e-8):
+    """No gradient to the key (e.g. a controller output)."""
+    return ML.cosine_read_weights(memory, key.detach(), beta, eps)
+
+
+def read_memory_detached(memory, weights):
+    return ML.read_memory(memory, weights).detach()
+
+
+def write_weights_gate_detached(read_prev, least_used_prev, gate):
+    """The write gate α receives no gradient."""
+    return ML.lrua_write_weights(read_prev, least_used_prev, gate.detach())
+
+
+def usage_detached(usage_prev, read, write, gamma=0.95):
+    return ML.usage_update(usage_prev, read, write, gamma).detach()
+
+
+def write_detached(memory, write_weights, key, usage_prev):
+    return ML.lrua_write(memory, write_weights, key, usage_prev).detach()
+
+
+def offset_inputs_detached(x, labels, n_classes):
+    return ML.offset_label_inputs(x, labels, n_classes).detach()
+
+
+MUTANTS.update({
+    "maml_step_descends_meta_gradient": [
+        broken("outer step ascends", _bad(maml_step=maml_step_ascends)),
+        broken("outer step by α, not β", _bad(maml_step=maml_step_ignores_beta)),
+        broken("first-order flag forced", _bad(maml_step=maml_step_always_first_order)),
+    ],
+    "maml_linear_regression_loss": [
+        broken("summed, not averaged", _bad(linear_regression_loss=linreg_summed)),
+        broken("absolute error", _bad(linear_regression_loss=linreg_absolute)),
+        broken("detached loss", _bad(linear_regression_loss=linreg_detached)),
+        broken("bias subtracted", _bad(linear_regression_loss=linreg_bias_subtracted)),
+    ],
+    "mann_memory_access_gradients": [
+        broken("read weights detached", _bad(cosine_read_weights=read_weights_detached)),
+        broken("no gradient to the key", _bad(cosine_read_weights=read_weights_key_detached)),
+        broken("read vector detached", _bad(read_memory=read_memory_detached)),
+        broken("no gradient to the write gate", _bad(lrua_write_weights=write_weights_gate_detached)),
+        broken("usage detached", _bad(usage_update=usage_detached)),
+        broken("written memory detached", _bad(lrua_write=write_detached)),
+        broken("episode inputs detached", _bad(offset_label_inputs=offset_inputs_detached)),
+    ],
+})
