@@ -513,3 +513,94 @@ def vae_sample_decodes_prior(subject, case, n: int = 20000) -> Outcome:
                       source="5/√n: the s.e. of a sample correlation of independent coordinates is 1/√n"))
     outs.append(draws_only_from_generator(case, lambda g: model.sample(64, generator=g), "sample", "sample(generator=g)"))
     return all_of(outs)
+
+
+# --------------------------------------------------------------------------------------------
+# architecture, configuration, differentiable sampling
+# --------------------------------------------------------------------------------------------
+_VAE_LAYERS = ("enc", "enc_mu", "enc_logvar", "dec", "dec_out")
+
+
+@check("vae_mlp_matches_functional_stack", requires=("encode", "decode", "state_dict"))
+def vae_mlp_matches_functional_stack(subject, case, rows: int = 6) -> Outcome:
+    """The model is the one-hidden-layer tanh MLP of the contract, on its own weights: parameter
+    shapes follow the config (enc (H, D), enc_mu and enc_logvar (K, H), dec (H, K), dec_out (D, H),
+    biases likewise), encode(x) = (W_μ tanh(W₁x + b₁) + b_μ, W_v tanh(W₁x + b₁) + b_v) and
+    decode(z) = W₄ tanh(W₃z + b₃) + b₄, recomputed with torch.nn.functional.linear and torch.tanh
+    on the state_dict tensors."""
+    import torch.nn.functional as F
+
+    model = subject.build(case)
+    d, h, k = (int(subject.size(n)) for n in ("in_features", "hidden", "latent"))
+    sd = model.state_dict()
+    want = {"enc": (h, d), "enc_mu": (k, h), "enc_logvar": (k, h), "dec": (h, k), "dec_out": (d, h)}
+    shapes = {n: (tuple(sd[f"{n}.weight"].shape), tuple(sd[f"{n}.bias"].shape)) if f"{n}.weight" in sd else None
+              for n in _VAE_LAYERS}
+    out = [exact("state_dict layer shapes (weight, bias)", shapes, {n: (s, s[:1]) for n, s in want.items()})]
+    if any(v is None for v in shapes.values()):
+        return all_of(out)
+    L = {n: (sd[f"{n}.weight"], sd[f"{n}.bias"]) for n in _VAE_LAYERS}
+    (x,) = CONTRACT.example_inputs(subject, case, rows)
+    z = case.randn(rows, k)
+    with torch.no_grad():
+        mu, logvar = model.encode(x)
+        hid = torch.tanh(F.linear(x, *L["enc"]))
+        x_dec = model.decode(z)
+        ref_dec = F.linear(torch.tanh(F.linear(z, *L["dec"])), *L["dec_out"])
+    return all_of(out + [
+        case.close("μ vs F.linear(tanh(F.linear(x)))", mu, F.linear(hid, *L["enc_mu"])),
+        case.close("log σ² vs F.linear(tanh(F.linear(x)))", logvar, F.linear(hid, *L["enc_logvar"])),
+        case.close("decode(z) vs F.linear(tanh(F.linear(z)))", x_dec, ref_dec),
+    ])
+
+
+@check("vae_config_rejects_invalid", requires=())
+def vae_config_rejects_invalid(subject, case) -> Outcome:
+    """A Gaussian decoder needs σ_x² > 0 (σ_x² = 0 makes −log N(x; x', σ_x²) infinite): building the
+    model with sigma2 = 0 or sigma2 < 0, or with an unknown likelihood, raises ValueError, while the
+    suite's own params build."""
+
+    def raises(**overrides) -> bool:
+        try:
+            subject.build(None, **overrides)
+        except ValueError:
+            return True
+        return False
+
+    subject.build(None)
+    return all_of(
+        holds("sigma2 = 0 rejected (ValueError)", raises(sigma2=0.0)),
+        holds("sigma2 = −1 rejected (ValueError)", raises(sigma2=-1.0)),
+        holds("likelihood 'poisson' rejected (ValueError)", raises(likelihood="poisson")),
+    )
+
+
+@check("vae_sample_is_differentiable", requires=("sample", "decode", "parameters"))
+def vae_sample_is_differentiable(subject, case, n: int = 16) -> Outcome:
+    """sample(n, g) = decode(z) (or sigmoid(decode(z)), Bernoulli) keeps the autograd graph to the
+    decoder: the gradient of Σ w ⊙ sample(n, g) with respect to every parameter equals that of the
+    same expression computed here from decode(z) with z replayed from an equally seeded generator
+    (zero for the encoder's parameters, nonzero for the decoder's)."""
+    model = subject.build(case)
+    k = subject.size("latent")
+    bernoulli = subject.params.get("likelihood", "gaussian") == "bernoulli"
+    params = [p for p in model.parameters() if p.requires_grad]
+    p0 = params[0]
+    w = case.randn(n, subject.size("in_features"))
+
+    def grads(y):
+        if not y.requires_grad:
+            return [torch.zeros_like(p) for p in params]
+        g = torch.autograd.grad((y * w).sum(), params, allow_unused=True)
+        return [torch.zeros_like(p) if gi is None else gi for p, gi in zip(params, g)]
+
+    got = grads(model.sample(n, generator=case.gen()))
+    zr = torch.randn(n, k, generator=case.gen(), device=p0.device, dtype=p0.dtype)
+    out = model.decode(zr)
+    ref = grads(torch.sigmoid(out) if bernoulli else out)
+    reached = sum(bool(g.abs().sum() > 0) for g in ref)
+    return all_of(
+        bound("parameters the replayed decode(z) reaches", reached, 0, op=">"),
+        case.close("∂(Σ w ⊙ sample)/∂θ vs the replayed decode(z), every parameter",
+                   torch.cat([f64(g).reshape(-1) for g in got]), torch.cat([f64(g).reshape(-1) for g in ref])),
+    )

@@ -161,3 +161,66 @@ MUTANTS["vae_sample_decodes_prior"] = [
     broken("Bernoulli logits, not means", replaced(MODEL.with_params(likelihood="bernoulli"), LogitSampleVAE)),
     broken("prior N(0, 4I) (float32)", replaced(MODEL, WidePriorVAE), dtype="float32"),
 ]
+
+
+# --- architecture, configuration, differentiable sampling ------------------------------------------
+class SigmoidEncoderVAE(V.VAE):
+    def encode(self, x):
+        h = torch.sigmoid(self.enc(x))
+        return self.enc_mu(h), self.enc_logvar(h)
+
+
+class ReluDecoderVAE(V.VAE):
+    def decode(self, z):
+        return self.dec_out(torch.relu(self.dec(z)))
+
+
+class SharedHeadVAE(V.VAE):
+    """log σ² read off the μ head."""
+
+    def encode(self, x):
+        h = torch.tanh(self.enc(x))
+        return self.enc_mu(h), self.enc_mu(h)
+
+
+class AcceptsZeroVarianceConfig(V.VAEConfig):
+    def __post_init__(self):
+        if self.sigma2 < 0:
+            raise ValueError("negative sigma2")
+
+
+class AcceptsZeroVarianceVAE(V.VAE):
+    def __init__(self, config=None, **kwargs):
+        super().__init__(config if config is not None else AcceptsZeroVarianceConfig(**kwargs))
+
+
+class AcceptsAnyLikelihoodVAE(V.VAE):
+    def __init__(self, config=None, likelihood="gaussian", **kwargs):
+        super().__init__(config if config is not None else V.VAEConfig(**kwargs))
+
+
+class DetachedSampleVAE(V.VAE):
+    def sample(self, n, generator=None):
+        return super().sample(n, generator).detach()
+
+
+class NoGradSampleVAE(V.VAE):
+    def sample(self, n, generator=None):
+        with torch.no_grad():
+            return super().sample(n, generator)
+
+
+MUTANTS["vae_mlp_matches_functional_stack"] = [
+    broken("sigmoid encoder", replaced(MODEL, SigmoidEncoderVAE)),
+    broken("ReLU decoder", replaced(MODEL, ReluDecoderVAE)),
+    broken("log σ² from the μ head", replaced(MODEL, SharedHeadVAE)),
+]
+MUTANTS["vae_config_rejects_invalid"] = [
+    broken("sigma2 = 0 accepted", replaced(MODEL, AcceptsZeroVarianceVAE)),
+    broken("unknown likelihood accepted", replaced(MODEL, AcceptsAnyLikelihoodVAE)),
+]
+MUTANTS["vae_sample_is_differentiable"] = [
+    broken("detached sample", replaced(MODEL, DetachedSampleVAE)),
+    broken("sample under no_grad", replaced(MODEL.with_params(likelihood="bernoulli"), NoGradSampleVAE)),
+    broken("Bernoulli logits, not means", replaced(MODEL.with_params(likelihood="bernoulli"), LogitSampleVAE)),
+]
