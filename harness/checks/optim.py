@@ -537,3 +537,99 @@ def lr_schedule_shape(subject, case, schedule: str = "step", hparams: dict | Non
                 case.close("increments lr(t+1) − lr(t) on [0, total_iters]", d[:n], torch.full((n,), (e - s) * lr / n, dtype=torch.float64)),
                 case.close("lr(t) after total_iters", v[n:], torch.full((steps + 1 - n,), e * lr, dtype=torch.float64))]
     return all_of(out)
+
+
+# --- differentiating through the cores; stopping rules and budgets of the solvers -----------------
+@check(requires=STEP_CORES)
+def optim_step_is_differentiable(subject, case, optimizer: str = "sgd", hparams: dict | None = None,
+                                 dim: int = 5) -> Outcome:
+    """The functional cores are differentiable functions (unrolled optimisation, meta-learning: MAML
+    differentiates through SGD steps): two consecutive steps θ₂ = step(step(θ₀, g₀, {}), g₁) are
+    attached to the graph and their derivatives with respect to θ₀, g₀ and g₁ (through the state the
+    first step hands to the second) agree with finite differences (torch.autograd.gradcheck, float64,
+    eps 1e-6, atol 1e-5, rtol 1e-3)."""
+    if case.dtype != torch.float64:
+        return holds("gradcheck needs float64", False, f"got {case.dtype}")
+    h = _hyper(hparams or {"lr": 0.1})
+    core = subject.fn(f"{optimizer}_step")
+    args = tuple(case.randn(dim).requires_grad_(True) for _ in range(3))
+
+    def two_steps(theta0, g0, g1):
+        theta1, state = core(theta0, g0, {}, **h)
+        return theta1, core(theta1, g1, state, **h)[0]
+
+    outs = two_steps(*args)
+    cut = [name for name, t in zip(("θ₁", "θ₂"), outs) if not t.requires_grad]  # gradcheck skips these
+    try:
+        ok = torch.autograd.gradcheck(two_steps, args, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True)
+        detail = f"{optimizer}, {h}"
+    except RuntimeError as e:
+        ok, detail = False, str(e).splitlines()[0][:300]
+    return all_of(holds(f"{optimizer}_step's new parameters are attached to the graph", not cut,
+                        f"detached: {cut}" if cut else "θ₁ and θ₂ require grad"),
+                  holds(f"gradcheck of two {optimizer}_step steps w.r.t. θ₀, g₀, g₁", bool(ok), detail))
+
+
+@check(requires=("conjugate_gradient",))
+def cg_stopping_rule(subject, case, n: int = 30, kappa: float = 100.0, tol: float = 1e-3,
+                     scales: list = [1e-3, 1.0, 1e3]) -> Outcome:  # noqa: B006
+    """Conjugate gradient stops at the first iterate whose residual satisfies ‖r_k‖ ≤ tol·‖b‖ (a relative
+    test): every earlier reported residual exceeds tol·‖b‖, the last does not, the true residual
+    ‖b − A x‖ (numpy) is within it up to rounding, and since the rule is relative, scaling b by c
+    leaves the iteration count unchanged and scales x by c (CG's iterates are linear in b)."""
+    lam = np.concatenate([[1.0, kappa], 1 + (kappa - 1) * case.rand(n - 2, dtype=torch.float64).cpu().numpy()])
+    A, b = _spd(case, n, lam)
+    cg = subject.fn("conjugate_gradient")
+    At = torch.as_tensor(A).to(case.device, case.dtype)
+    out, runs = [], []
+    for c in scales:
+        bc = c * b
+        res = cg(At, torch.as_tensor(bc).to(case.device, case.dtype), tol=tol)
+        runs.append(res)
+        target = tol * float(np.linalg.norm(bc))
+        norms = [float(v) for v in res.residual_norms]
+        true = float(np.linalg.norm(bc - A @ f64(res.x).numpy()))
+        out += [holds(f"b scaled by {c:g}: ‖r_k‖ > tol·‖b‖ before the last iterate", all(v > target for v in norms[:-1]),
+                      f"{res.n_iter} iterations; residuals/‖b‖ {[round(v / (target / tol), 6) for v in norms[-3:]]}"),
+                bound(f"b scaled by {c:g}: last ‖r‖/‖b‖", norms[-1] / (target / tol), tol, source="tol"),
+                bound(f"b scaled by {c:g}: true ‖b − A x‖/‖b‖ (numpy)", true / (target / tol), tol * (1 + 1e-6),
+                      source="tol, + 1e-6 relative for the recursively updated residual's rounding")]
+    out += [exact("iterations for every scale of b", [r.n_iter for r in runs], [runs[1].n_iter] * len(runs)),
+            bound("iterations (the rule is not vacuous)", runs[1].n_iter, 2, op=">=")]
+    return all_of(out)
+
+
+@check(requires=("lbfgs",))
+def lbfgs_budget_and_memory(subject, case, budgets: list = [1, 3], curvatures: list = [0.05, 0.5, 7.0]) -> Outcome:  # noqa: B006
+    """L-BFGS's iteration budget, stopping rule and memory. With max_iter = k on Rosenbrock (far from
+    converged) it runs exactly k iterations (n_iter = k, len(history) = k + 1, not converged). Its stopping
+    rule ‖∇f‖_∞ ≤ gtol is inclusive: started where ‖∇f(x₀)‖_∞ equals gtol, or at an exact stationary point
+    with gtol = 0, it takes no step (n_iter = 0, x = x₀, converged). With memory m = 1 it keeps the latest
+    pair (s, y): on f(x) = ½ a x² (1-D, any a > 0), where y = a s makes the scaled H₀ = sᵀy/yᵀy = 1/a exact,
+    the second iteration is a Newton step, so it reaches x* = 0 (‖∇f‖ ≤ 1e-9) in at most 2 iterations."""
+    lbfgs = subject.fn("lbfgs")
+    fun, _, x0 = _problem("rosenbrock", 2, case)
+    x0 = x0.to(case.device, case.dtype)
+    out = []
+    for k in budgets:
+        res = lbfgs(fun, x0, max_iter=k)
+        out += [exact(f"n_iter with max_iter = {k}", res.n_iter, k),
+                exact(f"len(history) with max_iter = {k}", len(res.history), k + 1),
+                exact(f"converged with max_iter = {k} (Rosenbrock from (−1.2, 1))", bool(res.converged), False)]
+
+    def sphere(x):
+        return 0.5 * (x @ x), x.clone()
+
+    start = torch.tensor([0.5, -0.25], dtype=case.dtype, device=case.device)  # ‖∇f‖_∞ = 0.5 exactly
+    for label, x_start, gtol in (("‖∇f(x₀)‖_∞ = gtol = 0.5", start, 0.5), ("∇f(x₀) = 0, gtol = 0", 0 * start, 0.0)):
+        res = lbfgs(sphere, x_start, gtol=gtol)
+        out += [exact(f"n_iter ({label})", res.n_iter, 0), exact(f"converged ({label})", bool(res.converged), True),
+                exact(f"x = x₀ ({label})", f64(res.x).tolist(), f64(x_start).tolist())]
+    for a in curvatures:
+        def quad(x, a=a):
+            return 0.5 * a * (x @ x), a * x
+
+        res = lbfgs(quad, torch.tensor([-2.0], dtype=case.dtype, device=case.device), m=1, gtol=1e-9)
+        out += [bound(f"n_iter with m = 1 on ½·{a:g}·x²", res.n_iter, 2),
+                bound(f"|x| with m = 1 on ½·{a:g}·x²", abs(float(res.x[0])), 1e-9 / a, source="gtol/a")]
+    return all_of(out)

@@ -281,3 +281,66 @@ MUTANTS.update({
         broken("warm-up one step late", _bad(linear_warmup_lr=warmup_one_late), **WARM),
     ],
 })
+
+
+# --- differentiable cores, CG's stopping rule, L-BFGS's budget, stopping rule and memory ------------
+def sgd_detached(param, grad, state, **h):
+    """The new parameters cut from the graph (no unrolled differentiation)."""
+    new, st = O.sgd_step(param, grad, state, **h)
+    return new.detach(), st
+
+
+def adagrad_decay_detached(param, grad, state, *, weight_decay=0.0, **h):
+    """Weight decay folded in with a detached θ: ∂θ₁/∂θ₀ misses −clr·wd/(√G + ε)."""
+    return O.adagrad_step(param, grad + weight_decay * param.detach(), state, **h)
+
+
+def adam_state_detached(param, grad, state, **h):
+    """The moments handed to the next step detached: ∂θ₂/∂g₀ misses the path through m and v."""
+    new, st = O.adam_step(param, grad, state, **h)
+    return new, {k: (v.detach() if torch.is_tensor(v) else v) for k, v in st.items()}
+
+
+def cg_absolute_tol(A, b, x0=None, *, tol=1e-10, max_iter=None):
+    """Stops at ‖r‖ ≤ tol (absolute): right when ‖b‖ = 1, not otherwise."""
+    return O.conjugate_gradient(A, b, x0, tol=tol / float(b.norm()), max_iter=max_iter)
+
+
+def cg_tol_over_norm(A, b, x0=None, *, tol=1e-10, max_iter=None):
+    """Stops at ‖r‖ ≤ tol/‖b‖."""
+    return O.conjugate_gradient(A, b, x0, tol=tol / float(b.norm()) ** 2, max_iter=max_iter)
+
+
+def lbfgs_one_extra_iteration(fun, x0, *, max_iter=500, **k):
+    return O.lbfgs(fun, x0, max_iter=max_iter + 1, **k)
+
+
+def lbfgs_short_memory(fun, x0, *, m=10, **k):
+    """Keeps m − 1 pairs (pops at len ≥ m)."""
+    return O.lbfgs(fun, x0, m=m - 1, **k)
+
+
+def lbfgs_exclusive_gtol(fun, x0, *, gtol=1e-10, **k):
+    """Stops only when ‖∇f‖_∞ < gtol."""
+    return O.lbfgs(fun, x0, gtol=gtol * (1 - 1e-9), **k)
+
+
+SGD_MOM = {"optimizer": "sgd", "hparams": {"lr": 0.1, "momentum": 0.9, "weight_decay": 0.05}}
+MUTANTS.update({
+    "optim_step_is_differentiable": [
+        broken("SGD result detached", _bad(sgd_step=sgd_detached), **SGD_MOM),
+        broken("AdaGrad weight decay on a detached θ", _bad(adagrad_step=adagrad_decay_detached),
+               optimizer="adagrad", hparams={"lr": 0.1, "weight_decay": 0.05}),
+        broken("Adam moments detached between steps", _bad(adam_step=adam_state_detached),
+               optimizer="adam", hparams={"lr": 0.01}),
+    ],
+    "cg_stopping_rule": [
+        broken("absolute tolerance", _bad(conjugate_gradient=cg_absolute_tol)),
+        broken("tolerance divided by ‖b‖", _bad(conjugate_gradient=cg_tol_over_norm)),
+    ],
+    "lbfgs_budget_and_memory": [
+        broken("one iteration past max_iter", _bad(lbfgs=lbfgs_one_extra_iteration)),
+        broken("memory of m − 1 pairs", _bad(lbfgs=lbfgs_short_memory)),
+        broken("exclusive gtol", _bad(lbfgs=lbfgs_exclusive_gtol)),
+    ],
+})
