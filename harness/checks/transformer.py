@@ -358,3 +358,46 @@ def transformer_seq2seq_learns_reverse(subject, case, steps: int = 100, batch: i
                  op=">=", source="margin over each position's most frequent training target",
                  detail=f"accuracy {acc:.3f}, baseline {blind:.3f}, chance {1 / (src_vocab - 2):.3f}; "
                         f"final training loss {float(loss.detach()):.4g} after {steps} Adam steps; length {length}")
+
+
+@check()
+def transformer_lm_matches_torch(subject, case, batch: int = 3, length: int = 9) -> Outcome:
+    """The causal LM's logits are W_out · nn.TransformerEncoder(√d E[tokens] + PE, causal mask) + b:
+    torch's post-norm encoder stack (norm_first=False, dropout 0, no final LayerNorm) loaded with the
+    subject's ``layers.*`` weights and a causal mask, the embedding table (scaled by √d, Vaswani et al.
+    3.4) and the output layer applied from the state dict, and PE from the sin/cos formula (Python's
+    math module)."""
+    model = subject.build(case).eval()
+    ref = nn.TransformerEncoder(_torch_layer("encoder", subject, case), subject.size("num_layers"), norm=None,
+                                enable_nested_tensor=False)
+    sd = model.state_dict()
+    ref.load_state_dict({k: v for k, v in sd.items() if k.startswith("layers.")})
+    (tokens,) = _inputs(subject, case, batch, length)
+    d = subject.size("d_model")
+    x = sd["embed.weight"][tokens] * math.sqrt(d) + _pe_formula(length, d).to(case.device, case.dtype)
+    causal = torch.ones(length, length, dtype=torch.bool, device=case.device).tril()
+    # grad mode is on and the parameters require grad: torch takes its reference ("slow") path
+    theirs = F.linear(ref(x, mask=~causal), sd["head.weight"], sd["head.bias"])  # torch: True = ignore
+    return case.close("LM logits vs head(nn.TransformerEncoder(√d E[tokens] + PE)) with copied weights (causal)",
+                      model(tokens), theirs)
+
+
+@check(requires=("sinusoidal_positional_encoding",))
+def sinusoidal_pe_shape_and_odd_width(subject, case, widths: list = [2, 4, 6, 32], odd: list = [1, 3, 7, 33],  # noqa: B006
+                                      length: int = 5) -> Outcome:
+    """The encoding pairs sin and cos of one frequency in adjacent columns, so it exists for even d only:
+    PE(length, d) has shape (length, d) for every even d, and an odd d is rejected with ValueError (not
+    answered with d + 1 columns or a dropped one)."""
+    pe = subject.fn("sinusoidal_positional_encoding")
+    out = [exact(f"shape of PE({length}, {d})", tuple(pe(length, d, device=case.device, dtype=case.dtype).shape),
+                 (length, d)) for d in widths]
+    accepted = []
+    for d in odd:
+        try:
+            got = pe(length, d, device=case.device, dtype=case.dtype)
+            accepted.append((d, tuple(got.shape)))
+        except ValueError:
+            pass
+    out.append(holds("odd d rejected with ValueError", not accepted,
+                     f"accepted (d, shape): {accepted}" if accepted else f"{len(odd)} odd widths rejected"))
+    return all_of(out)

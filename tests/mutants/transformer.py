@@ -214,3 +214,68 @@ MUTANTS = {
         broken("cross-attention over the target", replaced(ref(model="seq2seq"), seq2seq_variant(SelfCrossSeq2Seq))),
     ],
 }
+
+
+# --- the LM against nn.TransformerEncoder; the encoding's widths ---------------------------------
+class EmbeddingScaleLM(T.TransformerLM):
+    """Token embeddings scaled by ``scale(d)`` instead of √d (1/√d: inverted; 1: dropped)."""
+
+    scale = staticmethod(lambda d: 1.0)
+
+    def forward(self, tokens):
+        d = self.config.d_model
+        x = self.embed(tokens) * self.scale(d)
+        x = x + T.sinusoidal_positional_encoding(tokens.shape[1], d, device=x.device, dtype=x.dtype)
+        for layer in self.layers:
+            x = layer(x)
+        return self.head(x)
+
+
+class InvertedScaleLM(EmbeddingScaleLM):
+    scale = staticmethod(lambda d: d ** -0.5)
+
+
+class NegatedPositionsLM(T.TransformerLM):
+    """√d E − PE: the positional encoding subtracted."""
+
+    def forward(self, tokens):
+        d = self.config.d_model
+        x = self.embed(tokens) * d ** 0.5
+        x = x - T.sinusoidal_positional_encoding(tokens.shape[1], d, device=x.device, dtype=x.dtype)
+        for layer in self.layers:
+            x = layer(x)
+        return self.head(x)
+
+
+def lm_variant(cls):
+    def factory(model=None, **p):
+        return cls(**p)
+    factory.__qualname__ = cls.__name__
+    return factory
+
+
+def pe_odd_width_padded(length, d_model, base=T.PE_BASE, *, device=None, dtype=torch.float32):
+    """No evenness check: an odd d gets d + 1 columns."""
+    pos = torch.arange(length, dtype=torch.float64, device=device).unsqueeze(1)
+    omega = base ** (-torch.arange(0, d_model, 2, dtype=torch.float64, device=device) / d_model)
+    return torch.stack([torch.sin(pos * omega), torch.cos(pos * omega)], dim=-1).flatten(1).to(dtype)
+
+
+def pe_odd_width_truncated(length, d_model, base=T.PE_BASE, *, device=None, dtype=torch.float32):
+    """An odd d answered by dropping the last cosine column."""
+    return pe_odd_width_padded(length, d_model, base, device=device, dtype=dtype)[:, :d_model]
+
+
+MUTANTS.update({
+    "transformer_lm_matches_torch": [
+        broken("embeddings not scaled by √d", replaced(ref(), lm_variant(EmbeddingScaleLM))),
+        broken("embeddings divided by √d", replaced(ref(), lm_variant(InvertedScaleLM))),
+        broken("embeddings divided by √d (float32)", replaced(ref(), lm_variant(InvertedScaleLM)), dtype="float32"),
+        broken("positional encoding subtracted", replaced(ref(), lm_variant(NegatedPositionsLM))),
+        broken("LM not causal", replaced(ref(), non_causal_lm)),
+    ],
+    "sinusoidal_pe_shape_and_odd_width": [
+        broken("odd d gets d + 1 columns", patched(ref(), sinusoidal_positional_encoding=pe_odd_width_padded)),
+        broken("odd d truncated", patched(ref(), sinusoidal_positional_encoding=pe_odd_width_truncated)),
+    ],
+})
