@@ -612,3 +612,145 @@ def gnn_semi_supervised_beats_feature_baseline(subject, case, per_class: int = 5
                  detail=f"GNN {acc:.3f}; logistic regression {base_lr:.3f}; majority {base_major:.3f}; "
                         f"{2 * labelled} labelled nodes, {ei.shape[1] // 2} undirected edges, {steps} Adam steps, "
                         f"final loss {float(loss.detach()):.3g}")
+
+
+# ---------------------------------------------------------------------------------------------
+# the model against a dense formula; graph constructors' sizes; gradients through the cores
+# ---------------------------------------------------------------------------------------------
+_MODEL_ACT = {"relu": torch.relu, "tanh": torch.tanh}
+
+
+def _ring_dense(n: int, k: int) -> torch.Tensor:
+    """Σ_{d=1..k} (P^d + P^{−d}) with P the cyclic permutation matrix (torch.roll of the identity)."""
+    eye = torch.eye(n, dtype=torch.float64)
+    return sum(torch.roll(eye, d, dims=1) + torch.roll(eye, -d, dims=1) for d in range(1, k + 1))
+
+
+@check(requires=("embed",))
+def gnn_model_matches_dense_formula(subject, case, sizes: tuple = (7, 5), p: float = 0.4, ring_nodes: int = 10) -> Outcome:
+    """The model is H₀ = X, H_l = φ(H_{l−1} W_selfᵀ + Â H_{l−1} W_msgᵀ + b) with φ the subject's activation
+    (torch.relu / torch.tanh) and Â the dense adjacency (A[i, j] = number of edges j → i; for the mean
+    aggregation divided row-wise by max(in-degree, 1)), followed by its head: node task head(H_L), graph
+    task head(readout_g H_L) (sum or mean over each graph's nodes), edge task head(h_s ⊙ h_t) for each
+    edge column — computed from the state dict's weights (convs.l.lin_self / lin_msg, head) on a batch of
+    two random undirected graphs. embed(x) without edges uses the default ring graph (adjacency
+    Σ_d P^{±d}) on N ≠ in_features nodes."""
+    aggr, task, readout = subject.size("aggr"), subject.size("task"), subject.size("readout")
+    if aggr not in ("sum", "mean"):
+        raise ValueError(f"gnn_model_matches_dense_formula covers the sum and mean aggregations, got {aggr!r}")
+    act = _MODEL_ACT[subject.size("activation")]
+    model = subject.build(case)
+    sd = {k: f64(v) for k, v in model.state_dict().items()}
+    L = subject.size("layers")
+
+    def formula(X, A):
+        if aggr == "mean":
+            A = A / A.sum(1, keepdim=True).clamp_min(1)
+        H = X
+        for l in range(L):
+            pre = f"convs.{l}."
+            H = act(H @ sd[pre + "lin_self.weight"].T + A @ H @ sd[pre + "lin_msg.weight"].T + sd[pre + "lin_self.bias"])
+        return H
+
+    def head(h):
+        return h @ sd["head.weight"].T + sd["head.bias"]
+
+    offs, parts = 0, []
+    for s in sizes:
+        parts.append(_undirected(case, s, p) + offs)
+        offs += s
+    ei = torch.cat(parts, 1)
+    batch = torch.cat([torch.full((s,), g, dtype=torch.long) for g, s in enumerate(sizes)]).to(case.device)
+    (x,) = CONTRACT.example_inputs(subject, case, offs)
+    H = formula(f64(x), _dense(ei, offs))
+    with torch.no_grad():
+        y = model(x, ei, batch) if task == "graph" else model(x, ei)
+    if task == "node":
+        want = head(H)
+    elif task == "graph":
+        pooled = torch.stack([H[batch.cpu() == g].sum(0) if readout == "sum" else H[batch.cpu() == g].mean(0)
+                              for g in range(len(sizes))])
+        want = head(pooled)
+    else:
+        src, dst = ei.cpu()
+        want = head(H[src] * H[dst])
+    (xr,) = CONTRACT.example_inputs(subject, case, ring_nodes)
+    with torch.no_grad():
+        emb = model.embed(xr)
+    return all_of(
+        case.close(f"{task} outputs ({subject.size('activation')}, {aggr} aggregation) vs the dense formula", y, want,
+                   detail=f"graphs of {tuple(sizes)} nodes, {ei.shape[1]} edge columns"),
+        case.close(f"embed(x) without edges vs the formula on the ring adjacency ({ring_nodes} nodes)", emb,
+                   formula(f64(xr), _ring_dense(ring_nodes, subject.size("ring_neighbours")))),
+    )
+
+
+@check(requires=("ring_graph",))
+def gnn_ring_graph_sizes(subject, case, valid: tuple = ((3, 1), (5, 2), (7, 3), (12, 2)),
+                         invalid: tuple = ((2, 1), (4, 2), (6, 3), (1, 1), (3, 2))) -> Outcome:
+    """ring_graph(N, k) links each node to its k nearest nodes on each side of the cycle: 2kN edge columns,
+    no repeats, every node with in- and out-degree 2k, adjacency Σ_{d=1..k} (P^d + P^{−d}). This needs
+    N > 2k; for N ≤ 2k the offsets +d and −d meet (i + k ≡ i − k mod 2k) and edges would repeat, so
+    ring_graph rejects it with ValueError."""
+    ring = subject.fn("ring_graph")
+    out = []
+    for n, k in valid:
+        ei = ring(n, k)
+        cols = {tuple(c) for c in ei.T.cpu().tolist()}
+        A = _dense(ei, n)
+        out += [exact(f"edge columns of ring_graph({n}, {k})", ei.shape[1], 2 * k * n),
+                exact(f"distinct edges of ring_graph({n}, {k})", len(cols), 2 * k * n),
+                exact(f"adjacency of ring_graph({n}, {k}) vs Σ_d roll(I, ±d)", A, _ring_dense(n, k))]
+    accepted = []
+    for n, k in invalid:
+        try:
+            ei = ring(n, k)
+            accepted.append((n, k, ei.shape[1]))
+        except ValueError:
+            pass
+    out.append(holds("ring_graph(N, k) with N ≤ 2k rejected with ValueError", not accepted,
+                     f"accepted (N, k, edges): {accepted}" if accepted else f"{len(invalid)} rejected"))
+    return all_of(out)
+
+
+@check(requires=("image_to_graph",))
+def gnn_image_to_graph_differentiable(subject, case, channels: int = 3, height: int = 4, width: int = 5) -> Outcome:
+    """Reading an image as node features is a differentiable rearrangement of its pixels: for
+    L = Σ x ⊙ G with x from image_to_graph(image), autograd gives ∂L/∂image[c, r, col] = G[r·W + col, c]
+    (the transpose of the rearrangement, written with explicit loops)."""
+    image = case.randn(channels, height, width).requires_grad_(True)
+    x, _ = subject.fn("image_to_graph")(image)
+    G = case.randn(height * width, channels)
+    if not x.requires_grad:
+        return holds("node features attached to the image's graph (requires grad)", False, "x is detached")
+    (grad,) = torch.autograd.grad((x * G).sum(), image)
+    Gc = G.cpu()
+    want = torch.tensor([[[float(Gc[r * width + c, ch]) for c in range(width)] for r in range(height)]
+                         for ch in range(channels)], dtype=torch.float64)
+    return case.close("∂(Σ x ⊙ G)/∂image vs G rearranged by loops", grad, want)
+
+
+@check(requires=("graph_net",))
+def gnn_graph_net_gradcheck(subject, case, sizes: tuple = (4, 3), edges: tuple = (6, 4), fv: int = 2, fe: int = 2,
+                            fu: int = 2, out: tuple = (3, 2, 2), activation: str = "tanh") -> Outcome:
+    """The GraphNet block is differentiable end to end: its three outputs (x', e', u') are attached to the
+    graph and their derivatives with respect to the node, edge and global features and all six weights and
+    biases agree with finite differences (torch.autograd.gradcheck, float64, defaults eps 1e-6, atol 1e-5,
+    rtol 1e-3), through the edge → node → global chain (smooth activation: tanh)."""
+    if case.dtype != torch.float64:
+        return holds("gradcheck needs float64", False, f"got {case.dtype}")
+    x, ei, ea, u, batch, w = _graph_net_inputs(case, sizes, edges, fv, fe, fu, out)
+    args = tuple(t.requires_grad_(True) for t in (x, ea, u, *w))
+    gn = subject.fn("graph_net")
+
+    def fn(x, ea, u, *w):
+        return gn(x, ei, ea, u, *w, batch=batch, activation=activation)
+
+    cut = [n for n, t in zip(("x'", "e'", "u'"), fn(*args)) if not t.requires_grad]  # gradcheck skips these
+    try:
+        ok = torch.autograd.gradcheck(fn, args, raise_exception=True)
+        detail = "torch.autograd.gradcheck defaults"
+    except RuntimeError as err:
+        ok, detail = False, str(err).splitlines()[0][:300]
+    return all_of(holds("x', e', u' attached to the graph", not cut, f"detached: {cut}" if cut else "all three"),
+                  holds(f"autograd gradients of graph_net ({activation}) match finite differences", bool(ok), detail))

@@ -370,3 +370,118 @@ MUTANTS["gnn_semi_supervised_beats_feature_baseline"] = [
     broken("message passing over no edges", replaced(model(), IgnoresEdges)),
     broken("messages delivered to the wrong nodes", replaced(model(), ShuffledTargets)),
 ]
+
+
+# --- the model vs the dense formula; ring sizes; gradients through image_to_graph and graph_net ----
+class SigmoidForTanh(ref.GNN):
+    """activation='tanh' builds a sigmoid."""
+
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        if self.config.activation == "tanh":
+            self.act = torch.nn.Sigmoid()
+
+
+class EmbedRingOneNeighbour(ref.GNN):
+    """embed(x) without edges uses the ring with k = 1, whatever ring_neighbours says."""
+
+    def embed(self, x, edge_index=None):
+        if edge_index is None:
+            edge_index = ref.ring_graph(x.shape[0], 1, device=x.device)
+        return super().embed(x, edge_index)
+
+
+class ReadoutSumForMean(ref.GNN):
+    """The mean readout computed as a sum."""
+
+    def forward(self, x, edge_index=None, batch=None, pairs=None):
+        if self.config.task != "graph":
+            return super().forward(x, edge_index, batch, pairs)
+        edge_index = ref.ring_graph(x.shape[0], self.config.ring_neighbours, device=x.device) if edge_index is None else edge_index
+        return self.head(ref.readout(self.embed(x, edge_index), batch, reduce="sum"))
+
+
+class SkipSelfWeight(ref.GNN):
+    """Drops W_self x_i from every layer after the first."""
+
+    def embed(self, x, edge_index=None):
+        edge_index = ref.ring_graph(x.shape[0], self.config.ring_neighbours, device=x.device) if edge_index is None else edge_index
+        h = x
+        for l, conv in enumerate(self.convs):
+            ws = conv.lin_self.weight if l == 0 else torch.zeros_like(conv.lin_self.weight)
+            h = self.act(ref.graph_conv(h, edge_index, ws, conv.lin_msg.weight, conv.lin_self.bias, conv.aggr))
+        return h
+
+
+def ring_graph_allows_2k(num_nodes, neighbours=1, device=None):
+    """Accepts N = 2k (edges i → i ± k repeat)."""
+    i = torch.arange(num_nodes, device=device)
+    src, dst = [], []
+    for d in range(1, neighbours + 1):
+        for sign in (1, -1):
+            src.append(i)
+            dst.append((i + sign * d) % num_nodes)
+    if num_nodes < 2 * neighbours:
+        raise ValueError("too small")
+    return torch.stack([torch.cat(src), torch.cat(dst)])
+
+
+def ring_graph_one_direction(num_nodes, neighbours=1, device=None):
+    """Only i → i + d (a directed cycle)."""
+    ei = ref.ring_graph(num_nodes, neighbours, device)
+    return ei[:, : ei.shape[1] // 2].repeat(1, 2)
+
+
+def image_to_graph_detached(image):
+    x, ei = ref.image_to_graph(image)
+    return x.detach(), ei
+
+
+def image_to_graph_transposed(image):
+    """Pixels read column-major: x[c·H + r] = image[:, r, c]."""
+    c, h, w = image.shape
+    return image.permute(0, 2, 1).reshape(c, h * w).T.contiguous(), ref.image_graph(h, w, device=image.device)
+
+
+def graph_net_detached_nodes(*a, **k):
+    x, e, u = ref.graph_net(*a, **k)
+    return x.detach(), e, u
+
+
+def graph_net_detached_edges_inside(x, edge_index, edge_attr, u, w_edge, b_edge, w_node, b_node, w_global, b_global,
+                                    batch=None, activation="relu"):
+    """The updated edges enter the node update detached (values unchanged, gradients cut)."""
+    act = {"relu": torch.relu, "tanh": torch.tanh, "none": lambda t: t}[activation]
+    batch = torch.zeros(x.shape[0], dtype=torch.long, device=x.device) if batch is None else batch
+    src, dst = edge_index
+    e_new = act(torch.cat([edge_attr, x[src], x[dst], u[batch[src]]], -1) @ w_edge.T + b_edge)
+    incoming = e_new.new_zeros(x.shape[0], e_new.shape[-1]).index_add(0, dst, e_new.detach())
+    x_new = act(torch.cat([x, incoming, u[batch]], -1) @ w_node.T + b_node)
+    node_sum = x_new.new_zeros(u.shape[0], x_new.shape[-1]).index_add(0, batch, x_new)
+    edge_sum = e_new.new_zeros(u.shape[0], e_new.shape[-1]).index_add(0, batch[src], e_new)
+    return x_new, e_new, act(torch.cat([u, node_sum, edge_sum], -1) @ w_global.T + b_global)
+
+
+TANH_MEAN_GRAPH = {"activation": "tanh", "aggr": "mean", "task": "graph", "readout": "mean", "ring_neighbours": 2}
+MUTANTS.update({
+    "gnn_model_matches_dense_formula": [
+        broken("sigmoid for tanh", replaced(model(**TANH_MEAN_GRAPH), SigmoidForTanh)),
+        broken("sigmoid for tanh (edge head)", replaced(model(activation="tanh", task="edge"), SigmoidForTanh)),
+        broken("default ring with k = 1", replaced(model(**TANH_MEAN_GRAPH), EmbedRingOneNeighbour)),
+        broken("mean readout as a sum", replaced(model(**TANH_MEAN_GRAPH), ReadoutSumForMean)),
+        broken("W_self dropped after layer 1", replaced(model(), SkipSelfWeight)),
+        broken("W_self dropped after layer 1 (float32)", replaced(model(), SkipSelfWeight), dtype="float32"),
+    ],
+    "gnn_ring_graph_sizes": [
+        broken("N = 2k accepted", patched(model(), ring_graph=ring_graph_allows_2k)),
+        broken("one direction, listed twice", patched(model(), ring_graph=ring_graph_one_direction)),
+    ],
+    "gnn_image_to_graph_differentiable": [
+        broken("node features detached", patched(model(), image_to_graph=image_to_graph_detached)),
+        broken("column-major pixel order", patched(model(), image_to_graph=image_to_graph_transposed)),
+    ],
+    "gnn_graph_net_gradcheck": [
+        broken("x' detached", patched(model(), graph_net=graph_net_detached_nodes)),
+        broken("updated edges detached inside the node update", patched(model(), graph_net=graph_net_detached_edges_inside)),
+    ],
+})
