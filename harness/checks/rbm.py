@@ -847,3 +847,133 @@ def rbm_reconstruct_is_mean_field(subject, case, batch: int = 32) -> Outcome:
                   case.close("reconstruct(v) vs sigmoid(a + W sigmoid(b + W^T v)) (scipy expit)", got, torch.from_numpy(want)),
                   holds("every reconstruction in [0, 1]", bool(((got >= 0) & (got <= 1)).all())),
                   exact("two calls agree bitwise (no sampling)", got, again))
+
+
+# --------------------------------------------------------------------------------------------
+# saturated units, gradients through the steps and estimators, the module's conditionals
+# --------------------------------------------------------------------------------------------
+@check(requires=("single_site_gibbs_step",))
+def rbm_single_site_saturated_units(subject, case, n_visible: int = 3, n_hidden: int = 2, bias: float = 1e4) -> Outcome:
+    """A unit whose conditional probability is exactly 0 is never switched on, and one whose probability is
+    exactly 1 never off, by the single-site step, for every injected uniform u in [0, 1): u = 0, 1/2 and the
+    largest float below 1 (biases of +-1e4 make sigmoid exactly 0 or 1 in float32 and float64); the other
+    units are copied."""
+    W = case.randn(n_visible, n_hidden) * 0.1
+    sign_v = torch.tensor([(-1.0) ** i for i in range(n_visible)], dtype=torch.float64)
+    sign_h = torch.tensor([(-1.0) ** (i + 1) for i in range(n_hidden)], dtype=torch.float64)
+    a, b = case.tensor(bias * sign_v), case.tensor(bias * sign_h)
+    n = n_visible + n_hidden
+    X = _bits(n).to(case.device, case.dtype)
+    v, h = X[:, :n_visible], X[:, n_visible:]
+    want_bits = torch.cat([(sign_v > 0), (sign_h > 0)]).to(torch.float64)  # p(x_i = 1 | x_-i) in {0, 1}
+    top = 1.0 - float(torch.finfo(case.dtype).eps) / 2
+    step = subject.fn("single_site_gibbs_step")
+    out = []
+    for site in range(n):
+        for u0 in (0.0, 0.5, top):
+            u = torch.full((len(X),), u0, dtype=case.dtype, device=case.device)
+            v2, h2 = step(v, h, W, a, b, site=site, u=u)
+            x2 = f64(torch.cat([v2, h2], -1))
+            want = f64(X).clone()
+            want[:, site] = want_bits[site]
+            out.append(exact(f"site {site} (p = {int(want_bits[site])}), u = {u0:.17g}: every state", x2, want))
+    return all_of(*out)
+
+
+def _rand_weights(shape_like: torch.Tensor) -> torch.Tensor:
+    """A fixed non-degenerate weighting of an output's entries (no entry weighted near 0)."""
+    R = torch.linspace(-1.5, 1.5, shape_like.numel(), dtype=torch.float64).reshape(shape_like.shape)
+    return torch.where(R.abs() < 0.5, R + 2.0, R).to(shape_like.device, shape_like.dtype)
+
+
+def _grads(value: torch.Tensor, leaves) -> list[torch.Tensor]:
+    """Autograd gradients of a scalar (zeros for leaves it does not reach, or when it carries no graph)."""
+    if not value.requires_grad:
+        return [torch.zeros_like(t) for t in leaves]
+    gs = torch.autograd.grad(value, leaves, allow_unused=True, retain_graph=True)
+    return [torch.zeros_like(t) if g is None else g for g, t in zip(gs, leaves)]
+
+
+@check(requires=("single_site_gibbs_step", "cd_k_gradient", "pcd_step", "gibbs_gradient"))
+def rbm_steps_and_estimators_differentiable(subject, case, n_visible: int = 4, n_hidden: int = 3, batch: int = 6,
+                                            k: int = 2, lr: float = 0.3) -> Outcome:
+    """Sampling carries no gradient, everything else does. The single-site step is
+    x' = x + e_i (s − x_i) with s = 1[u < p] piecewise constant, so autograd gives dx'/dx = I − e_i e_iᵀ and
+    nothing to (W, a, b). Given the chain states they return, the estimators are the smooth functions
+    cd_k_gradient = (<v σ(b + vW)ᵀ> − <v_k σ(b + v_k W)ᵀ>, <v> − <v_k>, <σ(b + vW)> − <σ(b + v_k W)>),
+    pcd_step = θ + lr · (the same with the persistent chains) and gibbs_gradient = the same with the r kept
+    states of every chain: autograd of a fixed weighted sum of their outputs with respect to (v, W, a, b)
+    equals autograd of that formula written here, evaluated on the returned states."""
+    W0, a0, b0 = _toy(case, n_visible, n_hidden, 0.7)
+    v0 = case.bernoulli(0.5, batch, n_visible)
+    h0 = case.bernoulli(0.5, batch, n_hidden)
+    out = []
+    # the single-site step
+    site = torch.arange(batch, device=case.device) % (n_visible + n_hidden)
+    u = case.rand(batch)
+    v, h, W, a, b = (t.clone().requires_grad_(True) for t in (v0, h0, W0, a0, b0))
+    v2, h2 = subject.fn("single_site_gibbs_step")(v, h, W, a, b, site=site, u=u)
+    x2 = torch.cat([v2, h2], -1)
+    R = _rand_weights(x2)
+    gv, gh, gW, ga, gb = _grads((x2 * R).sum(), (v, h, W, a, b))
+    keep = torch.ones_like(R)
+    keep[torch.arange(batch), site] = 0.0
+    out += [case.close("single-site step: d/dv of sum R x' vs R (I − e_i e_iᵀ)", gv, (R * keep)[:, :n_visible]),
+            case.close("single-site step: d/dh", gh, (R * keep)[:, n_visible:]),
+            case.close("single-site step: no gradient to (W, a, b)", torch.cat([gW.flatten(), ga, gb]),
+                       torch.zeros(W.numel() + n_visible + n_hidden, dtype=torch.float64))]
+
+    def stats(x, W, b):
+        p = torch.sigmoid(b + x @ W)
+        return x.T @ p / x.shape[0], x.mean(0), p.mean(0)
+
+    def compare(name, outputs, formula):
+        leaves = (v, W, a, b)
+        Rs = [_rand_weights(o) for o in outputs]
+        got = _grads(sum((o * r).sum() for o, r in zip(outputs, Rs)), leaves)
+        want = _grads(sum((f * r).sum() for f, r in zip(formula, Rs)), leaves)
+        return [case.close(f"{name}: d/d{n} vs autograd of the formula on its returned states", g, w_)
+                for n, g, w_ in zip(("v", "W", "a", "b"), got, want)]
+
+    v, W, a, b = (t.clone().requires_grad_(True) for t in (v0, W0, a0, b0))
+    dW, da, db, vk = subject.fn("cd_k_gradient")(v, W, a, b, k=k, generator=case.gen())
+    pos, neg = stats(v, W, b), stats(vk.detach(), W, b)
+    out += compare(f"cd_k_gradient (k={k})", (dW, da, db), [p - q for p, q in zip(pos, neg)])
+    persistent = case.bernoulli(0.5, batch // 2, n_visible)
+    W2, a2, b2, chain = subject.fn("pcd_step")(v, persistent, W, a, b, lr, k=k, generator=case.gen())
+    negp = stats(chain.detach(), W, b)
+    out += compare("pcd_step", (W2, a2, b2), [t + lr * (p - q) for t, p, q in zip((W, a, b), pos, negp)])
+    gW_, ga_, gb_, S = subject.fn("gibbs_gradient")(v, W, a, b, k=1, r=2, generator=case.gen())
+    negs = stats(S.detach().reshape(-1, n_visible), W, b)
+    out += compare("gibbs_gradient (k=1, r=2)", (gW_, ga_, gb_), [p - q for p, q in zip(pos, negs)])
+    return all_of(*out)
+
+
+@check(requires=("reconstruct",))
+def rbm_module_conditionals_differentiable(subject, case, batch: int = 8) -> Outcome:
+    """The module's conditionals use its own parameters and pass gradients to them:
+    model.mean_hiddens(v) = σ(b + vW) and model.mean_visibles(h) = σ(a + hWᵀ) (scipy's expit), and for a
+    fixed weighting C of the outputs autograd gives, with m the output and D = C ⊙ m(1 − m),
+    d/dW = vᵀD, d/db = Σ_rows D (hiddens) and d/dW = Dᵀh, d/da = Σ_rows D (visibles)."""
+    from scipy.special import expit
+
+    model = subject.build(case)
+    with torch.no_grad():
+        for p in (model.W, model.a, model.b):
+            p.copy_(case.randn(*p.shape))
+    n_v, n_h = subject.size("n_visible"), subject.size("n_hidden")
+    v, h = case.bernoulli(0.5, batch, n_v), case.bernoulli(0.5, batch, n_h)
+    W, a, b = (f64(t).detach().numpy() for t in (model.W, model.a, model.b))
+    vn, hn = f64(v).numpy(), f64(h).numpy()
+    out = []
+    for name, arg, want_m, xs, bias in (("mean_hiddens", v, expit(b + vn @ W), vn, "b"),
+                                        ("mean_visibles", h, expit(a + hn @ W.T), hn, "a")):
+        m = getattr(model, name)(arg)
+        C = _rand_weights(m)
+        gW, gbias = _grads((m * C).sum(), (model.W, getattr(model, bias)))
+        D = f64(C).numpy() * want_m * (1 - want_m)
+        wantW = xs.T @ D if name == "mean_hiddens" else D.T @ xs
+        out += [case.close(f"model.{name} vs expit", m, torch.from_numpy(want_m)),
+                case.close(f"model.{name}: d/dW", gW, torch.from_numpy(wantW)),
+                case.close(f"model.{name}: d/d{bias}", gbias, torch.from_numpy(D.sum(0)))]
+    return all_of(*out)

@@ -284,3 +284,72 @@ MUTANTS.update({
         broken("no sigmoid on the visible side", replaced(REF, PreSigmoidReconstructionRBM, PARAMS)),
     ],
 })
+
+
+# --- saturated units, gradients through the steps and estimators, the module's conditionals -----------
+def single_site_le(v, h, W, a, b, generator=None, site=None, u=None):
+    """x_i = 1[u <= p]: at u = 0 a unit of probability 0 is switched on."""
+    n_v = v.shape[-1]
+    x = torch.cat([v, h], dim=-1)
+    site, u = rbm._site_and_uniform(x, generator, site, u)
+    p_all = torch.cat([rbm.mean_visibles(h, W, a), rbm.mean_hiddens(v, W, b)], dim=-1)
+    x = x.scatter(1, site[:, None], (u[:, None] <= p_all.gather(1, site[:, None])).to(x.dtype))
+    return x[:, :n_v], x[:, n_v:]
+
+
+def single_site_detached(v, h, W, a, b, generator=None, site=None, u=None):
+    v2, h2 = rbm.single_site_gibbs_step(v, h, W, a, b, generator, site, u)
+    return v2.detach(), h2.detach()
+
+
+def single_site_soft(v, h, W, a, b, generator=None, site=None, u=None):
+    """Writes the sample as s + p - p.detach() (a straight-through estimator): a gradient to (W, a, b)."""
+    n_v = v.shape[-1]
+    x = torch.cat([v, h], dim=-1)
+    site, u = rbm._site_and_uniform(x, generator, site, u)
+    p = torch.cat([rbm.mean_visibles(h, W, a), rbm.mean_hiddens(v, W, b)], dim=-1).gather(1, site[:, None])
+    s = (u[:, None] < p).to(x.dtype)
+    x = x.scatter(1, site[:, None], s + p - p.detach())
+    return x[:, :n_v], x[:, n_v:]
+
+
+def cd_detached(v, W, a, b, k=1, generator=None, v_neg=None):
+    return tuple(t.detach() for t in rbm.cd_k_gradient(v, W, a, b, k, generator, v_neg))
+
+
+def pcd_hidden_bias_detached(v, v_persistent, W, a, b, lr, k=1, generator=None):
+    W2, a2, b2, chain = rbm.pcd_step(v, v_persistent, W, a, b, lr, k, generator)
+    return W2, a2, b2.detach(), chain
+
+
+def gibbs_gradient_da_detached(v, W, a, b, k=1, r=1, generator=None, v_init=None):
+    dW, da, db, S = rbm.gibbs_gradient(v, W, a, b, k, r, generator, v_init)
+    return dW, da.detach(), db, S
+
+
+class DetachedVisiblesRBM(rbm.RBM):
+    def mean_visibles(self, h):
+        return super().mean_visibles(h).detach()
+
+
+class FrozenHiddensRBM(rbm.RBM):
+    def mean_hiddens(self, v):
+        return rbm.mean_hiddens(v, self.W.detach(), self.b)  # no gradient to W from the hidden conditional
+
+
+MUTANTS.update({
+    "rbm_single_site_saturated_units": [
+        broken("1[u <= p] (u = 0 switches a p = 0 unit on)", _bad(single_site_gibbs_step=single_site_le)),
+    ],
+    "rbm_steps_and_estimators_differentiable": [
+        broken("single-site step detached", _bad(single_site_gibbs_step=single_site_detached)),
+        broken("single-site step straight-through to (W, a, b)", _bad(single_site_gibbs_step=single_site_soft)),
+        broken("CD-k estimate detached", _bad(cd_k_gradient=cd_detached)),
+        broken("PCD hidden bias detached", _bad(pcd_step=pcd_hidden_bias_detached)),
+        broken("gibbs_gradient da detached", _bad(gibbs_gradient=gibbs_gradient_da_detached)),
+    ],
+    "rbm_module_conditionals_differentiable": [
+        broken("mean_visibles detached", replaced(REF, DetachedVisiblesRBM, PARAMS)),
+        broken("mean_hiddens without a gradient to W", replaced(REF, FrozenHiddensRBM, PARAMS)),
+    ],
+})
