@@ -66,8 +66,8 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, generator: torch.G
         raise ValueError(f"dropout probability must be in [0, 1], got {p}")
     if not training or p == 0.0:
         return x
-    if p == 1.0:
-        return torch.zeros_like(x)
+    if p == 1.0:  # y = 0 as a function of x (gradient 0), not a constant cut from the graph
+        return x.masked_fill(torch.ones_like(x, dtype=torch.bool), 0.0)
     m = dropout_mask(x.shape, p, like=x, generator=generator) if mask is None else mask.to(x.dtype)
     return x * m / (1.0 - p)
 

@@ -302,3 +302,96 @@ def classification_notes_output_example(subject, case, shift: float = 2.0) -> Ou
         case.close("cross-entropy for Lincoln vs −ln 0.8", ce[0], -math.log(0.8)),
         case.close("cross_entropy averaged over the four labels", subject.fn("cross_entropy")(logits, labels), want.mean()),
     )
+
+
+# -- gradients ------------------------------------------------------------------------------------
+def _grads(out: torch.Tensor, inputs: list) -> list:
+    """torch.autograd.grad of the scalar ``out`` with respect to ``inputs``, None for an input the
+    output does not reach (a cut graph is the subject's failure, not the check's error)."""
+    if not out.requires_grad:
+        return [None] * len(inputs)
+    return list(torch.autograd.grad(out, inputs, allow_unused=True))
+
+
+def _gradient_case(case, loss: str, n: int, k: int):
+    """(inputs, the subject's call on them, the closed-form gradients in float64) for ``loss``: the
+    averaged loss for the regression and classification losses (over all n·k elements, or over the n
+    samples for the class losses), ⟨c, loss⟩ for a random cotangent c for the per-distribution ones."""
+    if loss in ("mse", "mae", "mape"):
+        sign = case.bernoulli(0.5, n, k) * 2 - 1
+        a, b = case.randn(n, k) * 3, sign * (0.5 + 5 * case.rand(n, k))
+    elif loss == "msle":
+        a, b = case.rand(n, k) * 6, case.rand(n, k) * 6
+    elif loss == "hinge":
+        a, b = case.randn(n, k) * 2, case.bernoulli(0.5, n, k) * 2 - 1
+    elif loss in ("binary_cross_entropy", "binary_cross_entropy_with_logits"):
+        a = 0.02 + 0.96 * case.rand(n, k) if loss == "binary_cross_entropy" else case.randn(n, k) * 3
+        b = case.rand(n, k)  # soft labels in [0, 1]
+    elif loss in ("nll_loss", "categorical_cross_entropy"):
+        a = _distributions(case, n, k)
+        t = case.randint(0, k, (n,))
+        a = a.log() if loss == "nll_loss" else a
+        b = t if loss == "nll_loss" else torch.nn.functional.one_hot(t, k).to(case.dtype)
+    else:  # entropy, discrete_cross_entropy, kl_divergence
+        a, b = _distributions(case, n, k), _distributions(case, n, k)
+    A, B = f64(a), f64(b)
+    N = A.numel() if loss in ("mse", "mae", "msle", "mape", "hinge", "binary_cross_entropy",
+                              "binary_cross_entropy_with_logits") else n
+    c = case.randn(n)
+    C = f64(c)[:, None]
+    formulas = {
+        "mse": lambda: [2 * (A - B) / N, -2 * (A - B) / N],
+        "mae": lambda: [torch.sign(A - B) / N, -torch.sign(A - B) / N],
+        "msle": lambda: [2 * (torch.log1p(A) - torch.log1p(B)) / ((1 + A) * N),
+                         -2 * (torch.log1p(A) - torch.log1p(B)) / ((1 + B) * N)],
+        "mape": lambda: [100 * torch.sign(A - B) / (B.abs() * N), None],
+        "hinge": lambda: [-B * (1 - A * B > 0).double() / N, None],
+        "binary_cross_entropy": lambda: [(A - B) / (A * (1 - A) * N), (torch.log1p(-A) - torch.log(A)) / N],
+        "binary_cross_entropy_with_logits": lambda: [(torch.sigmoid(A) - B) / N, -A / N],
+        "nll_loss": lambda: [-torch.nn.functional.one_hot(b.cpu(), k).double() / N, None],
+        "categorical_cross_entropy": lambda: [-B / (A * N), -torch.log(A) / N],
+        "entropy": lambda: [-C * (torch.log(A) + 1), None],
+        "discrete_cross_entropy": lambda: [-C * B / A, -C * torch.log(A)],
+        "kl_divergence": lambda: [-C * B / A, C * (torch.log(B) - torch.log(A) + 1)],
+    }
+    if loss not in formulas:
+        raise ValueError(f"loss must be one of {', '.join(formulas)}, got {loss!r}")
+    want = formulas[loss]()
+    # the distribution functions take (p, q) and return one value per row: the cotangent weights the rows
+    a.requires_grad_(True)
+    diff = [a] + ([b.requires_grad_(True)] if want[1] is not None else [])
+    if loss == "entropy":
+        call = lambda f: (f(a) * c).sum()  # noqa: E731
+        diff, want = [a], [want[0]]
+    elif loss in ("discrete_cross_entropy", "kl_divergence"):
+        call = lambda f: (f(b, a) * c).sum()  # noqa: E731  f(P, Q) with Q = a, P = b: ∂/∂q first
+    else:
+        call = lambda f: f(a, b)  # noqa: E731
+        want = [w for w in want if w is not None]
+    return diff, call, want
+
+
+@check()
+def loss_gradient_matches_closed_form(subject, case, loss: str, n: int = 24, k: int = 5) -> Outcome:
+    """Autograd through the subject's loss gives the textbook gradient, w.r.t. the prediction and (where
+    the loss is differentiable in it) the target, for the mean over the batch (N = all elements for the
+    elementwise losses, the n samples for the class losses):
+    mse 2(ŷ − y)/N; mae sign(ŷ − y)/N; msle 2(log(1+ŷ) − log(1+y))/((1+ŷ)N); mape 100·sign(ŷ − y)/(|y|N);
+    hinge −y·[1 − y·s > 0]/N; binary cross-entropy (p − y)/(p(1 − p)N) and log((1 − p)/p)/N in y; with
+    logits (σ(z) − y)/N and −z/N; nll −onehot(t)/N; categorical cross-entropy −y/(pN) and −log p/N; and,
+    per distribution with a cotangent c over rows, ∂H(P)/∂p = −c(log p + 1), ∂H(P, Q)/∂q = −c·p/q,
+    ∂H(P, Q)/∂p = −c·log q, ∂D(P‖Q)/∂q = −c·p/q, ∂D(P‖Q)/∂p = c(log(p/q) + 1).
+
+    Inputs avoid the kinks (ŷ ≠ y, y·s ≠ 1 almost surely); float64 oracles from the formulas above.
+    """
+    diff, call, want = _gradient_case(case, loss, n, k)
+    names = ["the prediction", "the target"] if loss not in ("discrete_cross_entropy", "kl_divergence") else ["q", "p"]
+    got = _grads(call(subject.fn(loss)), diff)
+    outs = []
+    for name, g, w in zip(names, got, want):
+        if g is None:
+            outs.append(holds(f"autograd ∂{loss}/∂({name}) exists", False,
+                              "no gradient: the loss does not depend on this input in autograd's graph"))
+        else:
+            outs.append(case.close(f"autograd ∂{loss}/∂({name}) vs the closed form", g, w, detail=f"n={n}, k={k}"))
+    return all_of(outs)

@@ -266,3 +266,199 @@ def l1_sparsity_grows_with_lambda(subject, case, lambdas: list | None = None, n:
         bound("zeros at the largest λ − zeros at the smallest", zeros[-1] - zeros[0], 0, op=">"),
         exact("zero counts vs sklearn Lasso", zeros, sk_zeros),
     )
+
+
+def _grads(out: torch.Tensor, inputs: list) -> list:
+    """torch.autograd.grad of the scalar ``out`` with respect to ``inputs``, None for an input the
+    output does not reach (a cut graph is the subject's failure, not the check's error)."""
+    if not out.requires_grad:
+        return [None] * len(inputs)
+    return list(torch.autograd.grad(out, inputs, allow_unused=True))
+
+
+def _grad_close(case, statement: str, g, ref, detail: str = "") -> Outcome:
+    if g is None:
+        return holds(statement, False, "no gradient: the output does not depend on this input in autograd's graph")
+    return case.close(statement, g, ref, detail=detail)
+
+
+def _raises(fn, *args, **kwargs) -> bool:
+    try:
+        fn(*args, **kwargs)
+    except ValueError:
+        return True
+    return False
+
+
+@check(requires=("dropout", "Dropout", "drop_connect_linear"))
+def dropout_probability_edges(subject, case) -> Outcome:
+    """The drop probability is a probability: dropout and Dropout accept exactly p ∈ [0, 1] (ValueError
+    for p = −0.1, 1.5, 2) and at p = 1 drop every unit (y = 0 exactly, as a function and as a layer in
+    train mode); DropConnect accepts exactly p ∈ [0, 1) (p = 1 would scale by 1/0)."""
+    x = case.randn(6, 5)
+    W = case.randn(3, 5)
+    drop, dc = subject.fn("dropout"), subject.fn("drop_connect_linear")
+    outs = [holds(f"dropout(x, p={p}) raises ValueError", _raises(drop, x, p, True, _mask_gen(case)))
+            for p in (-0.1, 1.5, 2.0)]
+    outs += [holds(f"Dropout({p}) raises ValueError", _raises(subject.fn("Dropout"), p)) for p in (-0.1, 1.5, 2.0)]
+    outs += [holds(f"drop_connect_linear(x, W, p={p}) raises ValueError", _raises(dc, x, W, None, p, True, _mask_gen(case)))
+             for p in (-0.1, 1.0, 1.5, 2.0)]
+    zero = torch.zeros_like(x)
+    outs += [exact("dropout(x, p=1)", drop(x, 1.0, True, _mask_gen(case)), zero),
+             exact("Dropout(1).train()(x)", subject.fn("Dropout")(1.0).train()(x, _mask_gen(case)), zero),
+             exact("dropout(x, p=1, training=False) is x", drop(x, 1.0, False), x)]
+    return all_of(outs)
+
+
+@check(requires=("dropout",))
+def dropout_gradient_is_scaled_mask(subject, case, p: float = 0.3) -> Outcome:
+    """Dropout is linear in x for a fixed mask: ∂⟨c, dropout(x)⟩/∂x = c ⊙ m/(1 − p) (autograd), with m the
+    mask that was drawn (read off the output: m_i = [y_i ≠ 0], x has no zeros) or given (``mask=``);
+    c (the identity's Jacobian) with training=False or p = 0; and 0 at p = 1."""
+    drop = subject.fn("dropout")
+    x = (case.rand(40, 25) + 0.5).requires_grad_(True)
+    c = case.randn(40, 25)
+    c64 = f64(c)
+    y = drop(x, p, training=True, generator=_mask_gen(case))
+    (g,) = _grads((y * c).sum(), [x])
+    m = f64(y.detach() != 0)
+    given = case.bernoulli(1 - p, 40, 25)
+    (g_mask,) = _grads((drop(x, p, training=True, mask=given) * c).sum(), [x])
+    outs = [
+        _grad_close(case, f"∂⟨c, dropout(x, {p})⟩/∂x vs c ⊙ m/(1 − p), drawn mask", g, c64 * m / (1 - p)),
+        _grad_close(case, f"∂⟨c, dropout(x, {p}, mask=m)⟩/∂x vs c ⊙ m/(1 − p), given mask", g_mask,
+                    c64 * f64(given) / (1 - p)),
+    ]
+    for label, kw, factor in (("training=False", dict(p=p, training=False), 1.0), ("p = 0", dict(p=0.0, training=True), 1.0),
+                              ("p = 1", dict(p=1.0, training=True), 0.0)):
+        (gk,) = _grads((drop(x, generator=_mask_gen(case), **kw) * c).sum(), [x])
+        outs.append(_grad_close(case, f"∂⟨c, dropout(x)⟩/∂x with {label} vs {factor:g}·c", gk, factor * c64))
+    return all_of(outs)
+
+
+@check(requires=("drop_connect_linear", "DropConnectLinear"))
+def dropconnect_gradient(subject, case, p: float = 0.4, n_in: int = 6, n_out: int = 4, batch: int = 9) -> Outcome:
+    """For a given mask M, y = x (M ⊙ W)ᵀ/(1 − p) + b, so for a cotangent G (autograd):
+    ∂⟨G, y⟩/∂x = G (M ⊙ W)/(1 − p), ∂⟨G, y⟩/∂W = M ⊙ (Gᵀx)/(1 − p), ∂⟨G, y⟩/∂b = Σ_rows G; in
+    evaluation the same with M = 1 and no scaling, for the function and for DropConnectLinear's own
+    weight and bias (built here at the check's size, 6 -> 4)."""
+    x, W, b = (t.requires_grad_(True) for t in (case.randn(batch, n_in), case.randn(n_out, n_in), case.randn(n_out)))
+    G = case.randn(batch, n_out)
+    M = case.bernoulli(1 - p, n_out, n_in)
+    x64, W64, G64, M64 = f64(x.detach()), f64(W.detach()), f64(G), f64(M)
+    dc = subject.fn("drop_connect_linear")
+    gx, gW, gb = _grads((dc(x, W, b, p, training=True, mask=M) * G).sum(), [x, W, b])
+    ex, eW, eb = _grads((dc(x, W, b, p, training=False) * G).sum(), [x, W, b])
+    with case.fork_rng():
+        layer = subject.fn("DropConnectLinear")(n_in, n_out, p).to(device=case.device, dtype=case.dtype).eval()
+    lW, lb = _grads((layer(x.detach()) * G).sum(), [layer.weight, layer.bias])
+    s = 1 - p
+    return all_of(
+        _grad_close(case, "train, mask M: ∂/∂x vs G (M ⊙ W)/(1 − p)", gx, G64 @ (M64 * W64) / s),
+        _grad_close(case, "train, mask M: ∂/∂W vs M ⊙ (Gᵀx)/(1 − p)", gW, M64 * (G64.T @ x64) / s),
+        _grad_close(case, "train, mask M: ∂/∂b vs Σ_rows G", gb, G64.sum(0)),
+        _grad_close(case, "eval: ∂/∂x vs G W", ex, G64 @ W64),
+        _grad_close(case, "eval: ∂/∂W vs Gᵀx", eW, G64.T @ x64),
+        _grad_close(case, "eval: ∂/∂b vs Σ_rows G", eb, G64.sum(0)),
+        _grad_close(case, "DropConnectLinear.eval(): ∂/∂weight vs Gᵀx", lW, G64.T @ x64),
+        _grad_close(case, "DropConnectLinear.eval(): ∂/∂bias vs Σ_rows G", lb, G64.sum(0)),
+    )
+
+
+@check(requires=("DropConnectLinear",))
+def dropconnect_init_uniform(subject, case, n_in: int = 64, n_out: int = 256, alpha: float = 1e-3) -> Outcome:
+    """DropConnectLinear(in, out) initialises like nn.Linear: every weight and bias is drawn from
+    U(−1/√in, 1/√in) (all within the bound, and a Kolmogorov–Smirnov test against that uniform,
+    scipy.stats.kstest, false-alarm rate alpha, on the out·in weights and on the out biases)."""
+    from scipy.stats import kstest, uniform
+
+    with case.fork_rng():
+        layer = subject.fn("DropConnectLinear")(n_in, n_out, 0.5)
+    bnd = 1.0 / math.sqrt(n_in)
+    dist = uniform(loc=-bnd, scale=2 * bnd)
+    outs = []
+    for name, t in (("weight", layer.weight), ("bias", layer.bias)):
+        v = f64(t.detach()).flatten().numpy()
+        res = kstest(v, dist.cdf)
+        outs += [bound(f"max |{name}| vs 1/√in", float(np.abs(v).max()), bnd),
+                 p_value(f"KS distance of the {v.size} {name} entries from U(−1/√{n_in}, 1/√{n_in})",
+                         float(res.statistic), float(res.pvalue), alpha, v.size, "Kolmogorov-Smirnov")]
+    return all_of(outs)
+
+
+@check(requires=("dropout", "drop_connect_linear"))
+def zero_rate_draws_no_randomness(subject, case) -> Outcome:
+    """p = 0 (or evaluation) is no regularisation at all: dropout and DropConnect return the plain map
+    exactly and draw nothing from the generator (its state is unchanged, so a model with p = 0 consumes
+    the same random stream as one without the layer)."""
+    x, W, b = case.randn(7, 5), case.randn(3, 5), case.randn(3)
+    outs = []
+    for label, call, want in (
+        ("dropout(x, p=0)", lambda g: subject.fn("dropout")(x, 0.0, True, g), x),
+        ("dropout(x, p=0.5, training=False)", lambda g: subject.fn("dropout")(x, 0.5, False, g), x),
+        ("drop_connect_linear(x, W, b, p=0)", lambda g: subject.fn("drop_connect_linear")(x, W, b, 0.0, True, g),
+         x @ W.T + b),
+        ("drop_connect_linear(x, W, b, p=0.5, training=False)",
+         lambda g: subject.fn("drop_connect_linear")(x, W, b, 0.5, False, g), x @ W.T + b),
+    ):
+        g = _mask_gen(case)
+        before = g.get_state().clone()
+        y = call(g)
+        outs += [exact(f"{label} vs the plain map", y, want),
+                 holds(f"{label} leaves the generator's state unchanged", torch.equal(g.get_state(), before))]
+    return all_of(outs)
+
+
+@check(requires=("dropout_mask",))
+def dropout_mask_is_uniform_threshold(subject, case, p: float = 0.3) -> Outcome:
+    """The keep-mask is m_i = [u_i ≥ p] for the uniforms u that torch.rand draws from the generator
+    (in ``like``'s dtype, float32 at least), in ``like``'s dtype: ties u_i = p are kept, so P(keep) =
+    1 − p exactly for p on the uniforms' grid, and p = 0 keeps every unit. Checked against torch.rand
+    with an identically seeded generator, at p, at p = 0 and at p equal to one of the uniforms."""
+    mask = subject.fn("dropout_mask")
+    shape = (50, 40)
+    outs = []
+    likes = [case.randn(2)] + ([torch.zeros(2, dtype=torch.bfloat16, device=case.device)]
+                               if case.dtype == torch.float32 else [])
+    for like in likes:
+        dt = like.dtype if like.dtype in (torch.float32, torch.float64) else torch.float32
+        u = torch.rand(shape, generator=_mask_gen(case), device=case.device, dtype=dt)
+        tie = float(u[3, 7])
+        for q in (p, 0.0, tie):
+            m = mask(shape, q, like=like, generator=_mask_gen(case))
+            want = (u >= q).to(like.dtype)
+            outs += [exact(f"dropout_mask(p={q:.6g}, like {like.dtype}) dtype", m.dtype, like.dtype),
+                     exact(f"dropout_mask(p={q:.6g}, like {like.dtype}) vs [u ≥ p]", m, want)]
+        outs.append(exact("the unit whose uniform equals p is kept", float(mask(shape, tie, like=like,
+                                                                                generator=_mask_gen(case))[3, 7]), 1.0))
+    return all_of(outs)
+
+
+@check(requires=("soft_threshold",))
+def soft_threshold_derivative(subject, case, t: float = 0.5, n: int = 200) -> Outcome:
+    """Soft-thresholding is differentiable wherever |v| ≠ t with derivative [|v| > t] (autograd, for a
+    cotangent c: ∂⟨c, S_t(v)⟩/∂v = c ⊙ [|v| > t]); that is what unrolled proximal methods backpropagate."""
+    v = (case.randn(n) * 1.5).requires_grad_(True)
+    c = case.randn(n)
+    (g,) = _grads((subject.fn("soft_threshold")(v, t) * c).sum(), [v])
+    return _grad_close(case, f"∂⟨c, soft_threshold(v, {t})⟩/∂v vs c ⊙ [|v| > t]", g,
+                       f64(c) * (f64(v.detach()).abs() > t).double())
+
+
+@check(requires=("lasso_ista",))
+def lasso_ista_implicit_gradient(subject, case, lam: float = 0.1, n: int = 200, d: int = 20, steps: int = 500) -> Outcome:
+    """The Lasso solution is piecewise linear in y: on its support S (signs s), w_S = (X_SᵀX_S)⁻¹(X_Sᵀy −
+    nλ s) and w = 0 off S, so ∂⟨c, w⟩/∂y = X_S (X_SᵀX_S)⁻¹ c_S (implicit function theorem). Autograd
+    through the proximal-gradient iterations, converged, gives this derivative."""
+    X, y = _sparse_regression(case, n, d, 5)
+    X, y = X.to(case.dtype), y.to(case.dtype).requires_grad_(True)
+    c = case.randn(d)
+    w = subject.fn("lasso_ista")(X, y, lam, steps=steps)
+    (g,) = _grads((w * c).sum(), [y])
+    S = f64(w.detach()) != 0
+    XS = f64(X)[:, S]
+    want = XS @ torch.linalg.solve(XS.T @ XS, f64(c)[S])
+    return all_of(
+        bound("support size", int(S.sum()), 0, op=">"),
+        _grad_close(case, f"autograd ∂⟨c, w⟩/∂y vs X_S (X_SᵀX_S)⁻¹ c_S (λ = {lam}, |S| = {int(S.sum())})", g, want),
+    )

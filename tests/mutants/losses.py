@@ -155,3 +155,50 @@ MUTANTS["classification_notes_output_example"] = [
     broken("categorical cross-entropy in bits (float32)", _bad(categorical_cross_entropy=categorical_ce_log2),
            dtype="float32"),
 ]
+
+
+# --- autograd gradients (loss_gradient_matches_closed_form) -------------------------------------------
+def _value_only(fn):
+    """Right values, cut from the graph."""
+    return lambda *a, **k: fn(*a, **k).detach()
+
+
+def _msle_straight_through(y_pred, y_true, reduction="mean"):
+    """Right values, the gradient of mse instead."""
+    val = (torch.log1p(y_pred) - torch.log1p(y_true)).square()
+    proxy = (y_pred - y_true).square()
+    return _reduce(proxy + (val - proxy).detach(), reduction)
+
+
+def _kl_q_detached(p, q, dim=-1):
+    return (torch.xlogy(p, p) - torch.xlogy(p, q.detach())).sum(dim)
+
+
+def _entropy_p_held(p, dim=-1):
+    """Right value; the factor p of p·log p held fixed, so the gradient is −1, not −(log p + 1)."""
+    return -(p.detach() * torch.log(p)).sum(dim)
+
+
+def _hinge_no_margin_grad(s, y, reduction="mean"):
+    val = torch.clamp(1.0 - y * s, min=0.0)
+    return _reduce(val.detach() + 0 * s, reduction)
+
+
+from reference_impls import losses as _L  # noqa: E402
+
+_GRADIENT = [
+    ("mape detached", "mape", _value_only(_L.mape)),
+    ("categorical cross-entropy detached", "categorical_cross_entropy", _value_only(_L.categorical_cross_entropy)),
+    ("discrete cross-entropy detached", "discrete_cross_entropy", _value_only(_L.discrete_cross_entropy)),
+    ("msle with mse's gradient", "msle", _msle_straight_through),
+    ("kl with q detached", "kl_divergence", _kl_q_detached),
+    ("entropy with the factor p held fixed", "entropy", _entropy_p_held),
+    ("hinge with zero gradient", "hinge", _hinge_no_margin_grad),
+    ("mse summed, not averaged", "mse", lambda p, t, reduction="mean": ((p - t) ** 2).sum()),
+    ("bce with logits, the −y·z term detached", "binary_cross_entropy_with_logits",
+     lambda z, y, reduction="mean": _reduce(z.clamp(min=0) - y * z.detach() + torch.log1p(torch.exp(-z.abs())), reduction)),
+]
+
+MUTANTS["loss_gradient_matches_closed_form"] = [
+    broken(label, _bad(**{loss: fn}), loss=loss) for label, loss, fn in _GRADIENT
+]
