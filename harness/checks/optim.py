@@ -633,3 +633,25 @@ def lbfgs_budget_and_memory(subject, case, budgets: list = [1, 3], curvatures: l
         out += [bound(f"n_iter with m = 1 on ½·{a:g}·x²", res.n_iter, 2),
                 bound(f"|x| with m = 1 on ½·{a:g}·x²", abs(float(res.x[0])), 1e-9 / a, source="gtol/a")]
     return all_of(out)
+
+
+@check(requires=("lbfgs",))
+def lbfgs_newton_step_at_any_scale(subject, case, scales: list = [1e-170, 1e-160, 1e-100, 1e-3, 1.0, 1e3, 1e100],  # noqa: B006
+                                   start: list = [1.0, -0.5, 0.25]) -> Outcome:  # noqa: B006
+    """On f(x) = ½‖x‖² (Hessian I) L-BFGS's first direction −H₀∇f = −x with the unit step is the Newton
+    step, so from x₀ = s·v it reaches x* = 0 exactly in one iteration (n_iter = 1, converged with gtol = 0)
+    at every scale s. At s = 1e-170 the slope ∇fᵀd = −‖x₀‖² underflows to −0: the direction fails the
+    descent test (∇fᵀd ≥ 0) and L-BFGS falls back to steepest descent, d = −∇f, which is the same step."""
+    lbfgs = subject.fn("lbfgs")
+
+    def sphere(x):
+        return 0.5 * (x @ x), x.clone()
+
+    v = torch.tensor(start, dtype=torch.float64)
+    out = []
+    for s in scales:
+        res = lbfgs(sphere, (s * v).to(case.device, case.dtype), gtol=0.0)
+        out += [exact(f"n_iter from x₀ = {s:g}·v", res.n_iter, 1),
+                exact(f"x from x₀ = {s:g}·v", f64(res.x).tolist(), [0.0] * len(start)),
+                exact(f"converged from x₀ = {s:g}·v", bool(res.converged), True)]
+    return all_of(out)

@@ -344,3 +344,22 @@ MUTANTS.update({
         broken("exclusive gtol", _bad(lbfgs=lbfgs_exclusive_gtol)),
     ],
 })
+
+
+def _lbfgs_edited(old: str, new: str):
+    """O.lbfgs with one line of its source edited (a broken fallback), compiled in O's namespace."""
+    import inspect
+    import textwrap
+
+    src = textwrap.dedent(inspect.getsource(O.lbfgs))
+    assert old in src, old
+    ns = dict(vars(O))
+    exec(compile(src.replace(old, new), "<broken lbfgs>", "exec"), ns)
+    return ns["lbfgs"]
+
+
+MUTANTS["lbfgs_newton_step_at_any_scale"] = [
+    broken("fallback direction +∇f", _bad(lbfgs=_lbfgs_edited("d = -g\n", "d = g\n"))),
+    broken("gives up when the direction test fails",
+           _bad(lbfgs=_lbfgs_edited("s_hist.clear()\n", "break\n"))),
+]
