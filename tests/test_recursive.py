@@ -2,6 +2,7 @@
 in tests/mutants/recursive.py)."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from reference_impls import recursive as M
@@ -15,3 +16,11 @@ def test_default_tree_and_flat_encodings():
     assert net.config.tree == ((0, 1), 2)
     x = torch.randn(2, 3, 3)
     assert torch.equal(net(x), net(x, ((0, 1), 2)))
+
+
+def test_tree_from_parents_rejects_a_leaf_or_a_missing_node_as_parent():
+    """A leaf (or a node past the last) named as a parent used to be ignored with the subtree under it."""
+    for parents in ([3, 3, 0, -1], [3, 3, 1, -1], [3, 3, 5, -1]):
+        with pytest.raises(ValueError):
+            M.tree_from_parents(parents, 3)
+    assert M.tree_from_parents([3, 3, 4, 4, -1], 3) == ((0, 1), 2)

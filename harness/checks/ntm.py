@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from harness.contract import load_contract
-from harness.outcome import Outcome, all_of, bound, exact, f64, holds
+from harness.outcome import Outcome, Tolerance, all_of, bound, exact, f64, holds
 from harness.registry import check
 
 _CORES = ("content_addressing", "interpolate", "circular_shift", "sharpen", "address", "read", "write")
@@ -373,3 +373,144 @@ def ntm_copy_task(subject, case, bits: int = 4, length: int = 4, steps: int = 25
     return bound(f"bit error rate on {eval_sequences} held-out copy sequences", wrong / total, max_bit_error, op="<",
                  detail=f"{wrong} of {total} bits wrong; {steps} Adam steps of batch {batch}, lr {lr:g}, "
                         f"length {length}, {bits} bits; final training loss {float(loss.detach()):.4g}")
+
+
+# ---------------------------------------------------------------------------------------------
+# the model against the equations, its gradient, its configuration
+# ---------------------------------------------------------------------------------------------
+def _oracle_address(M, k, beta, g, s, gamma, w_prev):
+    """Graves et al. eqs. 5-9 written out (float64): softmax(β cos) (F.cosine_similarity), g-interpolation,
+    the mixture of torch.roll over −K..K, then w^γ / Σ w^γ."""
+    K = (s.shape[-1] - 1) // 2
+    cos = torch.nn.functional.cosine_similarity(k[:, None, :], M, dim=-1)
+    w = g * torch.softmax(beta * cos, -1) + (1 - g) * w_prev
+    w = sum(s[:, K + d, None] * torch.roll(w, d, dims=-1) for d in range(-K, K + 1))
+    w = w ** gamma
+    return w / w.sum(-1, keepdim=True)
+
+
+def _oracle_heads(p, W: int, S: int):
+    """Raw head outputs [k, β, g, s, γ] -> k, softplus β, σ(g), softmax s, 1 + softplus γ (columns)."""
+    sp = torch.nn.functional.softplus
+    k, beta, g, s, gamma = p[:, :W], p[:, W:W + 1], p[:, W + 1:W + 2], p[:, W + 2:W + 2 + S], p[:, W + 2 + S:W + 3 + S]
+    return k, sp(beta), torch.sigmoid(g), torch.softmax(s, -1), 1 + sp(gamma)
+
+
+@check(requires=("initial_state", "step"))
+def ntm_step_matches_equations(subject, case, batch: int = 3, steps: int = 5) -> Outcome:
+    """Each step of the NTM is Graves et al.'s (2014, section 3) with the model's own weights: the
+    controller reads [x_t, r_{t−1}]; the write head's outputs [k, β, g, s, γ, e, a] are activated as
+    k, softplus, σ, softmax, 1 + softplus, σ, tanh; the write weighting addresses M_{t−1} (content,
+    interpolation, shift, sharpening) and M_t = M_{t−1} ⊙ (1 − w e) + w a; each read head addresses
+    M_t and reads r = Σ_i w(i) M_i; y_t = out([h_t, r_t]). Logits, memory and every weighting at
+    every step equal this oracle, started from memory_init, one-hot weightings on row 0, zero reads
+    and a zero controller state.
+
+    Oracle: the equations written out in float64 on the CPU (F.cosine_similarity, torch.roll,
+    explicit LSTM gates i, f, g, o) with the model's weights."""
+    model = subject.build(case)
+    N, W, R = subject.size("memory_rows"), subject.size("memory_width"), subject.size("read_heads")
+    S = 2 * subject.size("shift_range") + 1
+    n_addr = W + 3 + S
+    (x,) = inputs(subject, case, batch, steps)
+    lin = {n: (f64(getattr(model, n).weight), f64(getattr(model, n).bias)) for n in ("write_head", "read_head", "out")}
+    ctrl = model.controller
+    lstm = isinstance(ctrl, torch.nn.LSTMCell)
+    H = (ctrl.hidden_size if lstm else ctrl.out_features)
+    M = f64(model.memory_init).expand(batch, -1, -1)
+    one_hot = torch.zeros(batch, N, dtype=torch.float64)
+    one_hot[:, 0] = 1.0
+    w_w, w_r = one_hot, [one_hot] * R
+    r = torch.zeros(batch, R * W, dtype=torch.float64)
+    h = c = torch.zeros(batch, H, dtype=torch.float64)
+    state = model.initial_state(batch, device=case.device, dtype=case.dtype)
+    res = []
+    with torch.no_grad():
+        for t in range(steps):
+            y, state = model.step(x[:, t], state)
+            inp = torch.cat([f64(x[:, t]), r], -1)
+            if lstm:
+                z = inp @ f64(ctrl.weight_ih).T + f64(ctrl.bias_ih) + h @ f64(ctrl.weight_hh).T + f64(ctrl.bias_hh)
+                zi, zf, zg, zo = z.chunk(4, -1)
+                c = torch.sigmoid(zf) * c + torch.sigmoid(zi) * torch.tanh(zg)
+                h = torch.sigmoid(zo) * torch.tanh(c)
+            else:
+                h = torch.tanh(inp @ f64(ctrl.weight).T + f64(ctrl.bias))
+            wp = h @ lin["write_head"][0].T + lin["write_head"][1]
+            k, beta, g, s, gamma = _oracle_heads(wp[:, :n_addr], W, S)
+            e, a = torch.sigmoid(wp[:, n_addr:n_addr + W]), torch.tanh(wp[:, n_addr + W:])
+            w_w = _oracle_address(M, k, beta, g, s, gamma, w_w)
+            M = M * (1 - w_w[:, :, None] * e[:, None, :]) + w_w[:, :, None] * a[:, None, :]
+            rp = h @ lin["read_head"][0].T + lin["read_head"][1]
+            w_r = [_oracle_address(M, *_oracle_heads(rp[:, j * n_addr:(j + 1) * n_addr], W, S), w_r[j]) for j in range(R)]
+            r = torch.cat([torch.einsum("bn,bnw->bw", w, M) for w in w_r], -1)
+            y_want = torch.cat([h, r], -1) @ lin["out"][0].T + lin["out"][1]
+            res += [case.close(f"step {t}: logits y_t vs the equations", y, y_want),
+                    case.close(f"step {t}: memory M_t vs M_(t−1) ⊙ (1 − w e) + w a", state.memory, M),
+                    case.close(f"step {t}: write weighting vs the addressing equations", state.write_weights, w_w),
+                    case.close(f"step {t}: read weightings (B, R, N) vs the addressing equations", state.read_weights,
+                               torch.stack(w_r, 1))]
+    return all_of(res)
+
+
+@check(requires=("initial_state", "step"))
+def ntm_model_gradient_matches_finite_differences(subject, case, batch: int = 2, steps: int = 4,
+                                                  eps: float = 1e-6) -> Outcome:
+    """Backpropagation through the whole NTM (controller, heads, addressing, memory, across time)
+    is correct: for L = Σ_t Σ w_t ⊙ y_t (fixed random w) and every parameter tensor P and the input
+    x, the autograd directional derivative ⟨∂L/∂P, v⟩ along a random direction v equals the
+    central difference (L(P + εv) − L(P − εv)) / 2ε (float64, ε = 1e-6: truncation error O(ε²),
+    rounding error O(1e-16 |L| / ε) ≈ 1e-10 |L|; tolerance atol 1e-7 + rtol 1e-6)."""
+    if case.dtype != torch.float64:
+        return holds("finite differences need float64", False, f"got {case.dtype}")
+    model = subject.build(case)
+    x = case.rand(batch, steps, subject.size("input_size"))
+    w_y = case.randn(batch, steps, subject.size("output_size"))
+
+    def loss(inp):
+        return (model(inp)[0] * w_y).sum()
+
+    tol = Tolerance(1e-7, 1e-6, f"central difference, ε = {eps:g}: O(ε²) truncation, O(1e-16 |L| / ε) rounding")
+    named = [("x", x)] + [(n, p) for n, p in model.named_parameters()]
+    x.requires_grad_(True)
+    grads = torch.autograd.grad(loss(x), [t for _, t in named], allow_unused=True)
+    res = []
+    for (name, t), g in zip(named, grads):
+        v = case.randn(*t.shape)
+        got = float((g * v).sum()) if g is not None else 0.0
+        with torch.no_grad():
+            t.add_(eps * v)
+            up = float(loss(x))
+            t.sub_(2 * eps * v)
+            down = float(loss(x))
+            t.add_(eps * v)
+        fd = (up - down) / (2 * eps)
+        res.append(case.close(f"⟨∂L/∂{name}, v⟩ by autograd vs the central difference", torch.tensor(got, dtype=torch.float64),
+                              torch.tensor(fd, dtype=torch.float64), detail=f"T = {steps}", tol=tol))
+    return all_of(res)
+
+
+@check(requires=("initial_state", "step"))
+def ntm_shift_range_fits_memory(subject, case, shift_ranges: list | None = None) -> Outcome:
+    """A circular shift over −K..K needs 2K + 1 ≤ N distinct offsets: the model builds and runs
+    (weightings stay distributions) with memory_rows N = 2K + 1, and refuses to be built with
+    N = 2K (the two extreme shifts would coincide)."""
+    res = []
+    for K in shift_ranges or [1, 2]:
+        try:
+            model = subject.build(case, memory_rows=2 * K + 1, shift_range=K)
+        except Exception as e:  # noqa: BLE001 - reported as the failure
+            res.append(holds(f"building with shift_range K = {K} and memory_rows 2K + 1 = {2 * K + 1} succeeds", False,
+                             f"{type(e).__name__}: {str(e)[:100]}"))
+            continue
+        (x,) = inputs(subject, case, 2, 3)
+        with torch.no_grad():
+            _, st = model(x)
+        res += _distribution(case, f"write weighting after 3 steps, N = 2K + 1 = {2 * K + 1}", st.write_weights)
+        try:
+            subject.build(case, memory_rows=2 * K, shift_range=K)
+            ok, why = False, "built"
+        except Exception as e:  # noqa: BLE001 - any error is a refusal
+            ok, why = True, f"{type(e).__name__}: {str(e)[:100]}"
+        res.append(holds(f"building with shift_range K = {K} and memory_rows 2K = {2 * K} raises", ok, why))
+    return all_of(res)

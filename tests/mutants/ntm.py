@@ -16,6 +16,7 @@ PARAMS = {"input_size": 9, "output_size": 8, "controller_size": 32, "memory_rows
           "read_heads": 2, "shift_range": 1, "controller": "lstm"}
 NTM = subject_from("reference_impls.ntm:NTM", PARAMS)
 NTM_MLP = subject_from("reference_impls.ntm:NTM", {**PARAMS, "controller": "mlp"})
+SMALL = subject_from("reference_impls.ntm:NTM", {**PARAMS, "controller_size": 8, "memory_rows": 6, "memory_width": 4})
 COPY = subject_from("reference_impls.ntm:NTM", {**PARAMS, "controller": "mlp", "controller_size": 128,
                                                 "memory_rows": 8, "memory_width": 6, "read_heads": 1})
 
@@ -133,6 +134,58 @@ class ForgetfulNTM(ref.NTM):
         return y, dataclasses.replace(new, memory=state.memory, reads=torch.zeros_like(new.reads))
 
 
+class SigmoidAddNTM(ref.NTM):
+    """The add vector through a sigmoid (a ∈ (0, 1)) instead of tanh: writes can never subtract."""
+
+    def step(self, x, state):
+        c = self.config
+        wp = self.write_head(self._h(x, state)[0])
+        y, new = super().step(x, state)
+        add_tanh = torch.tanh(wp[:, self.n_addr + c.memory_width:])
+        add_sig = torch.sigmoid(wp[:, self.n_addr + c.memory_width:])
+        w = new.write_weights.unsqueeze(-1)
+        return y, dataclasses.replace(new, memory=new.memory + w * (add_sig - add_tanh).unsqueeze(1))
+
+    def _h(self, x, state):
+        inp = torch.cat([x, state.reads.reshape(x.shape[0], -1)], dim=-1)
+        if self.config.controller == "lstm":
+            return self.controller(inp, state.controller)
+        return torch.tanh(self.controller(inp)), ()
+
+
+class ReluStrengthNTM(ref.NTM):
+    """Key strength β = relu(·) and γ = 1 + relu(·) instead of softplus."""
+
+    def _split(self, p):
+        k, b, g, s, gm = torch.split(p, [self.config.memory_width, 1, 1, 2 * self.config.shift_range + 1, 1], dim=-1)
+        return k, torch.relu(b), torch.sigmoid(g), torch.softmax(s, dim=-1), 1 + torch.relu(gm)
+
+
+class DetachedKeyNTM(ref.NTM):
+    """The heads' keys are detached: no gradient reaches the key rows of the heads."""
+
+    def _split(self, p):
+        k, *rest = super()._split(p)
+        return (k.detach(), *rest)
+
+
+class DetachedMemoryNTM(ref.NTM):
+    """Truncated BPTT through the memory: the memory handed to the next step is detached."""
+
+    def step(self, x, state):
+        y, new = super().step(x, state)
+        return y, dataclasses.replace(new, memory=new.memory.detach())
+
+
+class StrictShiftRangeNTM(ref.NTM):
+    """Refuses 2K + 1 = N (demands 2K + 1 < N)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if 2 * self.config.shift_range + 1 >= self.config.memory_rows:
+            raise ValueError("2 * shift_range + 1 must be smaller than memory_rows")
+
+
 def _cores(**overrides):
     return patched(CORES, **overrides)
 
@@ -189,5 +242,16 @@ MUTANTS = {
     ],
     "ntm_copy_task": [
         broken("memory forgets every write", replaced(COPY, ForgetfulNTM)),
+    ],
+    "ntm_step_matches_equations": [
+        broken("add vector through a sigmoid", replaced(NTM, SigmoidAddNTM)),
+        broken("β and γ through relu, not softplus", replaced(NTM, ReluStrengthNTM)),
+    ],
+    "ntm_model_gradient_matches_finite_differences": [
+        broken("keys detached", replaced(SMALL, DetachedKeyNTM)),
+        broken("memory detached between steps", replaced(SMALL, DetachedMemoryNTM)),
+    ],
+    "ntm_shift_range_fits_memory": [
+        broken("refuses 2K + 1 = N", replaced(NTM, StrictShiftRangeNTM)),
     ],
 }
