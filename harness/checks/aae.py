@@ -312,3 +312,53 @@ def aae_codes_match_prior(subject, case, steps: int = 400, lr: float = 2e-3, bat
         bound("AAE held-out reconstruction error vs the mean image's", e_aae, e_mean, op="<",
               detail=f"mean-image error {e_mean:.4g}"),
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# architecture: the three MLPs vs torch.nn.functional on their own weights
+# ---------------------------------------------------------------------------------------------
+@check(requires=("encode", "decode", "discriminate"))
+def aae_architecture_matches_functional(subject, case, rows: int = 7) -> Outcome:
+    """The networks are the contract's MLPs, each with two torch.nn.Linear layers (shapes from the
+    config): encoder f(x) = W₂ relu(W₁x + b₁) + b₂ (in_features -> hidden -> latent), decoder
+    g(z) = sigmoid(W₄ relu(W₃z + b₃) + b₄) (latent -> hidden -> in_features), discriminator
+    D(z) = W₆ relu(W₅z + b₅) + b₆ (latent -> disc_hidden -> 1), recomputed with F.linear, relu and
+    sigmoid on copies of their weights; forward(x) = (g(f(x)), f(x), D(f(x))) and the gradient of
+    Σ (w₁ ⊙ x' + w₂ ⊙ z + w₃ ⊙ logit) with respect to every weight equals the recomputation's."""
+    model = subject.build(case)
+    d, h, k, hd = (int(subject.size(n)) for n in ("in_features", "hidden", "latent", "disc_hidden"))
+    nets = {"encoder": model.encoder, "decoder": model.decoder, "discriminator": model.discriminator}
+    lins = {n: [m for m in net.modules() if isinstance(m, torch.nn.Linear)] for n, net in nets.items()}
+    want = {"encoder": [(h, d), (k, h)], "decoder": [(h, k), (d, h)], "discriminator": [(hd, k), (1, hd)]}
+    got_shapes = {n: [tuple(m.weight.shape) for m in ls] for n, ls in lins.items()}
+    out = [exact("Linear weight shapes per network", got_shapes, want)]
+    if got_shapes != want:
+        return all_of(out)
+    params = [p for n in nets for m in lins[n] for p in (m.weight, m.bias)]
+    copies = [f64(p).clone().requires_grad_(True) for p in params]
+    W = dict(zip(("e1", "eb1", "e2", "eb2", "d1", "db1", "d2", "db2", "D1", "Db1", "D2", "Db2"), copies))
+    f = lambda x: F.linear(torch.relu(F.linear(x, W["e1"], W["eb1"])), W["e2"], W["eb2"])
+    g = lambda z: torch.sigmoid(F.linear(torch.relu(F.linear(z, W["d1"], W["db1"])), W["d2"], W["db2"]))
+    D = lambda z: F.linear(torch.relu(F.linear(z, W["D1"], W["Db1"])), W["D2"], W["Db2"]).squeeze(-1)
+    (x,) = CONTRACT.example_inputs(subject, case, rows)
+    zq = 2.0 * case.randn(rows, k)
+    w1, w2, w3 = case.randn(rows, d), case.randn(rows, k), case.randn(rows)
+    with torch.no_grad():
+        enc, dec, dis = model.encode(x), model.decode(zq), model.discriminate(zq)
+    X, Z = f64(x), f64(zq)
+    out += [case.close("encode(x) vs F.linear(relu(F.linear(x)))", enc, f(X).detach()),
+            case.close("decode(z) vs sigmoid(F.linear(relu(F.linear(z))))", dec, g(Z).detach()),
+            case.close("discriminate(z) vs F.linear(relu(F.linear(z)))", dis, D(Z).detach())]
+    x_hat, z, logit = model(x)
+    obj = (x_hat * w1).sum() + (z * w2).sum() + (logit * w3).sum()
+    zr = f(X)
+    ref_obj = (g(zr) * f64(w1)).sum() + (zr * f64(w2)).sum() + (D(zr) * f64(w3)).sum()
+    g_ref = torch.autograd.grad(ref_obj, copies)
+    g_got = torch.autograd.grad(obj, params, allow_unused=True) if obj.requires_grad else [None] * len(params)
+    flat = lambda gs: torch.cat([(torch.zeros_like(r) if gi is None else f64(gi)).reshape(-1) for gi, r in zip(gs, g_ref)])
+    out += [case.close("forward(x) = (g(f(x)), f(x), D(f(x))): x'", x_hat, g(zr).detach()),
+            case.close("forward: z", z, zr.detach()),
+            case.close("forward: logit", logit, D(zr).detach()),
+            case.close("∂(Σ w₁x' + w₂z + w₃·logit)/∂θ vs the recomputation's autograd, every weight",
+                       flat(g_got), flat(g_ref))]
+    return all_of(out)

@@ -828,3 +828,85 @@ def ae_max_activating_input(subject, case, probes: int = 4096) -> Outcome:
         bound(f"max over units of (best of {probes} random unit probes) − h_j(x*_j)",
               float((hp.max(0).values - diag).max()), 0.0, op="<="),
     )
+
+
+# --------------------------------------------------------------------------------------------
+# convolutional model vs torch.nn built-ins; invalid configurations
+# --------------------------------------------------------------------------------------------
+@check("ae_conv_matches_torch_layers")
+def ae_conv_matches_torch_layers(subject, case, rows: int = 3, size: tuple = (9, 12)) -> Outcome:
+    """The convolutional autoencoder equals the stack it describes, built from torch.nn.Conv2d(C_l,
+    C_{l+1}, K, stride 2, padding (K − 1)/2) and nn.ConvTranspose2d(…, stride 2, padding (K − 1)/2,
+    output_size = the encoder's input size) with its state_dict copied in (enc.l.*, dec.j.*; shapes
+    checked against the config), activations after every layer (the output activation last), on
+    an odd-by-even image: same reconstruction, and the same gradient of Σ w ⊙ x' with respect to
+    every parameter (the twin's autograd on the copied weights)."""
+    if subject.size("kind") != "conv":
+        return holds("subject is a convolutional autoencoder", False, detail=f"kind {subject.size('kind')}")
+    c0, chans, k = subject.size("in_channels"), tuple(subject.size("channels")), int(subject.size("kernel_size"))
+    act, out_act = subject.size("activation"), subject.size("output_activation")
+    ch = (c0,) + chans
+    L, p = len(chans), (k - 1) // 2
+    model = subject.build(case)
+    sd = dict(model.named_parameters())
+    want = {}
+    for l in range(L):
+        want[f"enc.{l}.weight"], want[f"enc.{l}.bias"] = (ch[l + 1], ch[l], k, k), (ch[l + 1],)
+        want[f"dec.{l}.weight"], want[f"dec.{l}.bias"] = (ch[L - l], ch[L - 1 - l], k, k), (ch[L - 1 - l],)
+    shapes = {n: tuple(t.shape) for n, t in sd.items()}
+    out = [exact("parameter names and shapes vs the config", shapes, want)]
+    if shapes != want:
+        return all_of(out)
+    enc = [nn.Conv2d(ch[l], ch[l + 1], k, stride=2, padding=p, dtype=F64) for l in range(L)]
+    dec = [nn.ConvTranspose2d(ch[L - j], ch[L - 1 - j], k, stride=2, padding=p, dtype=F64) for j in range(L)]
+    with torch.no_grad():
+        for l in range(L):
+            for m, pre in ((enc[l], f"enc.{l}"), (dec[l], f"dec.{l}")):
+                m.weight.copy_(f64(sd[f"{pre}.weight"]))
+                m.bias.copy_(f64(sd[f"{pre}.bias"]))
+    x = case.rand(rows, c0, *size)
+    w = case.randn(rows, c0, *size)
+    y = f64(x)
+    seen = []
+    for l in range(L):
+        seen.append(tuple(y.shape[-2:]))
+        y = _ACT[act]()(enc[l](y))
+    for j in range(L):
+        y = dec[j](y, output_size=list(seen[L - 1 - j]))
+        y = _ACT[out_act if j == L - 1 else act]()(y)
+    got = model(x)
+    names = list(sd)
+    g_got = (torch.autograd.grad((got * w).sum(), [sd[n] for n in names], allow_unused=True)
+             if got.requires_grad else [None] * len(names))
+    twin = {f"enc.{l}.{a}": getattr(enc[l], a) for l in range(L) for a in ("weight", "bias")}
+    twin.update({f"dec.{j}.{a}": getattr(dec[j], a) for j in range(L) for a in ("weight", "bias")})
+    g_ref = torch.autograd.grad((y * f64(w)).sum(), [twin[n] for n in names])
+    flat = lambda gs, ref: torch.cat([(torch.zeros_like(r) if g is None else f64(g)).reshape(-1) for g, r in zip(gs, ref)])
+    return all_of(out + [
+        case.close("reconstruction vs nn.Conv2d / nn.ConvTranspose2d stack", got, y.detach()),
+        case.close("∂(Σ w ⊙ x')/∂θ vs the twin's autograd, every parameter", flat(g_got, g_ref), flat(g_ref, g_ref)),
+    ])
+
+
+@check("ae_config_rejects_invalid")
+def ae_config_rejects_invalid(subject, case) -> Outcome:
+    """Configurations that describe no network are rejected with ValueError: a dense model with a
+    zero-width or negative-width layer or no layers at all, an unknown activation, and a conv model
+    with an even kernel size (no symmetric padding (K − 1)/2); the suite's own params build."""
+
+    def raises(**overrides) -> bool:
+        try:
+            subject.build(None, **overrides)
+        except ValueError:
+            return True
+        return False
+
+    subject.build(None)
+    return all_of(
+        holds("dense hidden = [16, 0] rejected", raises(kind="dense", hidden=[16, 0])),
+        holds("dense hidden = [0] rejected", raises(kind="dense", hidden=[0])),
+        holds("dense hidden = [-4] rejected", raises(kind="dense", hidden=[-4])),
+        holds("dense hidden = [] rejected", raises(kind="dense", hidden=[])),
+        holds("activation 'swish' rejected", raises(activation="swish")),
+        holds("conv kernel_size = 4 rejected", raises(kind="conv", kernel_size=4)),
+    )

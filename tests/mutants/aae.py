@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 
 import torch
+from torch import nn
 from torch.nn import functional as F
 
 import reference_impls.aae as ref
-from harness.testing import broken, patched, subject_from
+from harness.testing import broken, patched, replaced, subject_from
 
 MOD = "reference_impls.aae"
 # the aae suite's subject params
@@ -146,3 +147,38 @@ MUTANTS = {
         broken("D's labels swapped", patched(AAE, aae_losses=losses_disc_labels_swapped)),
     ],
 }
+
+
+# --- architecture ------------------------------------------------------------------------------------
+class TanhEncoderAAE(ref.AdversarialAutoencoder):
+    def __init__(self, config=None, **overrides):
+        super().__init__(config, **overrides)
+        self.encoder[1] = nn.Tanh()
+
+
+class LinearOutputAAE(ref.AdversarialAutoencoder):
+    """The decoder's sigmoid dropped: reconstructions leave (0, 1)."""
+
+    def __init__(self, config=None, **overrides):
+        super().__init__(config, **overrides)
+        self.decoder = self.decoder[:3]
+
+
+class TanhDiscriminatorAAE(ref.AdversarialAutoencoder):
+    def __init__(self, config=None, **overrides):
+        super().__init__(config, **overrides)
+        self.discriminator[1] = nn.Tanh()
+
+
+class DetachedCodeAAE(ref.AdversarialAutoencoder):
+    def forward(self, x):
+        z = self.encode(x)
+        return self.decode(z), z.detach(), self.discriminate(z)
+
+
+MUTANTS["aae_architecture_matches_functional"] = [
+    broken("tanh in the encoder", replaced(AAE, TanhEncoderAAE)),
+    broken("decoder without its sigmoid", replaced(AAE, LinearOutputAAE)),
+    broken("tanh in the discriminator", replaced(AAE, TanhDiscriminatorAAE)),
+    broken("forward returns a detached code", replaced(AAE, DetachedCodeAAE)),
+]

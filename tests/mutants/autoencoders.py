@@ -363,3 +363,66 @@ MUTANTS = {
         broken("detached penalty", patched(ae(**_KL), kl_sparsity_penalty=kl_sparsity_detached)),
     ],
 }
+
+
+# --- convolutional model vs torch.nn; invalid configurations -----------------------------------------
+CONV = AE.with_params(kind="conv")
+
+
+def conv_padding_k(kind="dense", **params):
+    """Padding K instead of (K − 1)/2 (the decoder's output_size still restores the shape)."""
+    model = A.build_autoencoder(kind, **params)
+    for m in list(model.enc) + list(model.dec):
+        m.padding = (m.kernel_size[0], m.kernel_size[1])
+    return model
+
+
+class ConvDetachedForward(A.ConvAutoencoder):
+    def forward(self, x):
+        return super().forward(x).detach()
+
+
+def conv_detached_forward(kind="dense", **params):
+    own = {f.name for f in fields(A.ConvAutoencoderConfig)}
+    return ConvDetachedForward(A.ConvAutoencoderConfig(**{k: v for k, v in params.items() if k in own}))
+
+
+class ConvTanhInside(A.ConvAutoencoder):
+    """tanh between layers whatever the configured activation."""
+
+    def encode(self, x):
+        sizes = []
+        for conv in self.enc:
+            sizes.append(x.shape[-2:])
+            x = torch.tanh(conv(x))
+        return x, sizes
+
+
+def conv_tanh_inside(kind="dense", **params):
+    own = {f.name for f in fields(A.ConvAutoencoderConfig)}
+    return ConvTanhInside(A.ConvAutoencoderConfig(**{k: v for k, v in params.items() if k in own}))
+
+
+def clamps_widths(kind="dense", **params):
+    """Silently repairs a zero or negative width (and an empty layer list) instead of rejecting it."""
+    if "hidden" in params:
+        params["hidden"] = [max(1, int(h)) for h in params["hidden"]] or [1]
+    return A.build_autoencoder(kind, **params)
+
+
+def rounds_kernel_up(kind="dense", **params):
+    """Accepts an even kernel size by rounding it up to the next odd one."""
+    if "kernel_size" in params:
+        params["kernel_size"] = int(params["kernel_size"]) | 1
+    return A.build_autoencoder(kind, **params)
+
+
+MUTANTS["ae_conv_matches_torch_layers"] = [
+    broken("padding K, not (K − 1)/2", replaced(CONV, conv_padding_k)),
+    broken("detached reconstruction", replaced(CONV, conv_detached_forward)),
+    broken("tanh inside, configured ReLU", replaced(CONV, conv_tanh_inside)),
+]
+MUTANTS["ae_config_rejects_invalid"] = [
+    broken("zero width repaired", replaced(AE, clamps_widths)),
+    broken("even kernel repaired", replaced(AE, rounds_kernel_up)),
+]
