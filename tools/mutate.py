@@ -13,7 +13,8 @@ unmutated module fails, errors or times out.
     python tools/mutate.py rbm --only 1a2b3c4d5e   # one mutant again (ids from --list or the table)
 
 Score per module = killed / (mutants − documented equivalents). Equivalent mutants are listed in
-``tools/mutation_equivalents.txt`` (``<id>  <one line of reasoning>``). A surviving ``.detach()``
+``tools/mutation_equivalents.txt`` (``<id>  <one line of reasoning>``). The detach reaches the tensors
+inside returned containers (tuples, named tuples, lists, dicts, dataclasses). A surviving ``.detach()``
 mutant is annotated when the detach never met a tensor that requires grad: the suites never pushed a
 gradient through that value, which is a gap in the suites (no gradient-flow property), not proof of
 equivalence, so it still counts as a survivor.
@@ -236,18 +237,29 @@ def _suites_by_module():
 
 
 class _DetachProbe:
-    """The detach helper injected into a mutated module: detaches tensors, and records whether it
-    ever cut a graph (a tensor that requires grad), i.e. whether the mutant changed anything."""
+    """The detach helper injected into a mutated module: detaches the returned tensors, also inside
+    the containers a model returns (tuples, named tuples, lists, dicts, dataclasses such as an LSTM
+    state), and records whether it ever cut a graph (a tensor that requires grad)."""
 
     effective = False
 
     def __call__(self, x):
+        import dataclasses
+
         import torch
 
         if isinstance(x, torch.Tensor):
             if x.requires_grad:
                 _DetachProbe.effective = True
             return x.detach()
+        if isinstance(x, tuple) and hasattr(x, "_fields"):
+            return type(x)(*(self(v) for v in x))
+        if isinstance(x, (tuple, list)):
+            return type(x)(self(v) for v in x)
+        if isinstance(x, dict):
+            return {k: self(v) for k, v in x.items()}
+        if dataclasses.is_dataclass(x) and not isinstance(x, type):
+            return dataclasses.replace(x, **{f.name: self(getattr(x, f.name)) for f in dataclasses.fields(x) if f.init})
         return x
 
 
