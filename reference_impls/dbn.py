@@ -41,6 +41,7 @@ class DBNConfig:
     n_classes: int
 
 
+@torch.no_grad()  # CD-k is not back-propagated: the trained weights carry no autograd graph
 def train_rbm(x: torch.Tensor, n_hidden: int, *, epochs: int = 5, batch_size: int = 32, lr: float = 0.1, k: int = 1,
               generator: torch.Generator | None = None) -> RBMParams:
     """Train one binary-hidden RBM on ``x`` (B, n_v), entries in [0, 1], with CD-k mini-batch
@@ -66,6 +67,7 @@ def upward_pass(x: torch.Tensor, rbms: Sequence[RBMParams]) -> list[torch.Tensor
     return out
 
 
+@torch.no_grad()
 def greedy_pretrain(x: torch.Tensor, hidden_sizes: Sequence[int], *, epochs: int = 5, batch_size: int = 32,
                     lr: float = 0.1, k: int = 1, generator: torch.Generator | None = None,
                     train_layer: Callable[..., RBMParams] | None = None) -> list[RBMParams]:

@@ -255,7 +255,7 @@ class _DetachProbe:
         if isinstance(x, tuple) and hasattr(x, "_fields"):
             return type(x)(*(self(v) for v in x))
         if isinstance(x, (tuple, list)):
-            return type(x)(self(v) for v in x)
+            return type(x)([self(v) for v in x])
         if isinstance(x, dict):
             return {k: self(v) for k, v in x.items()}
         if dataclasses.is_dataclass(x) and not isinstance(x, type):

@@ -233,3 +233,36 @@ def dbn_pretrain_is_greedy_then_unroll(subject, case, samples: int = 16, epochs:
                 exact(f"hidden[{l}].weight == W_{l + 1}^T", layer.weight, p[0].T),
                 exact(f"hidden[{l}].bias == b_{l + 1}", layer.bias, p[2])]
     return all_of(*out)
+
+
+@check(requires=("upward_pass",))
+def dbn_upward_pass_is_mean_field_stack(subject, case, batch: int = 5) -> Outcome:
+    """upward_pass(x, rbms) returns every layer's hidden probabilities x^(l) = σ(b_l + x^(l−1) W_l),
+    x^(0) = x, written out here in float64 for random RBMs of the configured widths; and it is
+    differentiable: the gradients of L = Σ_l Σ x^(l) ⊙ R_l (R_l fixed, random) with respect to x and to
+    every W_l and b_l equal autograd's through that recomputation."""
+    sizes = list(subject.size("layer_sizes"))
+    x = case.rand(batch, sizes[0]).requires_grad_(True)
+    rbms = [tuple(t.requires_grad_(True) for t in (0.5 * case.randn(n_in, n_out), 0.1 * case.randn(n_in), 0.1 * case.randn(n_out)))
+            for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+    got = list(subject.fn("upward_pass")(x, rbms))
+    leaves = [x] + [t for W, _a, b in rbms for t in (W, b)]
+    leaves64 = [f64(t).detach().requires_grad_(True) for t in leaves]
+    h, want = leaves64[0], []
+    for layer in range(len(rbms)):
+        W, b = leaves64[1 + 2 * layer], leaves64[2 + 2 * layer]
+        h = 1.0 / (1.0 + torch.exp(-(b + h @ W)))
+        want.append(h)
+    outs = [exact("number of layers returned", len(got), len(want))]
+    if not outs[0].passed:
+        return outs[0]
+    outs += [case.close(f"x^({i + 1}) vs σ(b + x W) in float64", g.detach(), w.detach()) for i, (g, w) in enumerate(zip(got, want))]
+    if not all(g.requires_grad for g in got):
+        return all_of(outs + [holds("every returned layer is differentiable (requires grad)", False, "a detached layer")])
+    R = [case.randn(*w.shape) for w in want]
+    grads = torch.autograd.grad(sum((g * r).sum() for g, r in zip(got, R)), leaves, allow_unused=True)
+    ref = torch.autograd.grad(sum((w * f64(r)).sum() for w, r in zip(want, R)), leaves64)
+    names = ["x"] + [f"{n}_{l + 1}" for l in range(len(rbms)) for n in ("W", "b")]
+    outs += [case.close(f"∂L/∂{n} vs autograd of the recomputation", torch.zeros_like(r) if g is None else g, r)
+             for n, g, r in zip(names, grads, ref)]
+    return all_of(outs)

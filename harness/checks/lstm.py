@@ -37,15 +37,31 @@ def lstm_equals_torch_lstm(subject, case, batch: int = 3, steps: int = 6, zero_s
 @check(requires=("lstm_cell",))
 def lstm_cell_equals_torch_lstmcell(subject, case, batch: int = 5) -> Outcome:
     """One step of the subject's lstm_cell with the model's weights equals torch.nn.LSTMCell with the
-    same (copied) weights, for both h′ and c′."""
+    same (copied) weights, for both h′ and c′, and so do the gradients of L = Σ h′ ⊙ R + Σ c′ ⊙ Q (R, Q
+    fixed, random) with respect to x, h and c (autograd through both); the model's own one-step method
+    ``cell``, where it has one, gives the same step and the same gradients."""
     model = subject.build(case)
     D, H = subject.size("input_size"), subject.size("hidden_size")
-    x, h, c = case.randn(batch, D), case.randn(batch, H), case.randn(batch, H)
-    with torch.no_grad():
-        got = flat(subject.fn("lstm_cell")(x, (h, c), *weights(model)))
-        want = twin(subject, model, "lstm", cell=True)(f64(x), (f64(h), f64(c)))
-    return all_of(case.close("lstm_cell h′ vs nn.LSTMCell (float64, copied weights)", got[0], want[0]),
-                  case.close("lstm_cell c′ vs nn.LSTMCell", got[1], want[1]))
+    x, h, c = (t.requires_grad_(True) for t in (case.randn(batch, D), case.randn(batch, H), case.randn(batch, H)))
+    R, Q = case.randn(batch, H), case.randn(batch, H)
+    x64, h64, c64 = (f64(t).detach().requires_grad_(True) for t in (x, h, c))
+    want = twin(subject, model, "lstm", cell=True)(x64, (h64, c64))
+    want_g = torch.autograd.grad((want[0] * f64(R) + want[1] * f64(Q)).sum(), (x64, h64, c64))
+    steps = [("lstm_cell", lambda: flat(subject.fn("lstm_cell")(x, (h, c), *weights(model))))]
+    if callable(getattr(model, "cell", None)):
+        steps.append(("model.cell", lambda: flat(model.cell(x, (h, c)))))
+    outs = []
+    for name, step in steps:
+        got = step()
+        outs += [case.close(f"{name} h′ vs nn.LSTMCell (float64, copied weights)", got[0].detach(), want[0].detach()),
+                 case.close(f"{name} c′ vs nn.LSTMCell", got[1].detach(), want[1].detach())]
+        if not (got[0].requires_grad and got[1].requires_grad):
+            outs.append(holds(f"{name}'s h′ and c′ are differentiable (require grad)", False, "detached output"))
+            continue
+        g = torch.autograd.grad((got[0] * R + got[1] * Q).sum(), (x, h, c), allow_unused=True)
+        for n, gi, wi in zip("xhc", g, want_g):
+            outs.append(case.close(f"{name}: ∂L/∂{n} vs nn.LSTMCell's autograd", torch.zeros_like(wi) if gi is None else gi, wi))
+    return all_of(outs)
 
 
 def _gate_run(subject, case, batch: int, steps: int, scale: float):

@@ -360,8 +360,9 @@ def seq2seq_matches_definition(subject, case, batch: int = 2, src_len: int = 5, 
     logits = W_o h̃_t), the captioner (Show, Attend and Tell: two 3×3 conv + ReLU + 2×2 max-pool
     stages, regions row-major, h_0 = tanh(W_h ā), c_0 = tanh(W_c ā), the same attention decoder with
     an LSTM) and the fixed-context model (logits = W_o s_t, decoder from the encoder's final state).
-    Logits and attention weights agree, and the gradients of L = Σ logits ⊙ R (R fixed, random) with
-    respect to every parameter equal autograd's through the recomputation."""
+    Logits and attention weights agree, and the gradients of L = Σ logits ⊙ R + Σ a ⊙ Q (R, Q fixed,
+    random; a term in the attention weights a, as in Show, Attend and Tell's doubly stochastic
+    regulariser) with respect to every parameter equal autograd's through the recomputation."""
     model = subject.build(case)
     x = _inputs(subject, case, batch, src_len, tgt_len)
     fixed = subject.params.get("model") == "fixed_context"
@@ -384,8 +385,12 @@ def seq2seq_matches_definition(subject, case, batch: int = 2, src_len: int = 5, 
     if not logits.requires_grad:
         return all_of(outs + [holds("logits are differentiable (require grad)", False, "logits.requires_grad is False")])
     R = case.randn(*logits.shape)
-    grads = torch.autograd.grad((logits * R).sum(), list(params.values()), allow_unused=True)
-    ref_grads = torch.autograd.grad((ref_logits * f64(R)).sum(), [sd[n] for n in params], allow_unused=True)
+    loss, ref_loss = (logits * R).sum(), (ref_logits * f64(R)).sum()
+    if w is not None:
+        Q = case.randn(*w.shape)
+        loss, ref_loss = loss + (w * Q).sum(), ref_loss + (ref_w * f64(Q)).sum()
+    grads = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
+    ref_grads = torch.autograd.grad(ref_loss, [sd[n] for n in params], allow_unused=True)
     for n, g, rg in zip(params, grads, ref_grads):
         if g is None:
             outs.append(holds(f"∂L/∂{n} exists (reached by backprop)", False, "grad is None"))

@@ -513,14 +513,16 @@ def siamese_fine_tune_frozen_encoder(subject, case, batch: int = 32, lr: float =
     """Fine-tuning only the final layers: after freeze_encoder(model), one SGD step over all of
     model.parameters() on a binary cross-entropy loss leaves every encoder parameter (θ1) bitwise
     unchanged with gradient None (and embed(x) unchanged), while every head parameter (θ2) gets the same
-    gradient as in the unfrozen model (autograd on a copy) and moves."""
+    gradient as in the unfrozen model (autograd on a copy) and moves. freeze_encoder returns the
+    parameters still trainable: the head's own tensors (by identity), so an optimiser built on its
+    result trains the head."""
     from torch.nn import functional as F
 
     model = subject.build(case)
     full = copy.deepcopy(model)
     x1, x2 = CONTRACT.example_inputs(subject, case, batch)
     y = case.bernoulli(0.5, batch)
-    subject.fn("freeze_encoder")(model)
+    trainable = subject.fn("freeze_encoder")(model)
     enc_before = [f64(p).clone() for p in model.encoder.parameters()]
     head_before = [f64(p).clone() for p in model.head.parameters()]
     with torch.no_grad():
@@ -534,8 +536,14 @@ def siamese_fine_tune_frozen_encoder(subject, case, batch: int = 32, lr: float =
     opt.step()
     with torch.no_grad():
         e_after = f64(model.embed(x1))
+    head_ids = [id(p) for p in model.head.parameters()]
+    returned = [id(p) for p in trainable] if isinstance(trainable, (list, tuple)) else None
     outs = [holds("every encoder gradient is None after backward", enc_grads_none,
-                  detail=f"{len(enc_before)} encoder tensors")]
+                  detail=f"{len(enc_before)} encoder tensors"),
+            holds("freeze_encoder returns the head's parameters themselves (the same tensors)",
+                  returned is not None and sorted(returned) == sorted(head_ids),
+                  detail=f"returned {type(trainable).__name__}" + ("" if returned is None else f" of {len(returned)}, "
+                         f"{sum(i in head_ids for i in returned)} of them the head's {len(head_ids)}"))]
     outs += [exact(f"encoder parameter {i} after the step", f64(p), b)
              for i, (p, b) in enumerate(zip(model.encoder.parameters(), enc_before))]
     outs.append(exact("embed(x) after the step", e_after, e_before))

@@ -139,6 +139,21 @@ class PretrainReseeds(dbn.DBN):
 
 SMALL = {"layer_sizes": [12, 8, 6], "n_classes": 3}
 
+def upward_pass_detached(x, rbms):
+    """The right probabilities, returned detached: nothing trains through the up-pass."""
+    return [h.detach() for h in dbn.upward_pass(x, rbms)]
+
+
+def upward_pass_last_only(x, rbms):
+    """Returns only the top layer."""
+    return dbn.upward_pass(x, rbms)[-1:]
+
+
+MUTANTS["dbn_upward_pass_is_mean_field_stack"] = [
+    broken("returned detached", patched(REF, PARAMS, upward_pass=upward_pass_detached)),
+    broken("top layer only", patched(REF, PARAMS, upward_pass=upward_pass_last_only)),
+]
+
 MUTANTS.update({
     "dbn_train_rbm_initialisation": [
         broken("W ~ N(0, 0.02^2)", patched(REF, PARAMS, train_rbm=_train_rbm_with(init_std=0.02))),

@@ -38,6 +38,22 @@ def swapped_lstm_cell(x, state, W_ih, W_hh, b_ih=None, b_hh=None, return_gates=F
                        return_gates=return_gates)
 
 
+def detached_lstm_cell(x, state, W_ih, W_hh, b_ih=None, b_hh=None, return_gates=False):
+    """The right step, returned detached: nothing trains through it."""
+    out = M.lstm_cell(x, state, W_ih, W_hh, b_ih, b_hh, return_gates=return_gates)
+    new = out[0] if return_gates else out
+    new = type(new)(*(t.detach() for t in new))
+    return (new, out[1]) if return_gates else new
+
+
+class HalfGradientCellLSTM(M.LSTM):
+    """model.cell scales the gradient through c′ by ½ (same values)."""
+
+    def cell(self, x, state, return_gates=False):
+        h, c = M.lstm_cell(x, state, *self._weights())
+        return type(state)(h, 0.5 * c + 0.5 * c.detach()) if hasattr(state, "_fields") else (h, 0.5 * c + 0.5 * c.detach())
+
+
 class SwappedGatesLSTM(_StepLSTM):
     def step(self, x_t, s):
         return swapped_lstm_cell(x_t, s, *self._weights())
@@ -103,6 +119,8 @@ MUTANTS = {
     ],
     "lstm_cell_equals_torch_lstmcell": [
         broken("lstm_cell reads gate rows as (f, i, g, o)", patched(LSTM, lstm_cell=swapped_lstm_cell)),
+        broken("lstm_cell's step returned detached", patched(LSTM, lstm_cell=detached_lstm_cell)),
+        broken("model.cell halves the gradient through c′", replaced(LSTM, HalfGradientCellLSTM)),
     ],
     "lstm_gates_in_unit_interval": [
         broken("pre-activations reported as gates", patched(LSTM, lstm_cell=preactivation_gates_cell)),
@@ -111,6 +129,8 @@ MUTANTS = {
     "lstm_gate_equations": [
         broken("h = o ⊙ c (no tanh)", patched(LSTM, lstm_cell=no_output_tanh_cell)),
         broken("lstm_cell reads gate rows as (f, i, g, o)", patched(LSTM, lstm_cell=swapped_lstm_cell)),
+        broken("lstm_cell's step returned detached", patched(LSTM, lstm_cell=detached_lstm_cell)),
+        broken("model.cell halves the gradient through c′", replaced(LSTM, HalfGradientCellLSTM)),
     ],
     "lstm_bptt_matches_torch": [
         broken("cell state detached every step", replaced(LSTM, DetachedCellLSTM)),

@@ -238,6 +238,18 @@ class DetachedStateSeq2Seq(S.Seq2Seq):
         return memory, (tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach())
 
 
+class DetachedTraceSeq2Seq(S.Seq2Seq):
+    """The returned attention weights are detached: a loss on them (a doubly stochastic attention
+    regulariser) trains nothing."""
+
+    def forward(self, src, tgt_in, src_mask=None, need_weights=False):
+        out = super().forward(src, tgt_in, src_mask, need_weights)
+        if not need_weights:
+            return out
+        logits, t = out
+        return logits, S.AttentionTrace(t.weights.detach(), t.context.detach(), t.memory.detach())
+
+
 class SigmoidInitCaptioner(S.ImageCaptioner):
     """h_0 = σ(W_h ā), c_0 = σ(W_c ā) instead of tanh."""
 
@@ -292,6 +304,7 @@ MUTANTS.update({
     "seq2seq_matches_definition": [
         broken("h̃ = sigmoid(W_c [c; s])", replaced(ref(), factory(SigmoidHTildeSeq2Seq))),
         broken("encoder's final state detached", replaced(ref(), factory(DetachedStateSeq2Seq))),
+        broken("attention weights returned detached", replaced(ref(), factory(DetachedTraceSeq2Seq))),
         broken("captioner: sigmoid initial state", replaced(ref(**CAPTIONER), factory(SigmoidInitCaptioner))),
         broken("captioner: initial state from the sum of the regions", replaced(ref(**CAPTIONER), factory(SumRegionCaptioner))),
         broken("captioner: regions detached", replaced(ref(**CAPTIONER), factory(DetachedRegionsCaptioner))),

@@ -217,6 +217,14 @@ def freeze_first_layer_only(model):
     return [p for p in model.parameters() if p.requires_grad]
 
 
+def freeze_returns_detached(model):
+    """Freezes the encoder but returns detached copies of the head's parameters: an optimiser on them
+    never sees a gradient."""
+    for p in model.encoder.parameters():
+        p.requires_grad_(False)
+    return [p.detach() for p in model.parameters() if p.requires_grad]
+
+
 def freeze_by_eval(model):
     """model.encoder.eval() does not freeze anything."""
     model.encoder.eval()
@@ -240,6 +248,7 @@ MUTANTS["siamese_fine_tune_frozen_encoder"] = [
     broken("freezes the head", patched(_LEARNED, freeze_encoder=freeze_head)),
     broken("freezes the first encoder layer only", patched(_LEARNED, freeze_encoder=freeze_first_layer_only)),
     broken("encoder.eval() only", patched(_LEARNED, freeze_encoder=freeze_by_eval)),
+    broken("returns detached copies of the head's parameters", patched(_LEARNED, freeze_encoder=freeze_returns_detached)),
 ]
 
 
