@@ -417,6 +417,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--list", action="store_true", help="list the sampled mutants and exit")
     ap.add_argument("--write", metavar="MD", help="write the score table (markdown) and a JSON record beside it")
     ap.add_argument("--survivors", action="store_true", help="print every surviving mutant")
+    ap.add_argument("--record", metavar="JSON", help="where --write puts the JSON record of every mutant "
+                    "(default results/mutation/<date>-<commit>.json)")
     ap.add_argument("--baseline", metavar="JSON", help="a previous record (--write's JSON): its score per module "
                     "becomes a column of the table")
     args = ap.parse_args(argv)
@@ -503,7 +505,7 @@ def render_summary(rows) -> str:
     k = sum(r["killed"] for r in rows)
     d = sum(r["mutants"] - r["equivalent"] for r in rows)
     lines.append(f"{'total':16s} {sum(r['cases'] for r in rows):5d} {sum(r['mutants'] for r in rows):7d} {k:6d} "
-                 f"{sum(r['equivalent'] for r in rows):5d} {sum(r['survived'] for r in rows):4d}  {k / d if d else 1:.0%}")
+                 f"{sum(r['equivalent'] for r in rows):5d} {sum(r['survived'] for r in rows):4d}  {k / d if d else 1:.1%}")
     return "\n".join(lines)
 
 
@@ -521,8 +523,8 @@ def write(path: Path, rows, picked, results, args, elapsed: float, baseline: dic
         (" --all" if args.all else "") + (" " + " ".join(args.modules) if args.modules else "") + f" --write {path}" + \
         (f" --baseline {args.baseline}" if args.baseline else "")
     before = {r["module"]: r for r in (baseline or {}).get("rows", [])}
-    today = _dt.date.today().isoformat()
     record_commit = _commit()
+    today = _dt.date.today().isoformat()
     k = sum(r["killed"] for r in rows)
     d = sum(r["mutants"] - r["equivalent"] for r in rows)
     lines = ["# Mutation score of `reference_impls`", "",
@@ -547,10 +549,14 @@ def write(path: Path, rows, picked, results, args, elapsed: float, baseline: dic
                   for mu, why in items] or ["None."]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     record = {"date": today, "commit": record_commit, "command": cmd, "rows": rows,
-              "mutants": {mu.id: {"module": m, "op": mu.op, "line": mu.line, "where": mu.where, "original": mu.original,
-                                  "replacement": mu.replacement, "status": results[mu.id][0], "why": results[mu.id][1]}
-                          for m in picked for mu in picked[m][1]}}
-    path.with_suffix(".json").write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+              "fields": ["module", "op", "line", "where", "original", "replacement", "status", "why (the first case that killed it)"],
+              "mutants": {mu.id: [m, mu.op, mu.line, mu.where, mu.original[:120], mu.replacement[:120], results[mu.id][0],
+                                  results[mu.id][1][:120]] for m in picked for mu in picked[m][1]}}
+    out = Path(args.record) if args.record else ROOT / "results" / "mutation" / f"{today}-{record_commit.split('+')[0]}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, ensure_ascii=False, separators=(",", ":")).replace('"],"', '"],\n"') + "\n",
+                   encoding="utf-8")
+    print(f"score table -> {path}; record -> {out}", file=sys.stderr)
 
 
 if __name__ == "__main__":
