@@ -266,3 +266,27 @@ def all_of(*outcomes: Outcome | Iterable[Outcome]) -> Outcome:
     return Outcome(True, f"{len(flat)} sub-checks: " + "; ".join(o.statement for o in flat[:3]) + ("; ..." if len(flat) > 3 else ""),
                    error=max(errs) if errs else None, tolerance=flat[0].tolerance if errs else "",
                    detail="all hold")
+
+
+def grads(out: torch.Tensor, inputs: list) -> list:
+    """torch.autograd.grad of the scalar ``out`` with respect to ``inputs``, None for an input the
+    output does not reach (a cut graph is the subject's failure, not the check's error)."""
+    if not out.requires_grad:
+        return [None] * len(inputs)
+    return list(torch.autograd.grad(out, inputs, allow_unused=True))
+
+
+def grad_close(case: Any, statement: str, g: torch.Tensor | None, ref: torch.Tensor, detail: str = "") -> Outcome:
+    """``case.close`` of a gradient from :func:`grads`; a missing one (None) fails with that reason."""
+    if g is None:
+        return holds(statement, False, "no gradient: the output does not depend on this input in autograd's graph")
+    return case.close(statement, g, ref, detail=detail)
+
+
+def build_rejected(subject: Any, **overrides: Any) -> bool:
+    """Whether building ``subject`` with these params raises ValueError (an invalid configuration)."""
+    try:
+        subject.build(None, **overrides)
+    except ValueError:
+        return True
+    return False

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from harness.contract import load_contract
-from harness.outcome import Outcome, all_of, bound, exact, f64, holds
+from harness.outcome import Outcome, all_of, bound, exact, f64, grad_close, grads, holds
 from harness.registry import check
 
 # Inputs every elementwise activation must survive: extremes, the overflow edge of exp in
@@ -218,20 +218,6 @@ def maxout_represents_abs_and_relu(subject, case, n: int = 64, scale: float = 3.
     )
 
 
-def _grads(out: torch.Tensor, inputs: list) -> list:
-    """torch.autograd.grad of the scalar ``out`` with respect to ``inputs``, None for an input the
-    output does not reach (a cut graph is the subject's failure, not the check's error)."""
-    if not out.requires_grad:
-        return [None] * len(inputs)
-    return list(torch.autograd.grad(out, inputs, allow_unused=True))
-
-
-def _grad_close(case, statement: str, g, ref, detail: str = "") -> Outcome:
-    if g is None:
-        return holds(statement, False, "no gradient: the output does not depend on this input in autograd's graph")
-    return case.close(statement, g, ref, detail=detail)
-
-
 def _torch_grad_oracle(activation: str, kwargs: dict):
     """The torch function whose autograd derivative is the contract's for ``activation``: the
     torch.nn.functional counterpart, except hard tanh, whose contract is torch.clamp(x, −1, 1)
@@ -259,15 +245,15 @@ def activation_gradient_matches_torch(subject, case, activation: str, kwargs: di
         y = subject.fn(activation)(x, dim=-1)
     else:
         y = subject.fn(activation)(x, **kw)
-    (g,) = _grads((y * w).sum(), [x])
+    (g,) = grads((y * w).sum(), [x])
     x64 = f64(x.detach()).requires_grad_(True)
     (ref,) = torch.autograd.grad((_torch_grad_oracle(activation, kw)(x64) * f64(w)).sum(), x64)
     at0 = x.detach() == 0
     shown = ", ".join(f"{k}={v}" for k, v in kw.items())
     return all_of(
-        _grad_close(case, f"autograd ∂⟨w, {activation}({shown or 'x'})⟩/∂x vs torch's, float64", g, ref,
+        grad_close(case, f"autograd ∂⟨w, {activation}({shown or 'x'})⟩/∂x vs torch's, float64", g, ref,
                     detail=f"{x.shape[0] - 3} random rows + 3 rows of extremes"),
-        _grad_close(case, f"the same at x = 0 ({int(at0.sum())} entries)", None if g is None else g[at0], ref[at0]),
+        grad_close(case, f"the same at x = 0 ({int(at0.sum())} entries)", None if g is None else g[at0], ref[at0]),
     )
 
 
@@ -301,7 +287,7 @@ def maxout_layer_is_max_of_affine_pieces(subject, case, n_in: int = 5, units: in
     x = case.randn(batch, n_in).requires_grad_(True)
     c = case.randn(batch, units)
     y = layer(x)
-    gx, gW, gb = _grads((y * c).sum(), [x, W[0], b[0]])
+    gx, gW, gb = grads((y * c).sum(), [x, W[0], b[0]])
     x64, W64, b64 = (f64(t.detach()).requires_grad_(True) for t in (x, W[0], b[0]))
     ref = F.max_pool1d(F.linear(x64, W64, b64).unsqueeze(1), kernel_size=k, stride=k).squeeze(1)
     rx, rW, rb = torch.autograd.grad((ref * f64(c)).sum(), [x64, W64, b64])
@@ -309,7 +295,7 @@ def maxout_layer_is_max_of_affine_pieces(subject, case, n_in: int = 5, units: in
         exact("parameter count m·k·(in + 1)", n_params, units * k * (n_in + 1)),
         exact("output shape", tuple(y.shape), (batch, units)),
         case.close(f"Maxout({n_in}, {units}, k={k})(x) vs max_pool1d(F.linear(x, W, b))", y, ref.detach()),
-        _grad_close(case, "autograd ∂⟨c, y⟩/∂x vs the oracle's", gx, rx),
-        _grad_close(case, "autograd ∂⟨c, y⟩/∂W vs the oracle's", gW, rW),
-        _grad_close(case, "autograd ∂⟨c, y⟩/∂b vs the oracle's", gb, rb),
+        grad_close(case, "autograd ∂⟨c, y⟩/∂x vs the oracle's", gx, rx),
+        grad_close(case, "autograd ∂⟨c, y⟩/∂W vs the oracle's", gW, rW),
+        grad_close(case, "autograd ∂⟨c, y⟩/∂b vs the oracle's", gb, rb),
     )

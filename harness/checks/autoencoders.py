@@ -31,7 +31,7 @@ from torch import nn
 
 from harness.checks.vae import digits, digits_split, draws_only_from_generator, moments_within_se, z_score
 from harness.contract import load_contract
-from harness.outcome import Outcome, all_of, bound, exact, f64, holds
+from harness.outcome import Outcome, all_of, bound, build_rejected, exact, f64, holds
 from harness.registry import check
 
 F64 = torch.float64
@@ -894,19 +894,12 @@ def ae_config_rejects_invalid(subject, case) -> Outcome:
     zero-width or negative-width layer or no layers at all, an unknown activation, and a conv model
     with an even kernel size (no symmetric padding (K − 1)/2); the suite's own params build."""
 
-    def raises(**overrides) -> bool:
-        try:
-            subject.build(None, **overrides)
-        except ValueError:
-            return True
-        return False
-
     subject.build(None)
     return all_of(
-        holds("dense hidden = [16, 0] rejected", raises(kind="dense", hidden=[16, 0])),
-        holds("dense hidden = [0] rejected", raises(kind="dense", hidden=[0])),
-        holds("dense hidden = [-4] rejected", raises(kind="dense", hidden=[-4])),
-        holds("dense hidden = [] rejected", raises(kind="dense", hidden=[])),
-        holds("activation 'swish' rejected", raises(activation="swish")),
-        holds("conv kernel_size = 4 rejected", raises(kind="conv", kernel_size=4)),
+        holds("dense hidden = [16, 0] rejected", build_rejected(subject, kind="dense", hidden=[16, 0])),
+        holds("dense hidden = [0] rejected", build_rejected(subject, kind="dense", hidden=[0])),
+        holds("dense hidden = [-4] rejected", build_rejected(subject, kind="dense", hidden=[-4])),
+        holds("dense hidden = [] rejected", build_rejected(subject, kind="dense", hidden=[])),
+        holds("activation 'swish' rejected", build_rejected(subject, activation="swish")),
+        holds("conv kernel_size = 4 rejected", build_rejected(subject, kind="conv", kernel_size=4)),
     )

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from harness.contract import load_contract
-from harness.outcome import Outcome, all_of, bound, f64, holds
+from harness.outcome import Outcome, all_of, bound, f64, grads, holds
 from harness.registry import check
 
 _SKLEARN_METRIC = {
@@ -305,14 +305,6 @@ def classification_notes_output_example(subject, case, shift: float = 2.0) -> Ou
 
 
 # -- gradients ------------------------------------------------------------------------------------
-def _grads(out: torch.Tensor, inputs: list) -> list:
-    """torch.autograd.grad of the scalar ``out`` with respect to ``inputs``, None for an input the
-    output does not reach (a cut graph is the subject's failure, not the check's error)."""
-    if not out.requires_grad:
-        return [None] * len(inputs)
-    return list(torch.autograd.grad(out, inputs, allow_unused=True))
-
-
 def _gradient_case(case, loss: str, n: int, k: int):
     """(inputs, the subject's call on them, the closed-form gradients in float64) for ``loss``: the
     averaged loss for the regression and classification losses (over all n·k elements, or over the n
@@ -386,7 +378,7 @@ def loss_gradient_matches_closed_form(subject, case, loss: str, n: int = 24, k: 
     """
     diff, call, want = _gradient_case(case, loss, n, k)
     names = ["the prediction", "the target"] if loss not in ("discrete_cross_entropy", "kl_divergence") else ["q", "p"]
-    got = _grads(call(subject.fn(loss)), diff)
+    got = grads(call(subject.fn(loss)), diff)
     outs = []
     for name, g, w in zip(names, got, want):
         if g is None:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from harness.contract import load_contract
-from harness.outcome import Outcome, Tolerance, all_of, bound, exact, f64, holds, p_value, within_se
+from harness.outcome import Outcome, Tolerance, all_of, bound, exact, f64, grad_close, grads, holds, p_value, within_se
 from harness.registry import check
 
 CONTRACT = load_contract("regularization")
@@ -143,11 +143,11 @@ def l2_penalty_gradient(subject, case, lam: float = 0.3) -> Outcome:
     its value equals (λ/2)‖w‖² and its gradient (autograd) equals λw for every tensor."""
     ws = [case.randn(5, 3).requires_grad_(True), case.randn(4).requires_grad_(True)]
     R = subject.fn("l2_penalty")(ws, lam)
-    grads = torch.autograd.grad(R, ws)
+    g_ws = torch.autograd.grad(R, ws)
     norm2 = sum(float(torch.linalg.vector_norm(f64(w)) ** 2) for w in ws)
     return all_of(
         case.close("R(w) vs (λ/2)‖w‖²", float(R.detach()), 0.5 * lam * norm2),
-        [case.close(f"∂R/∂w[{i}] vs λw", g, lam * f64(w)) for i, (g, w) in enumerate(zip(grads, ws))],
+        [case.close(f"∂R/∂w[{i}] vs λw", g, lam * f64(w)) for i, (g, w) in enumerate(zip(g_ws, ws))],
     )
 
 
@@ -181,10 +181,10 @@ def l1_penalty_subgradient(subject, case, lam: float = 0.3) -> Outcome:
     """The L1 penalty is R(w) = λΣ|w|: its value equals λ‖w‖₁ and its gradient (autograd, w ≠ 0) is λ·sign(w)."""
     ws = [case.randn(5, 3).requires_grad_(True), case.randn(4).requires_grad_(True)]
     R = subject.fn("l1_penalty")(ws, lam)
-    grads = torch.autograd.grad(R, ws)
+    g_ws = torch.autograd.grad(R, ws)
     return all_of(
         case.close("R(w) vs λ‖w‖₁", float(R.detach()), lam * sum(float(torch.linalg.vector_norm(f64(w), 1)) for w in ws)),
-        [case.close(f"∂R/∂w[{i}] vs λ·sign(w)", g, lam * torch.sign(f64(w))) for i, (g, w) in enumerate(zip(grads, ws))],
+        [case.close(f"∂R/∂w[{i}] vs λ·sign(w)", g, lam * torch.sign(f64(w))) for i, (g, w) in enumerate(zip(g_ws, ws))],
     )
 
 
@@ -268,20 +268,6 @@ def l1_sparsity_grows_with_lambda(subject, case, lambdas: list | None = None, n:
     )
 
 
-def _grads(out: torch.Tensor, inputs: list) -> list:
-    """torch.autograd.grad of the scalar ``out`` with respect to ``inputs``, None for an input the
-    output does not reach (a cut graph is the subject's failure, not the check's error)."""
-    if not out.requires_grad:
-        return [None] * len(inputs)
-    return list(torch.autograd.grad(out, inputs, allow_unused=True))
-
-
-def _grad_close(case, statement: str, g, ref, detail: str = "") -> Outcome:
-    if g is None:
-        return holds(statement, False, "no gradient: the output does not depend on this input in autograd's graph")
-    return case.close(statement, g, ref, detail=detail)
-
-
 def _raises(fn, *args, **kwargs) -> bool:
     try:
         fn(*args, **kwargs)
@@ -320,19 +306,19 @@ def dropout_gradient_is_scaled_mask(subject, case, p: float = 0.3) -> Outcome:
     c = case.randn(40, 25)
     c64 = f64(c)
     y = drop(x, p, training=True, generator=_mask_gen(case))
-    (g,) = _grads((y * c).sum(), [x])
+    (g,) = grads((y * c).sum(), [x])
     m = f64(y.detach() != 0)
     given = case.bernoulli(1 - p, 40, 25)
-    (g_mask,) = _grads((drop(x, p, training=True, mask=given) * c).sum(), [x])
+    (g_mask,) = grads((drop(x, p, training=True, mask=given) * c).sum(), [x])
     outs = [
-        _grad_close(case, f"∂⟨c, dropout(x, {p})⟩/∂x vs c ⊙ m/(1 − p), drawn mask", g, c64 * m / (1 - p)),
-        _grad_close(case, f"∂⟨c, dropout(x, {p}, mask=m)⟩/∂x vs c ⊙ m/(1 − p), given mask", g_mask,
+        grad_close(case, f"∂⟨c, dropout(x, {p})⟩/∂x vs c ⊙ m/(1 − p), drawn mask", g, c64 * m / (1 - p)),
+        grad_close(case, f"∂⟨c, dropout(x, {p}, mask=m)⟩/∂x vs c ⊙ m/(1 − p), given mask", g_mask,
                     c64 * f64(given) / (1 - p)),
     ]
     for label, kw, factor in (("training=False", dict(p=p, training=False), 1.0), ("p = 0", dict(p=0.0, training=True), 1.0),
                               ("p = 1", dict(p=1.0, training=True), 0.0)):
-        (gk,) = _grads((drop(x, generator=_mask_gen(case), **kw) * c).sum(), [x])
-        outs.append(_grad_close(case, f"∂⟨c, dropout(x)⟩/∂x with {label} vs {factor:g}·c", gk, factor * c64))
+        (gk,) = grads((drop(x, generator=_mask_gen(case), **kw) * c).sum(), [x])
+        outs.append(grad_close(case, f"∂⟨c, dropout(x)⟩/∂x with {label} vs {factor:g}·c", gk, factor * c64))
     return all_of(outs)
 
 
@@ -347,21 +333,21 @@ def dropconnect_gradient(subject, case, p: float = 0.4, n_in: int = 6, n_out: in
     M = case.bernoulli(1 - p, n_out, n_in)
     x64, W64, G64, M64 = f64(x.detach()), f64(W.detach()), f64(G), f64(M)
     dc = subject.fn("drop_connect_linear")
-    gx, gW, gb = _grads((dc(x, W, b, p, training=True, mask=M) * G).sum(), [x, W, b])
-    ex, eW, eb = _grads((dc(x, W, b, p, training=False) * G).sum(), [x, W, b])
+    gx, gW, gb = grads((dc(x, W, b, p, training=True, mask=M) * G).sum(), [x, W, b])
+    ex, eW, eb = grads((dc(x, W, b, p, training=False) * G).sum(), [x, W, b])
     with case.fork_rng():
         layer = subject.fn("DropConnectLinear")(n_in, n_out, p).to(device=case.device, dtype=case.dtype).eval()
-    lW, lb = _grads((layer(x.detach()) * G).sum(), [layer.weight, layer.bias])
+    lW, lb = grads((layer(x.detach()) * G).sum(), [layer.weight, layer.bias])
     s = 1 - p
     return all_of(
-        _grad_close(case, "train, mask M: ∂/∂x vs G (M ⊙ W)/(1 − p)", gx, G64 @ (M64 * W64) / s),
-        _grad_close(case, "train, mask M: ∂/∂W vs M ⊙ (Gᵀx)/(1 − p)", gW, M64 * (G64.T @ x64) / s),
-        _grad_close(case, "train, mask M: ∂/∂b vs Σ_rows G", gb, G64.sum(0)),
-        _grad_close(case, "eval: ∂/∂x vs G W", ex, G64 @ W64),
-        _grad_close(case, "eval: ∂/∂W vs Gᵀx", eW, G64.T @ x64),
-        _grad_close(case, "eval: ∂/∂b vs Σ_rows G", eb, G64.sum(0)),
-        _grad_close(case, "DropConnectLinear.eval(): ∂/∂weight vs Gᵀx", lW, G64.T @ x64),
-        _grad_close(case, "DropConnectLinear.eval(): ∂/∂bias vs Σ_rows G", lb, G64.sum(0)),
+        grad_close(case, "train, mask M: ∂/∂x vs G (M ⊙ W)/(1 − p)", gx, G64 @ (M64 * W64) / s),
+        grad_close(case, "train, mask M: ∂/∂W vs M ⊙ (Gᵀx)/(1 − p)", gW, M64 * (G64.T @ x64) / s),
+        grad_close(case, "train, mask M: ∂/∂b vs Σ_rows G", gb, G64.sum(0)),
+        grad_close(case, "eval: ∂/∂x vs G W", ex, G64 @ W64),
+        grad_close(case, "eval: ∂/∂W vs Gᵀx", eW, G64.T @ x64),
+        grad_close(case, "eval: ∂/∂b vs Σ_rows G", eb, G64.sum(0)),
+        grad_close(case, "DropConnectLinear.eval(): ∂/∂weight vs Gᵀx", lW, G64.T @ x64),
+        grad_close(case, "DropConnectLinear.eval(): ∂/∂bias vs Σ_rows G", lb, G64.sum(0)),
     )
 
 
@@ -440,8 +426,8 @@ def soft_threshold_derivative(subject, case, t: float = 0.5, n: int = 200) -> Ou
     cotangent c: ∂⟨c, S_t(v)⟩/∂v = c ⊙ [|v| > t]); that is what unrolled proximal methods backpropagate."""
     v = (case.randn(n) * 1.5).requires_grad_(True)
     c = case.randn(n)
-    (g,) = _grads((subject.fn("soft_threshold")(v, t) * c).sum(), [v])
-    return _grad_close(case, f"∂⟨c, soft_threshold(v, {t})⟩/∂v vs c ⊙ [|v| > t]", g,
+    (g,) = grads((subject.fn("soft_threshold")(v, t) * c).sum(), [v])
+    return grad_close(case, f"∂⟨c, soft_threshold(v, {t})⟩/∂v vs c ⊙ [|v| > t]", g,
                        f64(c) * (f64(v.detach()).abs() > t).double())
 
 
@@ -454,11 +440,11 @@ def lasso_ista_implicit_gradient(subject, case, lam: float = 0.1, n: int = 200, 
     X, y = X.to(case.dtype), y.to(case.dtype).requires_grad_(True)
     c = case.randn(d)
     w = subject.fn("lasso_ista")(X, y, lam, steps=steps)
-    (g,) = _grads((w * c).sum(), [y])
+    (g,) = grads((w * c).sum(), [y])
     S = f64(w.detach()) != 0
     XS = f64(X)[:, S]
     want = XS @ torch.linalg.solve(XS.T @ XS, f64(c)[S])
     return all_of(
         bound("support size", int(S.sum()), 0, op=">"),
-        _grad_close(case, f"autograd ∂⟨c, w⟩/∂y vs X_S (X_SᵀX_S)⁻¹ c_S (λ = {lam}, |S| = {int(S.sum())})", g, want),
+        grad_close(case, f"autograd ∂⟨c, w⟩/∂y vs X_S (X_SᵀX_S)⁻¹ c_S (λ = {lam}, |S| = {int(S.sum())})", g, want),
     )
