@@ -76,7 +76,12 @@ def test_the_shipped_rnn_suite_runs_on_torch_rnn_with_circular_properties_marked
     rows = [run_property(c) for c in property_cases(suites[0]) if c.device == "cpu"]
     circ = {r.check for r in rows if r.status == "circular"}
     assert circ == set(CIRCULAR["conformance.torch_rnn:RNN"])
-    assert all(r.status == "passed" for r in rows if r.check not in circ), [r.line for r in rows if r.status != "passed"]
+    # a finding, not an adapter bug: torch.nn.RNN refuses a length-0 sequence (the reference returns
+    # an empty output and the initial state)
+    empty = [r for r in rows if r.check == "recurrent_empty_sequence"]
+    assert empty and all(r.status == "error" and "sequence length to be larger than 0" in r.line for r in empty)
+    assert all(r.status == "passed" for r in rows if r.check not in circ and r not in empty), \
+        [r.line for r in rows if r.status != "passed"]
     assert all("verdict passed" in r.line for r in rows if r.status == "circular")
 
 

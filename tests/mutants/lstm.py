@@ -129,8 +129,6 @@ MUTANTS = {
     "lstm_gate_equations": [
         broken("h = o ⊙ c (no tanh)", patched(LSTM, lstm_cell=no_output_tanh_cell)),
         broken("lstm_cell reads gate rows as (f, i, g, o)", patched(LSTM, lstm_cell=swapped_lstm_cell)),
-        broken("lstm_cell's step returned detached", patched(LSTM, lstm_cell=detached_lstm_cell)),
-        broken("model.cell halves the gradient through c′", replaced(LSTM, HalfGradientCellLSTM)),
     ],
     "lstm_bptt_matches_torch": [
         broken("cell state detached every step", replaced(LSTM, DetachedCellLSTM)),
