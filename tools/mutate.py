@@ -124,7 +124,7 @@ def _call_name(node: ast.AST) -> str:
     return f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
 
 
-def _replacements(node: ast.AST, parent: ast.AST, returned: bool) -> list[tuple[str, ast.AST]]:
+def _replacements(node: ast.AST, returned: bool) -> list[tuple[str, ast.AST]]:
     """The (operator, new node) mutations of ``node``."""
     out: list[tuple[str, ast.AST]] = []
     if isinstance(node, ast.BinOp) and type(node.op) in ARITH:
@@ -176,10 +176,10 @@ def candidates(module: str, source: str) -> list[Mutant]:
     tree = ast.parse(source)
     seen: dict[tuple, int] = {}
     out = []
-    for index, (node, parent, _fld, _i, where, skip, returned) in enumerate(_walk(tree)):
+    for index, (node, _parent, _fld, _i, where, skip, returned) in enumerate(_walk(tree)):
         if skip or isinstance(node, ast.Expr) and isinstance(getattr(node, "value", None), ast.Constant):
             continue
-        for variant, (op, new) in enumerate(_replacements(node, parent, returned)):
+        for variant, (op, new) in enumerate(_replacements(node, returned)):
             orig = ast.get_source_segment(source, node) if hasattr(node, "lineno") else ast.unparse(node)
             orig = " ".join((orig or ast.unparse(node)).split())
             repl = " ".join(ast.unparse(new).split())
@@ -207,7 +207,7 @@ def sample(cands: list[Mutant], n: int | None) -> list[Mutant]:
 def mutated_code(m: Mutant, source: str, path: str) -> types.CodeType:
     tree = ast.parse(source)
     node, parent, fld, idx, _where, _skip, returned = _walk(tree)[m.index]
-    _op, new = _replacements(node, parent, returned)[m.variant]
+    _op, new = _replacements(node, returned)[m.variant]
     new = ast.copy_location(new, node) if hasattr(node, "lineno") else new
     if idx is None:
         setattr(parent, fld, new)
@@ -263,14 +263,16 @@ class _DetachProbe:
         return x
 
 
-def _install(module: str, code: types.CodeType | None):
-    """Replace ``reference_impls.<module>`` by a module executing ``code`` (in a forked child)."""
+def _install(module: str, mutant: Mutant | None, source: str) -> None:
+    """Replace ``reference_impls.<module>`` by ``source`` with ``mutant`` applied (in a forked child,
+    so the parsing and compiling of every mutant happens in parallel)."""
     import importlib
 
     name = f"{PACKAGE}.{module}"
     original = importlib.import_module(name)
-    if code is None:
+    if mutant is None:
         return
+    code = mutated_code(mutant, source, original.__file__)
     mod = types.ModuleType(name, original.__doc__)
     mod.__file__, mod.__package__ = original.__file__, PACKAGE
     mod.__dict__[DETACH_HELPER] = _DetachProbe()
@@ -300,13 +302,13 @@ def _run_cases(suite_files, only: dict[str, float] | None, stop_at_first: bool) 
     return {"passed": times, "failed": failed}
 
 
-def _child(module: str, code, suite_files, only, conn_fd: int) -> None:
+def _child(module: str, mutant: Mutant | None, source: str, suite_files, only, conn_fd: int) -> None:
     os.setpgid(0, 0)
     import torch
 
     torch.set_num_threads(1)
     try:
-        _install(module, code)
+        _install(module, mutant, source)
         out = _run_cases(suite_files, only, stop_at_first=True)
     except BaseException as e:  # noqa: BLE001 - a mutant that breaks the import is killed by it
         out = {"passed": {}, "failed": [f"module or suite failed to load: {type(e).__name__}: {str(e)[:160]}"]}
@@ -320,7 +322,8 @@ def _child(module: str, code, suite_files, only, conn_fd: int) -> None:
 class Job:
     key: str
     module: str
-    code: object
+    mutant: Mutant | None  # None: the unmutated module (the baseline)
+    source: str
     suite_files: list
     only: dict | None
     timeout: float
@@ -341,7 +344,7 @@ def run_jobs(jobs: list[Job], parallel: int, on_done) -> None:
             pid = os.fork()
             if pid == 0:
                 os.close(r)
-                _child(j.module, j.code, j.suite_files, j.only, w)
+                _child(j.module, j.mutant, j.source, j.suite_files, j.only, w)
             os.close(w)
             j.pid, j.fd, j.start = pid, r, time.monotonic()
             running[r] = j
@@ -429,8 +432,9 @@ def main(argv: list[str] | None = None) -> int:
     picked = {}
     for m in mods:
         src = (ROOT / PACKAGE / f"{m}.py").read_text(encoding="utf-8")
-        muts = sample(candidates(m, src), None if args.all else args.sample)
-        picked[m] = (src, [mu for mu in muts if mu.id in args.only] if args.only else muts)
+        cands = candidates(m, src)
+        muts = sample(cands, None if args.all else args.sample)
+        picked[m] = (src, [mu for mu in muts if mu.id in args.only] if args.only else muts, len(cands))
     if args.list:
         for m in mods:
             for mu in picked[m][1]:
@@ -446,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
         __import__(f"{PACKAGE}.{m}")
     t0 = time.monotonic()
     base = {}
-    run_jobs([Job(m, m, None, suites.get(m, []), None, 1800) for m in mods], args.jobs,
+    run_jobs([Job(m, m, None, "", suites.get(m, []), None, 1800) for m in mods], args.jobs,
              lambda j: base.__setitem__(j.module, j.result))
     broken = {m: r.get("failed") or ["no case passed"] for m, r in base.items() if not r.get("passed")}
     if broken:
@@ -454,12 +458,11 @@ def main(argv: list[str] | None = None) -> int:
                          + "; ".join(f"{m}: {why[0]}" for m, why in broken.items()))
     jobs = []
     for m in mods:
-        src, muts = picked[m]
+        src, muts, _ = picked[m]
         passed = base[m].get("passed", {})
         budget = 60 + 3 * sum(passed.values())
         for mu in muts:
-            jobs.append(Job(mu.id, m, mutated_code(mu, src, str(ROOT / PACKAGE / f"{m}.py")), suites.get(m, []),
-                            passed, budget))
+            jobs.append(Job(mu.id, m, mu, src, suites.get(m, []), passed, budget))
     by_id = {mu.id: mu for m in mods for mu in picked[m][1]}
     results: dict[str, tuple[str, str]] = {}
 
@@ -492,7 +495,7 @@ def table_rows(mods, picked, results, base):
         st = [results[mu.id][0] for mu in muts]
         killed, eq, surv = (st.count(s) for s in ("killed", "equivalent", "survived"))
         denom = len(muts) - eq
-        rows.append({"module": m, "candidates": len(candidates(m, picked[m][0])), "mutants": len(muts),
+        rows.append({"module": m, "candidates": picked[m][2], "mutants": len(muts),
                      "killed": killed, "equivalent": eq, "survived": surv,
                      "score": killed / denom if denom else 1.0, "cases": len(base[m].get("passed", {}))})
     return rows
